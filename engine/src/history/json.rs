@@ -1,0 +1,1 @@
+//! The JSON form of a history (TODO: typed per-event errors; in progress).

@@ -1,0 +1,86 @@
+//! Identifier newtypes, so that a workflow id can never be passed where a run id is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a string as this identifier.
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            /// The identifier as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// The user-chosen, business-level id of a workflow (`order-42`). Unique among running
+    /// executions; a workflow id may have many runs over time.
+    WorkflowId
+);
+string_id!(
+    /// The engine-chosen id of one run of a workflow. Continue-as-new starts a new run.
+    RunId
+);
+string_id!(
+    /// The name of a task queue that workers poll.
+    TaskQueue
+);
+string_id!(
+    /// The id of an activity within one run (`"1"`, `"2"`, ... in scheduling order).
+    ActivityId
+);
+string_id!(
+    /// The id of a timer within one run (`"1"`, `"2"`, ... in start order).
+    TimerId
+);
+
+/// The id of an event in a history: dense, starting at 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct EventId(pub u64);
+
+impl EventId {
+    /// The first event of every history.
+    pub const FIRST: EventId = EventId(1);
+
+    /// The id of the event after this one.
+    pub fn next(self) -> EventId {
+        EventId(self.0 + 1)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

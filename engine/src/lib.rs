@@ -1,0 +1,30 @@
+//! # warpflow-engine
+//!
+//! The durable execution engine of Warpflow: the history model, the workflow and activity
+//! authoring API, and the replay executor that turns a history into workflow state and
+//! commands. This crate's core does no I/O and reads no clock: it is a deterministic state
+//! machine (see `ARCHITECTURE.md` at the repository root).
+//!
+//! Layout:
+//! - [`history`]: events, the JSON history format, validation, a builder for tests.
+//! - `activity`, `retry`, `failure`, `payload`: the authoring vocabulary.
+//! - `ids`, `time`, `limits`: identifiers, engine time, and every bound the engine keeps.
+
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod activity;
+pub mod failure;
+pub mod history;
+pub mod ids;
+pub mod limits;
+pub mod payload;
+pub mod retry;
+pub mod time;
+
+pub use activity::{Activity, ActivityCtx, ActivityInfo, ActivityOptions, HeartbeatSink};
+pub use failure::{ActivityError, ContinueAsNew, Failure, TimeoutType, WorkflowError, WorkflowResult};
+pub use history::{EventAttributes, History, HistoryError, HistoryEvent};
+pub use ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
+pub use payload::{Payload, PayloadError};
+pub use retry::RetryPolicy;
+pub use time::Timestamp;

@@ -1,0 +1,23 @@
+//! Every bound the engine keeps, as named constants (DESIGN §3.7). Exceeding one is a typed
+//! error, never unbounded growth. Values follow Temporal's defaults where Temporal has one.
+
+/// A history this long gets a warning: the workflow should continue-as-new soon.
+pub const HISTORY_EVENTS_WARN: usize = 10_240;
+/// A run whose history reaches this many events is terminated; a history file this long is
+/// refused.
+pub const HISTORY_EVENTS_MAX: usize = 51_200;
+/// The largest history, in bytes of JSON, that can be loaded.
+pub const HISTORY_BYTES_MAX: usize = 50 * 1024 * 1024;
+/// The largest payload (workflow or activity input or result, signal, marker), in bytes of JSON.
+pub const PAYLOAD_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Activities scheduled and not yet resolved, per run.
+pub const PENDING_ACTIVITIES_MAX: usize = 2_000;
+/// Timers started and not yet fired or cancelled, per run.
+pub const PENDING_TIMERS_MAX: usize = 2_000;
+/// Child workflows initiated and not yet closed, per run.
+pub const PENDING_CHILDREN_MAX: usize = 2_000;
+/// How many times one activation may re-poll a workflow that keeps waking itself before the
+/// activation is failed as a livelock.
+pub const POLLS_PER_ACTIVATION_MAX: usize = 100_000;
+/// How many recently matched steps a non-determinism report shows before the divergence.
+pub const REPORT_MATCHED_STEPS: usize = 5;

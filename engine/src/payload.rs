@@ -1,0 +1,146 @@
+//! Payloads: the JSON values that carry workflow and activity inputs and results, signals,
+//! query answers and markers. Encoding and decoding go through here so that every failure
+//! names what was being decoded and where in it the problem is.
+
+use crate::limits::PAYLOAD_BYTES_MAX;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A payload as recorded in history.
+pub type Payload = Value;
+
+/// A payload could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// The JSON does not fit the declared type.
+    #[error("{what}: payload does not deserialize at `{path}`: {message}")]
+    Decode {
+        /// What the payload is, e.g. "input of workflow `order`".
+        what: String,
+        /// The path of the offending field inside the payload (`.` for the root).
+        path: String,
+        /// serde's description of the mismatch.
+        message: String,
+    },
+    /// The value could not be turned into JSON (a map with non-string keys, for instance).
+    #[error("{what}: value does not serialize to JSON: {message}")]
+    Encode {
+        /// What the payload is.
+        what: String,
+        /// serde's description of the problem.
+        message: String,
+    },
+    /// The encoded payload is larger than [`PAYLOAD_BYTES_MAX`].
+    #[error("{what}: payload is {size} bytes, over the limit of {max} bytes")]
+    TooLarge {
+        /// What the payload is.
+        what: String,
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Encodes `value` as a payload, enforcing the payload size limit.
+///
+/// `what` names the payload in errors ("input of activity `charge_payment`").
+pub fn encode<T: Serialize + ?Sized>(value: &T, what: impl Fn() -> String) -> Result<Payload, PayloadError> {
+    let payload = serde_json::to_value(value).map_err(|e| PayloadError::Encode {
+        what: what(),
+        message: e.to_string(),
+    })?;
+    check_size(&payload, what)?;
+    Ok(payload)
+}
+
+/// Decodes a payload into `T`, naming the offending field on failure.
+pub fn decode<T: DeserializeOwned>(payload: &Payload, what: impl Fn() -> String) -> Result<T, PayloadError> {
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        let path = e.path().to_string();
+        PayloadError::Decode {
+            what: what(),
+            path,
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// Fails with [`PayloadError::TooLarge`] when `payload` encodes to more than the limit.
+///
+/// Small scalars are accepted without measuring: only strings, arrays and objects can be large.
+pub fn check_size(payload: &Payload, what: impl Fn() -> String) -> Result<(), PayloadError> {
+    if matches!(payload, Value::Null | Value::Bool(_) | Value::Number(_)) {
+        return Ok(());
+    }
+    if let Value::String(s) = payload
+        && s.len() < PAYLOAD_BYTES_MAX / 2
+    {
+        return Ok(());
+    }
+    let size = encoded_len(payload);
+    if size > PAYLOAD_BYTES_MAX {
+        return Err(PayloadError::TooLarge {
+            what: what(),
+            size,
+            max: PAYLOAD_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+fn encoded_len(payload: &Payload) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to an in-memory sink cannot fail.
+    let _ = serde_json::to_writer(&mut counter, payload);
+    counter.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        id: String,
+        items: Vec<Item>,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        qty: u32,
+    }
+
+    #[test]
+    fn decode_errors_name_the_payload_and_the_field() {
+        let payload = serde_json::json!({"id": "o-1", "items": [{"qty": 1}, {"qty": "two"}]});
+        let err = decode::<Order>(&payload, || "input of workflow `order`".into()).unwrap_err();
+        let PayloadError::Decode { what, path, .. } = &err else {
+            panic!("expected a decode error, got {err:?}")
+        };
+        assert_eq!(what, "input of workflow `order`");
+        assert_eq!(path, "items[1].qty");
+        assert!(err.to_string().contains("items[1].qty"), "{err}");
+    }
+
+    #[test]
+    fn oversized_payloads_are_refused() {
+        let big = "x".repeat(PAYLOAD_BYTES_MAX + 1);
+        let err = encode(&vec![big], || "result of activity `a`".into()).unwrap_err();
+        assert!(matches!(err, PayloadError::TooLarge { size, .. } if size > PAYLOAD_BYTES_MAX));
+        assert!(encode(&"small", || "x".into()).is_ok());
+    }
+}
