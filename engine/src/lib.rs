@@ -6,25 +6,37 @@
 //! machine (see `ARCHITECTURE.md` at the repository root).
 //!
 //! Layout:
+//! - [`workflow`]: the authoring API: `Workflow`, `WorkflowCtx`, durable futures, `Saga`.
+//! - [`replay`]: the executor that drives workflow code from history, and the `Replayer`.
 //! - [`history`]: events, the JSON history format, validation, a builder for tests.
+//! - [`command`]: what a workflow task asks the engine to do.
+//! - [`registry`]: workflow and activity types by name.
 //! - `activity`, `retry`, `failure`, `payload`: the authoring vocabulary.
 //! - `ids`, `time`, `limits`: identifiers, engine time, and every bound the engine keeps.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod activity;
+pub mod command;
 pub mod failure;
 pub mod history;
 pub mod ids;
 pub mod limits;
 pub mod payload;
+pub mod registry;
+pub mod replay;
 pub mod retry;
 pub mod time;
+pub mod workflow;
 
 pub use activity::{Activity, ActivityCtx, ActivityInfo, ActivityOptions, HeartbeatSink};
+pub use command::Command;
 pub use failure::{ActivityError, ContinueAsNew, Failure, TimeoutType, WorkflowError, WorkflowResult};
 pub use history::{EventAttributes, History, HistoryError, HistoryEvent};
 pub use ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
 pub use payload::{Payload, PayloadError};
+pub use registry::Registry;
+pub use replay::{ActivationError, Nondeterminism, ReplayError, Replayer, WorkflowInstance};
 pub use retry::RetryPolicy;
 pub use time::Timestamp;
+pub use workflow::{Query, Saga, Signal, Workflow, WorkflowCtx};

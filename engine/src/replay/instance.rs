@@ -1,0 +1,652 @@
+//! `WorkflowInstance`: one run of workflow code, driven by its history.
+//!
+//! An activation hands the instance the events it has not seen. The instance walks them in
+//! order: resolution events (activity results, timers, signals) update the run's state; at
+//! each `WorkflowTaskStarted` it polls the workflow until it blocks and collects its commands;
+//! the command events recorded after `WorkflowTaskCompleted` are then matched, in order,
+//! against those commands. A task whose completion is already in the input is *replayed*;
+//! a final `WorkflowTaskStarted` with nothing after it is *live*, and its commands are the
+//! activation's answer. A sticky worker feeds one instance task by task; a cold worker feeds a
+//! new instance the whole history at once. Both walk the same path.
+
+use super::error::{
+    ActivationError, DeterminismViolation, MatchedStep, MismatchKind, Nondeterminism, ViolationKind,
+};
+use super::resolve::apply_event;
+use super::wake::WakeFlags;
+use crate::command::{Command, describe_event};
+use crate::history::{EventAttributes as E, HistoryError, HistoryEvent, Marker};
+use crate::ids::{EventId, RunId, WorkflowId};
+use crate::limits::{POLLS_PER_ACTIVATION_MAX, REPORT_MATCHED_STEPS};
+use crate::payload::{Payload, PayloadError};
+use crate::registry::{Registry, WorkflowFuture};
+use crate::workflow::WorkflowCtx;
+use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, WorkflowInfo};
+use futures::FutureExt;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+/// One run of workflow code and its replay state. `!Send`: it lives on one thread.
+pub struct WorkflowInstance {
+    registry: Registry,
+    workflow_id: WorkflowId,
+    run_id: RunId,
+    workflow_type: String,
+    state: Option<Shared>,
+    root: Option<WorkflowFuture>,
+    wake: Arc<WakeFlags>,
+    next_event_id: EventId,
+    /// Commands of the last polled task that still wait for their recorded events.
+    unmatched: VecDeque<Command>,
+    /// Set between a `WorkflowTaskCompleted` and the end of its command events.
+    matching_task: bool,
+    /// True between polling a live task and seeing how that task ended.
+    live_task_open: bool,
+    workflow_task: u32,
+    matched_recent: VecDeque<MatchedStep>,
+    /// The event that closed the run, once history has it.
+    closed_by: Option<EventId>,
+    poisoned: Option<String>,
+}
+
+impl std::fmt::Debug for WorkflowInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowInstance")
+            .field("workflow_id", &self.workflow_id)
+            .field("run_id", &self.run_id)
+            .field("next_event_id", &self.next_event_id)
+            .field("workflow_task", &self.workflow_task)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkflowInstance {
+    /// An instance for run `run_id` of `workflow_id`, with the workflow types of `registry`.
+    /// It starts the workflow code when it sees `WorkflowExecutionStarted`.
+    pub fn new(registry: Registry, workflow_id: WorkflowId, run_id: RunId) -> WorkflowInstance {
+        WorkflowInstance {
+            registry,
+            workflow_id,
+            run_id,
+            workflow_type: String::new(),
+            state: None,
+            root: None,
+            wake: Arc::new(WakeFlags::default()),
+            next_event_id: EventId::FIRST,
+            unmatched: VecDeque::new(),
+            matching_task: false,
+            live_task_open: false,
+            workflow_task: 0,
+            matched_recent: VecDeque::new(),
+            closed_by: None,
+            poisoned: None,
+        }
+    }
+
+    /// The id of the next event this instance expects.
+    pub fn next_event_id(&self) -> EventId {
+        self.next_event_id
+    }
+
+    /// True once the workflow code returned (its closing command may not be recorded yet).
+    pub fn is_finished(&self) -> bool {
+        self.state.is_some() && self.root.is_none()
+    }
+
+    /// True once history recorded the end of the run.
+    pub fn is_closed(&self) -> bool {
+        self.closed_by.is_some()
+    }
+
+    /// How many workflow tasks the code has run.
+    pub fn workflow_tasks(&self) -> u32 {
+        self.workflow_task
+    }
+
+    /// A summary of what the run waits for, to compare instances that reached the same point
+    /// by different paths (cold replay, resumed replay, live execution).
+    pub fn summary(&self) -> InstanceSummary {
+        let mut summary = InstanceSummary {
+            next_event_id: self.next_event_id,
+            workflow_tasks: self.workflow_task,
+            finished: self.is_finished(),
+            closed: self.is_closed(),
+            ..InstanceSummary::default()
+        };
+        if let Some(state) = &self.state {
+            let s = state.borrow();
+            summary.pending_activities = s
+                .activities
+                .iter()
+                .filter(|(_, a)| matches!(a.slot.outcome, Outcome::Pending))
+                .map(|(seq, a)| format!("{seq}:{}", a.activity_type))
+                .collect();
+            summary.pending_timers = s
+                .timers
+                .values()
+                .filter(|t| matches!(t.slot.outcome, Outcome::Pending))
+                .map(|t| t.timer_id.to_string())
+                .collect();
+            summary.pending_children = s
+                .children
+                .values()
+                .filter(|c| matches!(c.slot.outcome, Outcome::Pending))
+                .map(|c| format!("{}:{}", c.workflow_type, c.workflow_id))
+                .collect();
+            summary.buffered_signals = s
+                .signals
+                .iter()
+                .map(|(name, q)| (name.clone(), q.len()))
+                .collect();
+            summary.cancel_requested = s.cancel_requested;
+        }
+        summary
+    }
+
+    /// Answers a query from the workflow's current state.
+    pub fn query(&self, name: &str, args: &Payload) -> Result<Payload, QueryError> {
+        let state = self.state.as_ref().ok_or(QueryError::NotStarted)?;
+        let handler = state.borrow().query_handlers.get(name).cloned();
+        let Some(handler) = handler else {
+            return Err(QueryError::UnknownQuery {
+                name: name.to_owned(),
+                known: state.borrow().query_handlers.keys().cloned().collect(),
+            });
+        };
+        // The handler runs with the state not borrowed: it may read through the context.
+        Ok(handler(args)?)
+    }
+
+    /// Applies `events` (the next ones of the run's history, in order).
+    ///
+    /// Returns the commands of the live workflow task when `events` ends with a
+    /// `WorkflowTaskStarted`, and `None` when there is no task to answer. Any error leaves
+    /// the instance unusable: drop it and replay from history.
+    pub fn activate(&mut self, events: &[HistoryEvent]) -> Result<Option<Vec<Command>>, ActivationError> {
+        if let Some(first_error) = &self.poisoned {
+            return Err(ActivationError::Poisoned {
+                workflow_id: self.workflow_id.clone(),
+                first_error: first_error.clone(),
+            });
+        }
+        self.wake.set_in_activation(true);
+        let result = self.activate_inner(events);
+        self.wake.set_in_activation(false);
+        if let Err(e) = &result {
+            self.poisoned = Some(e.to_string());
+        }
+        result
+    }
+
+    /// Checks, after the last event of a history, that every command of the last replayed
+    /// task found its recorded event.
+    pub fn finish_replay(&mut self) -> Result<(), ActivationError> {
+        if self.matching_task {
+            self.end_matching(EventId(self.next_event_id.0.saturating_sub(1)))?;
+        }
+        Ok(())
+    }
+
+    fn activate_inner(&mut self, events: &[HistoryEvent]) -> Result<Option<Vec<Command>>, ActivationError> {
+        if self.wake.take_woken_outside() {
+            return Err(self.violation(ViolationKind::WokenOutsideEngine));
+        }
+        let mut answer = None;
+        for (i, event) in events.iter().enumerate() {
+            if event.event_id != self.next_event_id {
+                return Err(HistoryError::EventIdGap {
+                    index: i,
+                    expected: self.next_event_id,
+                    found: event.event_id,
+                }
+                .into());
+            }
+            self.next_event_id = event.event_id.next();
+            answer = self.apply(event, &events[i + 1..])?;
+        }
+        Ok(answer)
+    }
+
+    fn apply(
+        &mut self,
+        event: &HistoryEvent,
+        rest: &[HistoryEvent],
+    ) -> Result<Option<Vec<Command>>, ActivationError> {
+        if let Some(closed_by) = self.closed_by {
+            return Err(HistoryError::EventAfterClose {
+                event_id: event.event_id,
+                event_type: event.attributes.event_type().to_owned(),
+                closed_by,
+            }
+            .into());
+        }
+        if event.attributes.is_command_event() {
+            if !self.matching_task {
+                return Err(HistoryError::CommandOutsideWorkflowTask {
+                    event_id: event.event_id,
+                    event_type: event.attributes.event_type().to_owned(),
+                }
+                .into());
+            }
+            self.match_command_event(event)?;
+            if event.attributes.is_terminal() {
+                self.closed_by = Some(event.event_id);
+            }
+            return Ok(None);
+        }
+        if self.matching_task {
+            self.end_matching(EventId(event.event_id.0.saturating_sub(1)))?;
+        }
+        match &event.attributes {
+            E::WorkflowExecutionStarted { .. } => self.start(event)?,
+            E::WorkflowTaskStarted { .. } => return self.workflow_task_started(event, rest),
+            E::WorkflowTaskCompleted { .. } => {
+                self.live_task_open = false;
+                self.matching_task = true;
+            }
+            E::WorkflowTaskFailed { .. } | E::WorkflowTaskTimedOut { .. } if self.live_task_open => {
+                return Err(ActivationError::StaleInstance {
+                    workflow_id: self.workflow_id.clone(),
+                    reason: format!(
+                        "the workflow task it ran ended with {}",
+                        event.attributes.event_type()
+                    ),
+                });
+            }
+            E::WorkflowExecutionTerminated { .. } | E::WorkflowExecutionTimedOut { .. } => {
+                self.closed_by = Some(event.event_id);
+            }
+            _ => apply_event(self.run_state()?, event)?,
+        }
+        Ok(None)
+    }
+
+    fn start(&mut self, event: &HistoryEvent) -> Result<(), ActivationError> {
+        let E::WorkflowExecutionStarted {
+            workflow_type,
+            task_queue,
+            input,
+            randomness_seed,
+            ..
+        } = &event.attributes
+        else {
+            return Ok(());
+        };
+        if self.state.is_some() {
+            return Err(HistoryError::WorkflowTaskOrder {
+                event_id: event.event_id,
+                event_type: event.attributes.event_type().to_owned(),
+                problem: "a run starts only once".to_owned(),
+            }
+            .into());
+        }
+        self.workflow_type = workflow_type.clone();
+        let definition = self.registry.workflow(workflow_type)?;
+        let info = WorkflowInfo {
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
+            workflow_type: workflow_type.clone(),
+            task_queue: task_queue.clone(),
+            start_time: event.event_time,
+        };
+        let state: Shared = Rc::new(RefCell::new(RunState::new(
+            info,
+            ChaCha8Rng::seed_from_u64(*randomness_seed),
+        )));
+        self.root = Some(definition.start(WorkflowCtx::new(state.clone()), input)?);
+        self.state = Some(state);
+        Ok(())
+    }
+
+    fn workflow_task_started(
+        &mut self,
+        event: &HistoryEvent,
+        rest: &[HistoryEvent],
+    ) -> Result<Option<Vec<Command>>, ActivationError> {
+        let replaying = match rest.first().map(|e| &e.attributes) {
+            Some(E::WorkflowTaskCompleted { .. }) => true,
+            // The task failed or timed out: its commands were never recorded, so it is not run.
+            Some(E::WorkflowTaskFailed { .. } | E::WorkflowTaskTimedOut { .. }) => return Ok(None),
+            None => false,
+            Some(other) => {
+                return Err(HistoryError::WorkflowTaskOrder {
+                    event_id: event.event_id.next(),
+                    event_type: other.event_type().to_owned(),
+                    problem: "a WorkflowTaskStarted must be followed by its Completed, Failed or TimedOut"
+                        .to_owned(),
+                }
+                .into());
+            }
+        };
+        {
+            let mut s = self.run_state()?.borrow_mut();
+            s.now = event.event_time;
+            s.replaying = replaying;
+            s.lookahead = if replaying {
+                lookahead(&rest[1..])
+            } else {
+                Lookahead::default()
+            };
+        }
+        self.workflow_task += 1;
+        let commands = self.poll_until_blocked()?;
+        if replaying {
+            self.unmatched.extend(commands);
+            Ok(None)
+        } else {
+            self.live_task_open = true;
+            self.unmatched.extend(commands.iter().cloned());
+            Ok(Some(commands))
+        }
+    }
+
+    /// Polls the workflow until it blocks or returns, re-checking conditions after each
+    /// poll, and returns the commands it issued.
+    fn poll_until_blocked(&mut self) -> Result<Vec<Command>, ActivationError> {
+        let state = self.run_state()?.clone();
+        let waker = Waker::from(self.wake.clone());
+        self.wake.request_poll();
+        let mut polls = 0;
+        while self.root.is_some() && self.wake.take_woken() {
+            polls += 1;
+            if polls > POLLS_PER_ACTIVATION_MAX {
+                return Err(ActivationError::Livelock {
+                    workflow_id: self.workflow_id.clone(),
+                    polls,
+                });
+            }
+            self.poll_root(&waker)?;
+            if let Some(fatal) = state.borrow_mut().fatal.take() {
+                return Err(fatal);
+            }
+            wake_satisfied_conditions(&state);
+        }
+        if self.root.is_some() && !state.borrow().has_durable_waiters() {
+            return Err(self.violation(ViolationKind::BlockedOutsideEngine));
+        }
+        let commands = std::mem::take(&mut state.borrow_mut().commands);
+        Ok(commands)
+    }
+
+    fn poll_root(&mut self, waker: &Waker) -> Result<(), ActivationError> {
+        let Some(root) = self.root.as_mut() else {
+            return Ok(());
+        };
+        let mut cx = Context::from_waker(waker);
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| root.poll_unpin(&mut cx)));
+        let outcome = match polled {
+            Ok(Poll::Pending) => return Ok(()),
+            Ok(Poll::Ready(outcome)) => outcome,
+            Err(panic) => {
+                return Err(ActivationError::Panic {
+                    workflow_id: self.workflow_id.clone(),
+                    workflow_type: self.workflow_type.clone(),
+                    message: panic_message(panic.as_ref()),
+                });
+            }
+        };
+        self.root = None;
+        let close = match outcome {
+            Ok(result) => Command::CompleteWorkflow { result },
+            Err(crate::WorkflowError::Failed(failure)) => Command::FailWorkflow { failure },
+            Err(crate::WorkflowError::Cancelled) => Command::CancelWorkflow,
+            Err(crate::WorkflowError::ContinueAsNew(next)) => Command::ContinueAsNew(*next),
+        };
+        self.run_state()?.borrow_mut().commands.push(close);
+        Ok(())
+    }
+
+    fn match_command_event(&mut self, event: &HistoryEvent) -> Result<(), ActivationError> {
+        let Some(command) = self.unmatched.front() else {
+            if is_deprecated_patch(&event.attributes) {
+                return Ok(());
+            }
+            return Err(self.mismatch(
+                event.event_id,
+                MismatchKind::MissingFromCode,
+                Some(&event.attributes),
+                None,
+            ));
+        };
+        if !command.matches(&event.attributes) {
+            // A deprecated patch marker may be skipped: the code that asked for it is gone.
+            if is_deprecated_patch(&event.attributes) {
+                return Ok(());
+            }
+            let command = command.clone();
+            return Err(self.mismatch(
+                event.event_id,
+                MismatchKind::Changed,
+                Some(&event.attributes),
+                Some(&command),
+            ));
+        }
+        let command = self.unmatched.pop_front();
+        if let Some(command) = &command {
+            self.on_matched(command, event)?;
+        }
+        self.matched_recent.push_back(MatchedStep {
+            event_id: event.event_id,
+            description: describe_event(&event.attributes),
+        });
+        if self.matched_recent.len() > REPORT_MATCHED_STEPS {
+            self.matched_recent.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Links a recorded command event to the future that issued it, so later events that
+    /// refer to it by event id reach that future.
+    fn on_matched(&self, command: &Command, event: &HistoryEvent) -> Result<(), ActivationError> {
+        let mut s = self.run_state()?.borrow_mut();
+        match command {
+            Command::ScheduleActivity { activity_id, .. } => {
+                if let Ok(seq) = activity_id.as_str().parse::<u32>() {
+                    s.activity_by_event.insert(event.event_id, seq);
+                    if let Some(activity) = s.activities.get_mut(&seq) {
+                        activity.scheduled_event_id = Some(event.event_id);
+                    }
+                }
+            }
+            Command::StartTimer { timer_id, .. } => {
+                if let Ok(seq) = timer_id.as_str().parse::<u32>() {
+                    s.timer_by_id.insert(timer_id.clone(), seq);
+                    if let Some(timer) = s.timers.get_mut(&seq) {
+                        timer.recorded = true;
+                    }
+                }
+            }
+            Command::StartChildWorkflow { workflow_id, .. } => {
+                let linked: std::collections::BTreeSet<u32> = s.child_by_event.values().copied().collect();
+                let seq = s
+                    .children
+                    .iter()
+                    .find(|(seq, c)| c.workflow_id == *workflow_id && !linked.contains(seq))
+                    .map(|(seq, _)| *seq);
+                if let Some(seq) = seq {
+                    s.child_by_event.insert(event.event_id, seq);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The recorded command events of a task have ended: every command must have found one.
+    /// `last_recorded` is the task's last recorded event, where the extra command would go.
+    fn end_matching(&mut self, last_recorded: EventId) -> Result<(), ActivationError> {
+        self.matching_task = false;
+        match self.unmatched.front().cloned() {
+            None => Ok(()),
+            Some(command) => {
+                Err(self.mismatch(last_recorded, MismatchKind::NotInHistory, None, Some(&command)))
+            }
+        }
+    }
+
+    fn mismatch(
+        &self,
+        event_id: EventId,
+        kind: MismatchKind,
+        recorded: Option<&E>,
+        command: Option<&Command>,
+    ) -> ActivationError {
+        let hint = match recorded {
+            Some(E::MarkerRecorded {
+                marker: Marker::Patch { patch_id, .. },
+                ..
+            }) => Some(format!(
+                "history recorded patch {patch_id:?}: keep `ctx.patched({patch_id:?})` (or \
+                 `ctx.deprecate_patch({patch_id:?})`) at this point while runs with it may replay"
+            )),
+            _ => Some(
+                "the workflow code changed in a way that breaks runs already in flight: guard the \
+                 change with `ctx.patched(\"<change-id>\")`"
+                    .to_owned(),
+            ),
+        };
+        ActivationError::Nondeterminism(Box::new(Nondeterminism {
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
+            workflow_type: self.workflow_type.clone(),
+            event_id,
+            workflow_task: self.workflow_task,
+            kind,
+            expected: recorded.map(describe_event),
+            actual: command.map(Command::describe),
+            actual_verb: command.map_or("issues", Command::verb),
+            matched_before: self.matched_recent.iter().cloned().collect(),
+            hint,
+        }))
+    }
+
+    fn violation(&self, kind: ViolationKind) -> ActivationError {
+        ActivationError::DeterminismViolation(Box::new(DeterminismViolation {
+            workflow_id: self.workflow_id.clone(),
+            workflow_type: self.workflow_type.clone(),
+            kind,
+        }))
+    }
+
+    fn run_state(&self) -> Result<&Shared, ActivationError> {
+        self.state.as_ref().ok_or_else(|| {
+            HistoryError::FirstEventNotStarted {
+                event_id: EventId::FIRST,
+                event_type: "(none)".to_owned(),
+            }
+            .into()
+        })
+    }
+}
+
+/// What a run waits for at some point of its history (see [`WorkflowInstance::summary`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceSummary {
+    /// The next event the instance expects.
+    pub next_event_id: EventId,
+    /// Workflow tasks the code ran.
+    pub workflow_tasks: u32,
+    /// The code returned.
+    pub finished: bool,
+    /// History closed the run.
+    pub closed: bool,
+    /// Activities scheduled and unresolved, as `seq:type`.
+    pub pending_activities: Vec<String>,
+    /// Timers started and unresolved.
+    pub pending_timers: Vec<String>,
+    /// Children started and unresolved.
+    pub pending_children: Vec<String>,
+    /// Signals buffered, by name.
+    pub buffered_signals: BTreeMap<String, usize>,
+    /// A cancellation was requested.
+    pub cancel_requested: bool,
+}
+
+/// A query that could not be answered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// The run has not started (no `WorkflowExecutionStarted` applied).
+    #[error("the workflow has not started yet")]
+    NotStarted,
+    /// No handler for this query name.
+    #[error("unknown query `{name}` (handlers: {})", .known.join(", "))]
+    UnknownQuery {
+        /// The name asked for.
+        name: String,
+        /// The names with handlers.
+        known: Vec<String>,
+    },
+    /// The arguments or the answer did not fit their types.
+    #[error("{0}")]
+    Payload(#[from] PayloadError),
+}
+
+/// The markers recorded by the task whose command events start `rest`.
+fn lookahead(rest: &[HistoryEvent]) -> Lookahead {
+    let mut found = Lookahead::default();
+    for event in rest.iter().take_while(|e| e.attributes.is_command_event()) {
+        if let E::MarkerRecorded { marker, .. } = &event.attributes {
+            match marker {
+                Marker::Patch { patch_id, .. } => {
+                    found.patches.insert(patch_id.clone());
+                }
+                Marker::SideEffect {
+                    side_effect_id,
+                    value,
+                } => {
+                    found.side_effects.insert(*side_effect_id, value.clone());
+                }
+            }
+        }
+    }
+    found
+}
+
+fn is_deprecated_patch(event: &E) -> bool {
+    matches!(
+        event,
+        E::MarkerRecorded {
+            marker: Marker::Patch { deprecated: true, .. },
+            ..
+        }
+    )
+}
+
+/// Wakes the conditions whose predicates now hold. Predicates are user code, so they are
+/// called with the state not borrowed.
+fn wake_satisfied_conditions(state: &Shared) {
+    let conditions: Vec<_> = state
+        .borrow()
+        .waiters
+        .values()
+        .filter_map(|w| match &w.wait_for {
+            WaitFor::Condition(pred) => Some((pred.clone(), w.waker.clone())),
+            _ => None,
+        })
+        .collect();
+    for (pred, waker) in conditions {
+        if pred() {
+            waker.wake();
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic payload)".to_owned());
+    if message.contains("Tokio") || message.contains("reactor") {
+        format!("{message} (workflow code must not use tokio timers or I/O: use ctx.sleep and activities)")
+    } else {
+        message
+    }
+}

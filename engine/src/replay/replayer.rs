@@ -1,0 +1,203 @@
+//! `Replayer`: replays recorded histories against the current code and reports divergence.
+//!
+//! [`Replayer::replay`] is the check a worker makes when it rebuilds a run from history.
+//! [`Replayer::check`] is stricter, for tests of code against its own histories: it also
+//! resumes a cold instance at every workflow-task boundary (as a worker that lost its cache
+//! would) and feeds one instance task by task (as a sticky worker would), and requires every
+//! path to issue the recorded commands and reach the same state.
+
+use super::error::ActivationError;
+use super::instance::{InstanceSummary, WorkflowInstance};
+use crate::history::{EventAttributes as E, History, HistoryError, validate};
+use crate::registry::Registry;
+
+/// Which way of replaying found a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayMode {
+    /// One cold instance, the whole history in one activation.
+    Cold,
+    /// A cold instance given the history up to the start of this workflow task (1-based),
+    /// which it runs live; its commands are then matched against the recorded ones.
+    ResumedAtTask(u32),
+    /// One instance fed one workflow task at a time.
+    TaskByTask,
+}
+
+impl std::fmt::Display for ReplayMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayMode::Cold => f.write_str("cold replay"),
+            ReplayMode::ResumedAtTask(n) => write!(f, "replay resumed live at workflow task {n}"),
+            ReplayMode::TaskByTask => f.write_str("task-by-task replay"),
+        }
+    }
+}
+
+/// A history that does not replay.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ReplayError {
+    /// The history itself is not well formed.
+    #[error("{0}")]
+    History(#[from] HistoryError),
+    /// Replay failed (non-determinism, panic, payload error, ...).
+    #[error("{mode}: {error}")]
+    Failed {
+        /// How it was being replayed.
+        mode: ReplayMode,
+        /// What went wrong.
+        error: ActivationError,
+    },
+    /// Two ways of replaying the same history ended in different states.
+    #[error("{mode} ends in a different state than cold replay:\n  cold:    {cold:?}\n  {mode}: {other:?}")]
+    StateDiverged {
+        /// The path that disagreed with cold replay.
+        mode: ReplayMode,
+        /// The state after cold replay.
+        cold: Box<InstanceSummary>,
+        /// The state after the other path.
+        other: Box<InstanceSummary>,
+    },
+}
+
+impl ReplayError {
+    /// The activation error, when replay failed rather than the history being malformed.
+    pub fn activation_error(&self) -> Option<&ActivationError> {
+        match self {
+            ReplayError::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// What a successful replay saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    /// Events replayed.
+    pub events: usize,
+    /// Workflow tasks the code ran.
+    pub workflow_tasks: u32,
+    /// The state at the end of the history.
+    pub summary: InstanceSummary,
+}
+
+/// Replays histories against the workflow types of a registry.
+#[derive(Clone, Debug)]
+pub struct Replayer {
+    registry: Registry,
+}
+
+impl Replayer {
+    /// A replayer for the workflow types of `registry`.
+    pub fn new(registry: Registry) -> Replayer {
+        Replayer { registry }
+    }
+
+    /// Replays `history` with one cold instance.
+    pub fn replay(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
+        validate(history)?;
+        let summary = self.run(history, &[history.events.len()], ReplayMode::Cold)?;
+        Ok(ReplayOutcome {
+            events: history.events.len(),
+            workflow_tasks: summary.workflow_tasks,
+            summary,
+        })
+    }
+
+    /// Replays `history` cold and task by task (as a sticky worker would); both must match
+    /// the recorded commands and end in the same state. This is the check for histories
+    /// recorded by older code (versioning): it never runs a task live.
+    pub fn check_compatibility(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
+        let outcome = self.replay(history)?;
+        let mut task_ends: Vec<usize> = task_boundaries(history)
+            .iter()
+            .map(|b| b.after_commands)
+            .collect();
+        task_ends.push(history.events.len());
+        self.compare(&outcome.summary, history, &task_ends, ReplayMode::TaskByTask)?;
+        Ok(outcome)
+    }
+
+    /// [`check_compatibility`](Self::check_compatibility), plus: a cold instance resumed
+    /// *live* at every workflow-task boundary (as a worker that lost its cache would run the
+    /// next task) must issue exactly the recorded commands. This is the determinism check for
+    /// histories recorded by the same code; on older histories a patched change would
+    /// rightly take its new path when run live.
+    pub fn check(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
+        let outcome = self.check_compatibility(history)?;
+        let boundaries = task_boundaries(history);
+        for (n, boundary) in boundaries.iter().enumerate() {
+            let mode = ReplayMode::ResumedAtTask(u32::try_from(n + 1).unwrap_or(u32::MAX));
+            let splits = [boundary.started + 1, history.events.len()];
+            self.compare(&outcome.summary, history, &splits, mode)?;
+        }
+        Ok(outcome)
+    }
+
+    fn compare(
+        &self,
+        cold: &InstanceSummary,
+        history: &History,
+        splits: &[usize],
+        mode: ReplayMode,
+    ) -> Result<(), ReplayError> {
+        let other = self.run(history, splits, mode)?;
+        if other != *cold {
+            return Err(ReplayError::StateDiverged {
+                mode,
+                cold: Box::new(cold.clone()),
+                other: Box::new(other),
+            });
+        }
+        Ok(())
+    }
+
+    /// Feeds one new instance the history in activations ending at each of `splits`.
+    fn run(
+        &self,
+        history: &History,
+        splits: &[usize],
+        mode: ReplayMode,
+    ) -> Result<InstanceSummary, ReplayError> {
+        let failed = |error| ReplayError::Failed { mode, error };
+        let mut instance = WorkflowInstance::new(
+            self.registry.clone(),
+            history.workflow_id.clone(),
+            history.run_id.clone(),
+        );
+        let mut from = 0;
+        for &to in splits {
+            instance.activate(&history.events[from..to]).map_err(failed)?;
+            from = to;
+        }
+        instance.finish_replay().map_err(failed)?;
+        Ok(instance.summary())
+    }
+}
+
+/// Where a completed workflow task sits in the event list.
+struct TaskBoundary {
+    /// Index of its `WorkflowTaskStarted`.
+    started: usize,
+    /// Index just past its command events.
+    after_commands: usize,
+}
+
+fn task_boundaries(history: &History) -> Vec<TaskBoundary> {
+    let events = &history.events;
+    let mut boundaries = Vec::new();
+    for (i, pair) in events.windows(2).enumerate() {
+        if let (E::WorkflowTaskStarted { .. }, E::WorkflowTaskCompleted { .. }) =
+            (&pair[0].attributes, &pair[1].attributes)
+        {
+            let commands = events[i + 2..]
+                .iter()
+                .take_while(|e| e.attributes.is_command_event())
+                .count();
+            boundaries.push(TaskBoundary {
+                started: i,
+                after_commands: i + 2 + commands,
+            });
+        }
+    }
+    boundaries
+}

@@ -1,0 +1,240 @@
+//! The state one run shares between the workflow code (through `WorkflowCtx` and the durable
+//! futures) and the replay executor that feeds it history.
+//!
+//! Why `Rc<RefCell<..>>`: a run is polled on one thread by one executor, and the workflow code
+//! holds many handles to it. Callbacks into user code (signal and query handlers, condition
+//! predicates) are always made with the borrow released, since they may call the context.
+
+use crate::command::Command;
+use crate::failure::ActivityError;
+use crate::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
+use crate::payload::Payload;
+use crate::replay::ActivationError;
+use crate::time::Timestamp;
+use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+use std::task::Waker;
+
+use super::child::ChildError;
+
+/// What a run knows about itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowInfo {
+    /// The workflow id.
+    pub workflow_id: WorkflowId,
+    /// The run id.
+    pub run_id: RunId,
+    /// The workflow type.
+    pub workflow_type: String,
+    /// The task queue the run's workflow tasks go to.
+    pub task_queue: TaskQueue,
+    /// When the run started (engine time).
+    pub start_time: Timestamp,
+}
+
+pub(crate) type Shared = Rc<RefCell<RunState>>;
+
+/// A durable operation's outcome, waiting to be taken by its future.
+#[derive(Debug)]
+pub(crate) enum Outcome<T> {
+    Pending,
+    Ready(T),
+    Taken,
+}
+
+#[derive(Debug)]
+pub(crate) struct Slot<T> {
+    pub outcome: Outcome<T>,
+    pub waker: Option<Waker>,
+}
+
+impl<T> Slot<T> {
+    pub fn pending() -> Self {
+        Slot {
+            outcome: Outcome::Pending,
+            waker: None,
+        }
+    }
+
+    pub fn ready(value: T) -> Self {
+        Slot {
+            outcome: Outcome::Ready(value),
+            waker: None,
+        }
+    }
+
+    /// Records the outcome unless one is already there (a cancelled activity's late result is
+    /// ignored, as Temporal's try-cancel does) and wakes the awaiting future.
+    pub fn resolve(&mut self, value: T) {
+        if matches!(self.outcome, Outcome::Pending) {
+            self.outcome = Outcome::Ready(value);
+            if let Some(w) = self.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// True while a future is parked on this slot.
+    pub fn is_awaited(&self) -> bool {
+        matches!(self.outcome, Outcome::Pending) && self.waker.is_some()
+    }
+}
+
+/// A scheduled activity.
+#[derive(Debug)]
+pub(crate) struct ActivitySlot {
+    pub slot: Slot<Result<Payload, ActivityError>>,
+    /// Known once the `ActivityTaskScheduled` event is matched.
+    pub scheduled_event_id: Option<EventId>,
+    pub activity_type: String,
+}
+
+/// A started timer.
+#[derive(Debug)]
+pub(crate) struct TimerSlot {
+    pub slot: Slot<()>,
+    pub timer_id: TimerId,
+    /// True once the `TimerStarted` event is matched.
+    pub recorded: bool,
+}
+
+/// A child workflow.
+#[derive(Debug)]
+pub(crate) struct ChildSlot {
+    pub slot: Slot<Result<Payload, ChildError>>,
+    pub workflow_id: WorkflowId,
+    pub workflow_type: String,
+    pub run_id: Option<RunId>,
+    pub cancel_requested: bool,
+}
+
+/// Something other than a slot that a future waits on.
+pub(crate) enum WaitFor {
+    Signal(String),
+    Cancel,
+    Condition(Rc<dyn Fn() -> bool>),
+}
+
+pub(crate) struct Waiter {
+    pub wait_for: WaitFor,
+    pub waker: Waker,
+}
+
+/// Values recorded in the workflow task being replayed, read by `patched` and `side_effect`
+/// before the task's commands are matched.
+#[derive(Debug, Default)]
+pub(crate) struct Lookahead {
+    pub patches: BTreeSet<String>,
+    pub side_effects: BTreeMap<u32, Payload>,
+}
+
+pub(crate) type SignalHandler = Box<dyn FnMut(Payload) -> Result<(), crate::payload::PayloadError>>;
+pub(crate) type QueryHandler = Rc<dyn Fn(&Payload) -> Result<Payload, crate::payload::PayloadError>>;
+
+/// Per-kind sequence numbers: the ids of activities, timers, children and side effects.
+#[derive(Debug, Default)]
+pub(crate) struct Seqs {
+    pub activity: u32,
+    pub timer: u32,
+    pub child: u32,
+    pub side_effect: u32,
+    pub waiter: u64,
+}
+
+pub(crate) struct RunState {
+    pub info: WorkflowInfo,
+    /// The time of the workflow task being processed.
+    pub now: Timestamp,
+    /// True while replaying a workflow task whose commands are already in history.
+    pub replaying: bool,
+    pub rng: ChaCha8Rng,
+    pub seqs: Seqs,
+    /// Commands issued in the current workflow task, in order.
+    pub commands: Vec<Command>,
+    pub lookahead: Lookahead,
+    pub activities: BTreeMap<u32, ActivitySlot>,
+    pub activity_by_event: BTreeMap<EventId, u32>,
+    pub timers: BTreeMap<u32, TimerSlot>,
+    pub timer_by_id: BTreeMap<TimerId, u32>,
+    pub children: BTreeMap<u32, ChildSlot>,
+    pub child_by_event: BTreeMap<EventId, u32>,
+    pub waiters: BTreeMap<u64, Waiter>,
+    pub signals: BTreeMap<String, VecDeque<Payload>>,
+    pub signal_handlers: BTreeMap<String, SignalHandler>,
+    pub query_handlers: BTreeMap<String, QueryHandler>,
+    pub cancel_requested: bool,
+    /// Patch decisions made in this run, so every call for one id agrees.
+    pub patches: BTreeMap<String, bool>,
+    /// An error raised inside a durable future; the executor fails the activation with it.
+    pub fatal: Option<ActivationError>,
+}
+
+impl RunState {
+    pub fn new(info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
+        RunState {
+            now: info.start_time,
+            info,
+            replaying: false,
+            rng,
+            seqs: Seqs::default(),
+            commands: Vec::new(),
+            lookahead: Lookahead::default(),
+            activities: BTreeMap::new(),
+            activity_by_event: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            timer_by_id: BTreeMap::new(),
+            children: BTreeMap::new(),
+            child_by_event: BTreeMap::new(),
+            waiters: BTreeMap::new(),
+            signals: BTreeMap::new(),
+            signal_handlers: BTreeMap::new(),
+            query_handlers: BTreeMap::new(),
+            cancel_requested: false,
+            patches: BTreeMap::new(),
+            fatal: None,
+        }
+    }
+
+    /// Registers a waiter and returns its key.
+    pub fn add_waiter(&mut self, wait_for: WaitFor, waker: Waker) -> u64 {
+        self.seqs.waiter += 1;
+        let key = self.seqs.waiter;
+        self.waiters.insert(key, Waiter { wait_for, waker });
+        key
+    }
+
+    /// Wakes every waiter whose condition `pick` selects.
+    pub fn wake_waiters(&mut self, pick: impl Fn(&WaitFor) -> bool) {
+        for waiter in self.waiters.values() {
+            if pick(&waiter.wait_for) {
+                waiter.waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// True when some durable future is parked, waiting for the engine. A workflow that is
+    /// blocked while this is false waits on something the engine will never wake.
+    pub fn has_durable_waiters(&self) -> bool {
+        !self.waiters.is_empty()
+            || self.activities.values().any(|a| a.slot.is_awaited())
+            || self.timers.values().any(|t| t.slot.is_awaited())
+            || self.children.values().any(|c| c.slot.is_awaited())
+    }
+
+    /// Records a fatal error (the first one wins).
+    pub fn set_fatal(&mut self, error: ActivationError) {
+        if self.fatal.is_none() {
+            self.fatal = Some(error);
+        }
+    }
+}
+
+impl std::fmt::Debug for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunState")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
