@@ -106,7 +106,11 @@ impl RetryPolicy {
             return Err(RetryPolicyError::ZeroInitialInterval);
         }
         // NaN compares as neither, so it is rejected too.
-        if self.backoff_coefficient.partial_cmp(&1.0).is_none_or(|o| o.is_lt()) {
+        if self
+            .backoff_coefficient
+            .partial_cmp(&1.0)
+            .is_none_or(|o| o.is_lt())
+        {
             return Err(RetryPolicyError::CoefficientBelowOne(
                 self.backoff_coefficient.to_string(),
             ));
