@@ -120,6 +120,21 @@ pub enum HistoryError {
         /// The event that closed it first.
         closed_by: EventId,
     },
+    /// An id that must be unique is already in use: an `activityId` or `timerId` of an activity
+    /// or timer that is still open, or a second start of the same activity or child workflow.
+    #[error("event {event_id} ({event_type}): {field} {value} is already used by event {used_by}")]
+    DuplicateId {
+        /// The event that reuses the id.
+        event_id: EventId,
+        /// Its type.
+        event_type: String,
+        /// The attribute holding the id (`activityId`, `timerId`, `scheduledEventId`, ...).
+        field: &'static str,
+        /// The id.
+        value: String,
+        /// The earlier event that holds it.
+        used_by: EventId,
+    },
     /// A command event (`ActivityTaskScheduled`, `TimerStarted`, ...) that does not directly
     /// follow a `WorkflowTaskCompleted` and its other commands.
     #[error("event {event_id} ({event_type}) is a command event but does not follow a WorkflowTaskCompleted")]
