@@ -48,6 +48,10 @@ pub(crate) fn apply_event(state: &Shared, event: &HistoryEvent) -> Result<(), Ac
                 && let Some(timer) = s.timers.get_mut(&seq)
             {
                 timer.slot.resolve(());
+                if timer.slot.abandoned {
+                    s.timers.remove(&seq);
+                    s.timer_by_id.remove(timer_id);
+                }
             }
             Ok(())
         }
@@ -131,6 +135,9 @@ fn resolve_activity(
     })?;
     if let Some(activity) = s.activities.get_mut(&seq) {
         activity.slot.resolve(outcome);
+        if activity.slot.abandoned {
+            s.activities.remove(&seq);
+        }
     }
     Ok(())
 }
@@ -145,6 +152,9 @@ fn resolve_child(
     let seq = child_seq(&s.child_by_event, event, initiated_event_id)?;
     if let Some(child) = s.children.get_mut(&seq) {
         child.slot.resolve(outcome);
+        if child.slot.abandoned {
+            s.children.remove(&seq);
+        }
     }
     Ok(())
 }

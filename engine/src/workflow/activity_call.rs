@@ -199,13 +199,14 @@ impl<A: Activity> Future for ActivityFuture<A> {
             // Polled again after completion: a bug in a hand-written combinator.
             return Poll::Pending;
         };
-        let outcome = match std::mem::replace(&mut activity.slot.outcome, Outcome::Taken) {
-            Outcome::Ready(outcome) => outcome,
-            other => {
-                activity.slot.outcome = other;
-                activity.slot.waker = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
+        if !matches!(activity.slot.outcome, Outcome::Ready(_)) {
+            activity.slot.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        // Taken: the slot goes, so the run's state stays as small as what is still pending.
+        let outcome = match s.activities.remove(&self.seq).map(|a| a.slot.outcome) {
+            Some(Outcome::Ready(outcome)) => outcome,
+            _ => return Poll::Pending,
         };
         match outcome {
             Ok(result) => {
@@ -228,8 +229,9 @@ impl<A: Activity> Drop for ActivityFuture<A> {
     fn drop(&mut self) {
         if let Ok(mut s) = self.state.try_borrow_mut()
             && let Some(activity) = s.activities.get_mut(&self.seq)
+            && activity.slot.abandon()
         {
-            activity.slot.waker = None;
+            s.activities.remove(&self.seq);
         }
     }
 }

@@ -195,13 +195,13 @@ impl<W: Workflow> Future for ChildFuture<W> {
         let Some(child) = s.children.get_mut(&self.seq) else {
             return Poll::Pending;
         };
-        let outcome = match std::mem::replace(&mut child.slot.outcome, Outcome::Taken) {
-            Outcome::Ready(outcome) => outcome,
-            other => {
-                child.slot.outcome = other;
-                child.slot.waker = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
+        if !matches!(child.slot.outcome, Outcome::Ready(_)) {
+            child.slot.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let outcome = match s.children.remove(&self.seq).map(|c| c.slot.outcome) {
+            Some(Outcome::Ready(outcome)) => outcome,
+            _ => return Poll::Pending,
         };
         match outcome {
             Ok(result) => {
@@ -224,8 +224,9 @@ impl<W: Workflow> Drop for ChildFuture<W> {
     fn drop(&mut self) {
         if let Ok(mut s) = self.state.try_borrow_mut()
             && let Some(child) = s.children.get_mut(&self.seq)
+            && child.slot.abandon()
         {
-            child.slot.waker = None;
+            s.children.remove(&self.seq);
         }
     }
 }

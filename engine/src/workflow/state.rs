@@ -41,13 +41,14 @@ pub(crate) type Shared = Rc<RefCell<RunState>>;
 pub(crate) enum Outcome<T> {
     Pending,
     Ready(T),
-    Taken,
 }
 
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
     pub outcome: Outcome<T>,
     pub waker: Option<Waker>,
+    /// The future was dropped while pending: drop the slot when its outcome arrives.
+    pub abandoned: bool,
 }
 
 impl<T> Slot<T> {
@@ -55,6 +56,7 @@ impl<T> Slot<T> {
         Slot {
             outcome: Outcome::Pending,
             waker: None,
+            abandoned: false,
         }
     }
 
@@ -62,6 +64,7 @@ impl<T> Slot<T> {
         Slot {
             outcome: Outcome::Ready(value),
             waker: None,
+            abandoned: false,
         }
     }
 
@@ -74,6 +77,14 @@ impl<T> Slot<T> {
                 w.wake();
             }
         }
+    }
+
+    /// The future is gone: a pending slot is kept until its outcome arrives (so late events
+    /// find it), a resolved one can go now. Returns true when the slot can be removed.
+    pub fn abandon(&mut self) -> bool {
+        self.waker = None;
+        self.abandoned = true;
+        !matches!(self.outcome, Outcome::Pending)
     }
 
     /// True while a future is parked on this slot.

@@ -79,19 +79,14 @@ impl Future for Timer {
         let Some(timer) = s.timers.get_mut(&self.seq) else {
             return Poll::Ready(());
         };
-        match std::mem::replace(&mut timer.slot.outcome, Outcome::Taken) {
-            Outcome::Ready(()) | Outcome::Taken => {
-                let id = timer.timer_id.clone();
-                s.timers.remove(&self.seq);
-                s.timer_by_id.remove(&id);
-                Poll::Ready(())
-            }
-            Outcome::Pending => {
-                timer.slot.outcome = Outcome::Pending;
-                timer.slot.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
+        if matches!(timer.slot.outcome, Outcome::Pending) {
+            timer.slot.waker = Some(cx.waker().clone());
+            return Poll::Pending;
         }
+        let id = timer.timer_id.clone();
+        s.timers.remove(&self.seq);
+        s.timer_by_id.remove(&id);
+        Poll::Ready(())
     }
 }
 
@@ -100,8 +95,9 @@ impl Drop for Timer {
         // A dropped timer no longer holds the workflow up; it still fires in history.
         if let Ok(mut s) = self.state.try_borrow_mut()
             && let Some(timer) = s.timers.get_mut(&self.seq)
+            && timer.slot.abandon()
         {
-            timer.slot.waker = None;
+            s.timers.remove(&self.seq);
         }
     }
 }
