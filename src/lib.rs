@@ -1,8 +1,14 @@
 //! # warpflow
 //!
+//! See the README (included below) for an overview; the crate documentation starts after it.
+//!
 //! Durable workflows as plain async Rust, tested by deterministic simulation. This facade
 //! re-exports the engine, the simulator and the test kit; most programs only need
 //! `use warpflow::prelude::*`.
+
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
 
 pub use warpflow_engine as engine;
 pub use warpflow_sim as sim;
@@ -10,8 +16,9 @@ pub use warpflow_testkit as testkit;
 
 /// The names most workflow code needs.
 pub mod prelude {
+    pub use warpflow_engine::workflow::future::{join, join_all, select};
     pub use warpflow_engine::{
-        Activity, ActivityCtx, ActivityError, ActivityOptions, Failure, History, RetryPolicy, WorkflowError,
-        WorkflowResult,
+        Activity, ActivityCtx, ActivityError, ActivityOptions, Failure, History, Query, Registry, Replayer,
+        RetryPolicy, Saga, Signal, Workflow, WorkflowCtx, WorkflowError, WorkflowResult,
     };
 }

@@ -4,11 +4,13 @@
 //! - `json`: the stable JSON format of `docs/history-format.md`, with typed load errors.
 //! - `validate`: well-formedness checks (dense ids, references, one terminal event, ...).
 //! - `builder`: a small builder for hand-written histories in tests.
+//! - `timeline`: the readable rendering used by the CLI and history snapshots.
 
 mod builder;
 mod error;
 mod event;
 mod json;
+mod timeline;
 mod validate;
 
 pub use builder::HistoryBuilder;
