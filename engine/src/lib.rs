@@ -26,6 +26,7 @@ pub mod payload;
 pub mod registry;
 pub mod replay;
 pub mod retry;
+pub mod storage;
 pub mod time;
 pub mod workflow;
 

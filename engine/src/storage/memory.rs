@@ -1,0 +1,4 @@
+//! In-memory storage (in progress).
+/// The deterministic reference storage.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {}
