@@ -11,7 +11,8 @@ use crate::time::human_duration;
 use std::time::Duration;
 
 /// One command of a workflow task.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all_fields = "camelCase")]
 pub enum Command {
     /// Becomes `ActivityTaskScheduled`.
     ScheduleActivity {
@@ -34,6 +35,7 @@ pub enum Command {
         /// The timer's id in the run.
         timer_id: TimerId,
         /// How long until it fires.
+        #[serde(with = "crate::time::duration_serde")]
         duration: Duration,
     },
     /// Becomes `TimerCanceled`.

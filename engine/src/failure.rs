@@ -68,7 +68,7 @@ impl std::fmt::Display for TimeoutType {
 
 /// The error of an activity: what activity code returns, and what a workflow awaiting the
 /// activity sees once retries are exhausted.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum ActivityError {
     /// The activity's code failed.
     #[error("{}", .0)]
@@ -117,7 +117,7 @@ impl ActivityError {
 }
 
 /// How a workflow run ends other than by returning a value.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum WorkflowError {
     /// The workflow failed; the run closes with `WorkflowExecutionFailed`.
     #[error("workflow failed: {0}")]

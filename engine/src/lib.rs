@@ -18,6 +18,7 @@
 
 pub mod activity;
 pub mod command;
+pub mod env;
 pub mod failure;
 pub mod history;
 pub mod ids;
@@ -26,6 +27,7 @@ pub mod payload;
 pub mod registry;
 pub mod replay;
 pub mod retry;
+pub mod service;
 pub mod storage;
 pub mod time;
 pub mod workflow;

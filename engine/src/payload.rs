@@ -11,7 +11,7 @@ use serde_json::Value;
 pub type Payload = Value;
 
 /// A payload could not be encoded or decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum PayloadError {
     /// The JSON does not fit the declared type.
     #[error("{what}: payload does not deserialize at `{path}`: {message}")]

@@ -242,7 +242,7 @@ pub struct Commit {
 }
 
 /// Why storage refused or failed an operation.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum StorageError {
     /// Another commit changed the run first (optimistic check). Retry from a fresh read.
     #[error("conflict on run {run}: expected next event {expected:?}, found {found:?}")]
@@ -298,7 +298,11 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'a, StorageResult<Option<RunRecord>>>;
 
     /// A run's events from `from` on.
-    fn read_events<'a>(&'a self, run: &'a RunKey, from: EventId) -> BoxFuture<'a, StorageResult<Vec<HistoryEvent>>>;
+    fn read_events<'a>(
+        &'a self,
+        run: &'a RunKey,
+        from: EventId,
+    ) -> BoxFuture<'a, StorageResult<Vec<HistoryEvent>>>;
 
     /// Runs of one workflow id (oldest first), or of every workflow id, at most `limit`.
     fn list_runs<'a>(

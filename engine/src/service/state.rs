@@ -1,0 +1,129 @@
+//! The service's mutable state of one run (Temporal's "mutable state"): what is pending, what
+//! arrived while a workflow task was running, how the run ended. Stored as JSON in the run's
+//! record and rewritten by every commit of the run.
+
+#![allow(dead_code)] // In progress: used by the service as it lands.
+
+use super::api::RunOutcome;
+use crate::activity::ActivityOptions;
+use crate::failure::Failure;
+use crate::history::{EventAttributes, ParentClosePolicy, ParentExecution};
+use crate::ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
+use crate::payload::Payload;
+use crate::storage::{RunRecord, StorageError};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The workflow task of a run, from scheduled to completed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WorkflowTaskState {
+    pub scheduled_event_id: EventId,
+    /// Set once a worker started it.
+    pub started_event_id: Option<EventId>,
+    pub attempt: u32,
+    /// The worker that started it.
+    pub identity: Option<String>,
+}
+
+/// An activity from scheduled to its final outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ActivityState {
+    pub activity_id: ActivityId,
+    pub activity_type: String,
+    pub input: Payload,
+    pub options: ActivityOptions,
+    pub task_queue: TaskQueue,
+    pub scheduled_time: Timestamp,
+    /// The current attempt (1-based).
+    pub attempt: u32,
+    /// When the current attempt started, and by whom; `None` while it waits in the queue.
+    pub started: Option<(Timestamp, String)>,
+    /// The latest heartbeat details, handed to the next attempt.
+    pub heartbeat_details: Option<Payload>,
+    pub last_failure: Option<Failure>,
+    pub cancel_requested: bool,
+}
+
+/// A child workflow this run started.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChildState {
+    pub workflow_id: WorkflowId,
+    pub workflow_type: String,
+    pub run_id: Option<RunId>,
+    /// The parent's `ChildWorkflowExecutionStarted` event.
+    pub started_event_id: Option<EventId>,
+    pub parent_close_policy: ParentClosePolicy,
+}
+
+/// Where the service believes a worker holds this run's instance in its cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Sticky {
+    pub identity: String,
+    /// The first event the worker has not seen.
+    pub next_event_id: EventId,
+}
+
+/// The service's mutable state of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExecutionState {
+    pub workflow_task_timeout: Duration,
+    pub workflow_task: Option<WorkflowTaskState>,
+    /// Events that arrived while a workflow task was started: written after its completion.
+    pub buffered: Vec<EventAttributes>,
+    /// By `ActivityTaskScheduled` event id.
+    pub activities: BTreeMap<EventId, ActivityState>,
+    /// By timer id: the `TimerStarted` event id.
+    pub timers: BTreeMap<TimerId, EventId>,
+    /// By `StartChildWorkflowExecutionInitiated` event id.
+    pub children: BTreeMap<EventId, ChildState>,
+    pub parent: Option<ParentExecution>,
+    pub cancel_requested: bool,
+    pub sticky: Option<Sticky>,
+    pub outcome: Option<RunOutcome>,
+    /// Consecutive failed workflow tasks, for backoff.
+    pub failed_workflow_tasks: u32,
+}
+
+impl ExecutionState {
+    pub fn new(workflow_task_timeout: Duration, parent: Option<ParentExecution>) -> ExecutionState {
+        ExecutionState {
+            workflow_task_timeout,
+            workflow_task: None,
+            buffered: Vec::new(),
+            activities: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            children: BTreeMap::new(),
+            parent,
+            cancel_requested: false,
+            sticky: None,
+            outcome: None,
+            failed_workflow_tasks: 0,
+        }
+    }
+
+    /// Reads the state out of a stored run.
+    pub fn load(record: &RunRecord) -> Result<ExecutionState, StorageError> {
+        serde_json::from_value(record.state.clone())
+            .map_err(|e| StorageError::Corrupt(format!("run {}: mutable state: {e}", record.key)))
+    }
+
+    /// The state as stored.
+    pub fn to_payload(&self) -> Payload {
+        // Serializing plain data with string keys cannot fail; `Null` would be caught by `load`.
+        serde_json::to_value(self).unwrap_or(Payload::Null)
+    }
+
+    /// True while a worker runs a workflow task of this run.
+    pub fn workflow_task_started(&self) -> bool {
+        self.workflow_task
+            .as_ref()
+            .is_some_and(|t| t.started_event_id.is_some())
+    }
+}
