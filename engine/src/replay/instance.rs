@@ -263,7 +263,15 @@ impl WorkflowInstance {
             E::WorkflowExecutionTerminated { .. } | E::WorkflowExecutionTimedOut { .. } => {
                 self.closed_by = Some(event.event_id);
             }
-            _ => apply_event(self.run_state()?, event)?,
+            // Signal handlers are user code: a panic in one fails the activation, as one in the
+            // workflow code does.
+            _ => {
+                let state = self.run_state()?;
+                match std::panic::catch_unwind(AssertUnwindSafe(|| apply_event(state, event))) {
+                    Ok(applied) => applied?,
+                    Err(panic) => return Err(self.panic_error(panic.as_ref())),
+                }
+            }
         }
         Ok(None)
     }
@@ -366,7 +374,10 @@ impl WorkflowInstance {
             if let Some(fatal) = state.borrow_mut().fatal.take() {
                 return Err(fatal);
             }
-            wake_satisfied_conditions(&state);
+            let woken = std::panic::catch_unwind(AssertUnwindSafe(|| wake_satisfied_conditions(&state)));
+            if let Err(panic) = woken {
+                return Err(self.panic_error(panic.as_ref()));
+            }
         }
         if self.root.is_some() && !state.borrow().has_durable_waiters() {
             return Err(self.violation(ViolationKind::BlockedOutsideEngine));
@@ -384,13 +395,7 @@ impl WorkflowInstance {
         let outcome = match polled {
             Ok(Poll::Pending) => return Ok(()),
             Ok(Poll::Ready(outcome)) => outcome,
-            Err(panic) => {
-                return Err(ActivationError::Panic {
-                    workflow_id: self.workflow_id.clone(),
-                    workflow_type: self.workflow_type.clone(),
-                    message: panic_message(panic.as_ref()),
-                });
-            }
+            Err(panic) => return Err(self.panic_error(panic.as_ref())),
         };
         self.root = None;
         let close = match outcome {
@@ -401,6 +406,14 @@ impl WorkflowInstance {
         };
         self.run_state()?.borrow_mut().commands.push(close);
         Ok(())
+    }
+
+    fn panic_error(&self, panic: &(dyn std::any::Any + Send)) -> ActivationError {
+        ActivationError::Panic {
+            workflow_id: self.workflow_id.clone(),
+            workflow_type: self.workflow_type.clone(),
+            message: panic_message(panic),
+        }
     }
 
     fn match_command_event(&mut self, event: &HistoryEvent) -> Result<(), ActivationError> {
@@ -468,7 +481,13 @@ impl WorkflowInstance {
                 let seq = s
                     .children
                     .iter()
-                    .find(|(seq, c)| c.workflow_id == *workflow_id && !linked.contains(seq))
+                    // A child resolved before it is linked never issued its command (its input
+                    // did not encode): it is not the one this event records.
+                    .find(|(seq, c)| {
+                        c.workflow_id == *workflow_id
+                            && matches!(c.slot.outcome, Outcome::Pending)
+                            && !linked.contains(seq)
+                    })
                     .map(|(seq, _)| *seq);
                 if let Some(seq) = seq {
                     s.child_by_event.insert(event.event_id, seq);
@@ -620,19 +639,23 @@ fn is_deprecated_patch(event: &E) -> bool {
 }
 
 /// Wakes the conditions whose predicates now hold. Predicates are user code, so they are
-/// called with the state not borrowed.
+/// called with the state not borrowed. A condition already woken is not woken again until it
+/// is polled: one held but not awaited must not keep the run polling forever.
 fn wake_satisfied_conditions(state: &Shared) {
     let conditions: Vec<_> = state
         .borrow()
         .waiters
-        .values()
-        .filter_map(|w| match &w.wait_for {
-            WaitFor::Condition(pred) => Some((pred.clone(), w.waker.clone())),
+        .iter()
+        .filter_map(|(key, w)| match &w.wait_for {
+            WaitFor::Condition(pred) if !w.woken => Some((*key, pred.clone(), w.waker.clone())),
             _ => None,
         })
         .collect();
-    for (pred, waker) in conditions {
+    for (key, pred, waker) in conditions {
         if pred() {
+            if let Some(waiter) = state.borrow_mut().waiters.get_mut(&key) {
+                waiter.woken = true;
+            }
             waker.wake();
         }
     }

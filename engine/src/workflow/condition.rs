@@ -61,7 +61,10 @@ impl Future for Condition {
         }
         let mut s = self.state.borrow_mut();
         match self.waiter.and_then(|key| s.waiters.get_mut(&key)) {
-            Some(waiter) => waiter.waker = cx.waker().clone(),
+            Some(waiter) => {
+                waiter.waker = cx.waker().clone();
+                waiter.woken = false;
+            }
             None => {
                 let key = s.add_waiter((self.wait_for)(&self.pred), cx.waker().clone());
                 drop(s);

@@ -131,6 +131,8 @@ pub(crate) enum WaitFor {
 pub(crate) struct Waiter {
     pub wait_for: WaitFor,
     pub waker: Waker,
+    /// Woken because its predicate held, and not polled since.
+    pub woken: bool,
 }
 
 /// Values recorded in the workflow task being replayed, read by `patched` and `side_effect`
@@ -212,7 +214,14 @@ impl RunState {
     pub fn add_waiter(&mut self, wait_for: WaitFor, waker: Waker) -> u64 {
         self.seqs.waiter += 1;
         let key = self.seqs.waiter;
-        self.waiters.insert(key, Waiter { wait_for, waker });
+        self.waiters.insert(
+            key,
+            Waiter {
+                wait_for,
+                waker,
+                woken: false,
+            },
+        );
         key
     }
 

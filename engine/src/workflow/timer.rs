@@ -97,7 +97,10 @@ impl Drop for Timer {
             && let Some(timer) = s.timers.get_mut(&self.seq)
             && timer.slot.abandon()
         {
-            s.timers.remove(&self.seq);
+            // Fired or cancelled, and not taken: no event will look it up again.
+            if let Some(timer) = s.timers.remove(&self.seq) {
+                s.timer_by_id.remove(&timer.timer_id);
+            }
         }
     }
 }
