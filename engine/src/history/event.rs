@@ -72,6 +72,10 @@ pub enum WorkflowTaskFailedCause {
     BadPayload,
     /// A command exceeded a limit.
     LimitExceeded,
+    /// A command had invalid attributes (no close timeout, a duplicate timer id, ...).
+    BadCommand,
+    /// The task tried to close the run while new events were waiting for it.
+    UnhandledCommand,
 }
 
 /// A marker: a value recorded in history so that replay sees the same value.

@@ -287,6 +287,9 @@ pub enum Request {
         task_queue: TaskQueue,
         /// The worker's identity (sticky cache, leases).
         identity: String,
+        /// The workflow types the worker handles, so that a start of a type no worker of
+        /// the queue knows fails at once (empty: no check).
+        workflow_types: Vec<String>,
     },
     /// A worker completes a workflow task with its commands.
     CompleteWorkflowTask {

@@ -1,24 +1,81 @@
 //! The engine service: owns histories, task queues and timers, over a [`Storage`] and a
-//! [`Clock`]. Sans-IO: it does no I/O of its own and spawns nothing; a transport delivers
-//! [`Request`]s to [`Service::handle`], and whoever hosts it drives [`Service::run_timers`].
+//! [`Clock`](crate::env::Clock). Sans-IO: it does no I/O of its own and spawns nothing; a
+//! transport delivers [`Request`]s to [`Service::handle`], and whoever hosts it drives
+//! [`Service::run_timers`].
 //!
-//! Every call that changes a run is one read of the run and one atomic commit, with an
-//! optimistic check on the run's next event id; on conflict the call is retried from a fresh
-//! read, so concurrent calls on one run serialize without locks.
+//! Architecture invariant: every call that changes runs is one read of each run it touches
+//! and one atomic [`Commit`](crate::storage::Commit) (see `txn.rs`), with an optimistic check
+//! on each run's next event id. On conflict the whole call is redone from fresh reads, so
+//! concurrent calls on one run serialize without locks, and nothing is acknowledged before
+//! its commit returns.
+//!
+//! Files: `start.rs` (start, id reuse, signal-with-start, new runs), `workflow_task.rs`
+//! (poll, complete, fail), `commands.rs` (each command's effect), `activity_task.rs` (poll,
+//! heartbeat, complete, retries), `timers.rs` (timers and timeouts), `close.rs` (closing a
+//! run: parent notification, parent-close policy), `external.rs` (signal, cancel, terminate,
+//! query, describe, history, list, wait), `queries.rs` (queries in flight).
 
+/// Runs the body against a fresh [`Batch`] bound to `$batch` and commits it; redoes it from
+/// fresh reads when another commit changed one of its runs first. The body is an async block:
+/// `?` and `return` leave the attempt. (A macro rather than a method taking an async closure:
+/// the futures of async closures lose `Send` through their higher-ranked lifetimes.)
+macro_rules! update {
+    ($service:expr, |$batch:ident| $body:block) => {{
+        let service = $service;
+        let mut conflicts = 0usize;
+        loop {
+            let mut batch_value = $crate::service::txn::Batch::new(service.now());
+            let attempt: $crate::service::ServiceResult<_> = {
+                let $batch = &mut batch_value;
+                async { $body }.await
+            };
+            let out = match attempt {
+                Ok(out) => out,
+                Err(e) => break Err(e),
+            };
+            match service.commit_batch(batch_value).await {
+                Ok(()) => break Ok(out),
+                Err(e) if service.should_redo(&e, &mut conflicts) => continue,
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
+
+mod activity_task;
 pub mod api;
+mod close;
+mod commands;
 mod error;
+mod external;
+mod queries;
+mod start;
 mod state;
+mod timers;
 mod transport;
+mod txn;
+mod workflow_task;
 
 pub use api::{Request, Response};
 pub use error::{ServiceError, ServiceResult};
 pub use transport::{InProcess, Transport};
 
 use crate::env::SharedClock;
+use crate::ids::{RunId, TaskQueue, WorkflowId};
+use crate::storage::{StorageError, TaskKind};
 use crate::storage::Storage;
-use std::sync::Arc;
+use crate::time::Timestamp;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use state::ExecutionState;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
+use txn::{Batch, RunTxn};
+
+/// How many times a call is redone after losing an optimistic race before giving up.
+const CONFLICT_RETRIES_MAX: usize = 64;
 
 /// Tunables of the service, with Temporal-like defaults.
 #[derive(Clone, Debug)]
@@ -31,7 +88,9 @@ pub struct ServiceConfig {
     pub query_timeout: Duration,
     /// How long `WaitOutcome` waits before returning `None`.
     pub outcome_wait: Duration,
-    /// Seeds run ids and workflow randomness seeds (see `Entropy` in the adapters).
+    /// Default workflow-task timeout.
+    pub workflow_task_timeout: Duration,
+    /// Seeds run ids and workflow randomness seeds.
     pub seed: u64,
 }
 
@@ -42,6 +101,7 @@ impl Default for ServiceConfig {
             task_lease: Duration::from_secs(30),
             query_timeout: Duration::from_secs(10),
             outcome_wait: Duration::from_secs(60),
+            workflow_task_timeout: Duration::from_secs(10),
             seed: 0,
         }
     }
@@ -49,19 +109,25 @@ impl Default for ServiceConfig {
 
 /// The engine service.
 pub struct Service {
-    #[allow(dead_code)]
     storage: Arc<dyn Storage>,
-    #[allow(dead_code)]
     clock: SharedClock,
-    #[allow(dead_code)]
     config: ServiceConfig,
+    /// Run ids and randomness seeds. A std mutex: held for one draw, never across an await.
+    entropy: Mutex<ChaCha8Rng>,
+    /// Wakes pollers of a queue when a task is enqueued.
+    queues: Mutex<BTreeMap<(TaskQueue, TaskKind), Arc<Notify>>>,
+    /// Wakes the timer loop when a timer is set.
+    timers_changed: Notify,
+    /// Wakes `WaitOutcome` calls when a run closes.
+    run_closed: Notify,
+    /// Workflow types the workers of each queue handle, as they announced them.
+    worker_types: Mutex<BTreeMap<TaskQueue, BTreeSet<String>>>,
+    queries: queries::Queries,
 }
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Service").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -71,16 +137,177 @@ impl Service {
         Service {
             storage,
             clock,
+            entropy: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed)),
             config,
+            queues: Mutex::new(BTreeMap::new()),
+            timers_changed: Notify::new(),
+            run_closed: Notify::new(),
+            worker_types: Mutex::new(BTreeMap::new()),
+            queries: queries::Queries::default(),
         }
+    }
+
+    /// The service's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Handles one request.
     pub async fn handle(&self, request: Request) -> ServiceResult<Response> {
-        let _ = request;
-        Err(ServiceError::Unavailable("service not implemented yet".into()))
+        match request {
+            Request::StartWorkflow(start) => self.start_workflow(start).await.map(Response::Started),
+            Request::Signal {
+                request_id,
+                workflow_id,
+                run_id,
+                name,
+                input,
+            } => self.signal(request_id, workflow_id, run_id, name, input).await.map(|()| Response::Ack),
+            Request::RequestCancel {
+                request_id,
+                workflow_id,
+                run_id,
+                reason,
+            } => self.request_cancel(request_id, workflow_id, run_id, reason).await.map(|()| Response::Ack),
+            Request::Terminate {
+                request_id,
+                workflow_id,
+                run_id,
+                reason,
+            } => self.terminate(request_id, workflow_id, run_id, reason).await.map(|()| Response::Ack),
+            Request::Query {
+                workflow_id,
+                run_id,
+                name,
+                args,
+            } => self.query(workflow_id, run_id, name, args).await.map(Response::QueryAnswer),
+            Request::Describe { workflow_id, run_id } => {
+                self.describe(workflow_id, run_id).await.map(|d| Response::Description(Box::new(d)))
+            }
+            Request::GetHistory { workflow_id, run_id } => {
+                self.history(workflow_id, run_id).await.map(|h| Response::History(Box::new(h)))
+            }
+            Request::ListRuns { workflow_id } => self.list_runs(workflow_id).await.map(Response::Runs),
+            Request::WaitOutcome { workflow_id, run_id } => {
+                self.wait_outcome(workflow_id, run_id).await.map(Response::Outcome)
+            }
+            Request::PollWorkflowTask {
+                task_queue,
+                identity,
+                workflow_types,
+            } => {
+                self.register_worker_types(&task_queue, workflow_types);
+                self.poll_workflow_task(task_queue, identity).await.map(Response::WorkflowPoll)
+            }
+            Request::CompleteWorkflowTask {
+                token,
+                commands,
+                identity,
+            } => self.complete_workflow_task(token, commands, identity).await.map(|()| Response::Ack),
+            Request::FailWorkflowTask {
+                token,
+                cause,
+                failure,
+                identity,
+            } => self.fail_workflow_task(token, cause, failure, identity).await.map(|()| Response::Ack),
+            Request::RespondQuery { query_id, answer } => {
+                self.queries.answer(query_id, answer);
+                Ok(Response::Ack)
+            }
+            Request::PollActivityTask { task_queue, identity } => self
+                .poll_activity_task(task_queue, identity)
+                .await
+                .map(|t| Response::ActivityTask(t.map(Box::new))),
+            Request::Heartbeat { token, details } => self
+                .heartbeat(token, details)
+                .await
+                .map(|cancel_requested| Response::HeartbeatAck { cancel_requested }),
+            Request::CompleteActivityTask {
+                token,
+                outcome,
+                identity,
+            } => self.complete_activity_task(token, outcome, identity).await.map(|()| Response::Ack),
+        }
     }
 
-    /// Fires timers as they come due, forever. Hosts run it in the background.
-    pub async fn run_timers(self: Arc<Self>) {}
+    /// Enforces the history limit on the batch and writes it as one commit.
+    async fn commit_batch(&self, mut batch: Batch) -> ServiceResult<()> {
+        self.enforce_history_limit(&mut batch).await?;
+        let (commit, wake) = batch.into_commit();
+        self.storage.commit(commit).await?;
+        self.wake(wake);
+        Ok(())
+    }
+
+    /// Whether an update that failed with `error` should be redone from fresh reads.
+    fn should_redo(&self, error: &ServiceError, conflicts: &mut usize) -> bool {
+        let lost_race = matches!(
+            error,
+            ServiceError::Storage(StorageError::Conflict { .. } | StorageError::AlreadyRunning { .. })
+        );
+        if lost_race && *conflicts < CONFLICT_RETRIES_MAX {
+            *conflicts += 1;
+            return true;
+        }
+        false
+    }
+
+    fn wake(&self, wake: txn::Wakeups) {
+        for (queue, kind) in wake.queues {
+            self.queue_notify(&queue, kind).notify_waiters();
+        }
+        if wake.timers {
+            self.timers_changed.notify_one();
+        }
+        if wake.closed {
+            self.run_closed.notify_waiters();
+        }
+    }
+
+    fn queue_notify(&self, queue: &TaskQueue, kind: TaskKind) -> Arc<Notify> {
+        let mut queues = self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        queues.entry((queue.clone(), kind)).or_default().clone()
+    }
+
+    /// Loads a run into the batch (once) and returns its index.
+    async fn load(&self, batch: &mut Batch, workflow_id: &WorkflowId, run_id: Option<&RunId>) -> ServiceResult<usize> {
+        if let Some(run_id) = run_id
+            && let Some(i) = batch.runs.iter().position(|r| r.key().workflow_id == *workflow_id && r.key().run_id == *run_id)
+        {
+            return Ok(i);
+        }
+        let record = self.storage.get_run(workflow_id, run_id).await?.ok_or_else(|| {
+            ServiceError::WorkflowNotFound {
+                workflow_id: workflow_id.clone(),
+                run_id: run_id.cloned(),
+            }
+        })?;
+        if let Some(i) = batch.position(&record.key) {
+            return Ok(i);
+        }
+        let state = ExecutionState::load(&record)?;
+        batch.runs.push(RunTxn::existing(record, state, batch.now));
+        Ok(batch.runs.len() - 1)
+    }
+
+    /// A fresh run id and randomness seed.
+    fn draw_ids(&self) -> (RunId, u64) {
+        let mut rng = self.entropy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bytes = [0u8; 16];
+        rng.fill_bytes(&mut bytes);
+        let run_id = RunId::new(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string());
+        (run_id, rng.next_u64())
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn register_worker_types(&self, queue: &TaskQueue, types: Vec<String>) {
+        if types.is_empty() {
+            return;
+        }
+        let mut known = self.worker_types.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        known.entry(queue.clone()).or_default().extend(types);
+    }
 }

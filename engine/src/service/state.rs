@@ -2,12 +2,10 @@
 //! arrived while a workflow task was running, how the run ended. Stored as JSON in the run's
 //! record and rewritten by every commit of the run.
 
-#![allow(dead_code)] // In progress: used by the service as it lands.
-
 use super::api::RunOutcome;
 use crate::activity::ActivityOptions;
-use crate::failure::Failure;
-use crate::history::{EventAttributes, ParentClosePolicy, ParentExecution};
+use crate::failure::{Failure, TimeoutType};
+use crate::history::{EventAttributes, ParentClosePolicy, ParentExecution, RetryState};
 use crate::ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
 use crate::storage::{RunRecord, StorageError};
@@ -60,6 +58,45 @@ pub(crate) struct ChildState {
     pub parent_close_policy: ParentClosePolicy,
 }
 
+/// Something that happened to a run from outside its workflow code. Written to history at
+/// once, or, while a workflow task runs, buffered and written after the task's completion
+/// (Temporal's order). Kept as a description rather than finished events because the ids
+/// they refer to (an activity's started event) are only known when they are written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Incoming {
+    /// A plain event: a signal, a cancel request, a timer firing, a child start failure.
+    Event(EventAttributes),
+    /// The end of an activity: its final attempt's started event (if it started) and outcome.
+    Activity {
+        scheduled_event_id: EventId,
+        attempt: u32,
+        identity: String,
+        started: bool,
+        outcome: ActivityFinal,
+    },
+    /// A child workflow started.
+    ChildStarted {
+        initiated_event_id: EventId,
+        workflow_id: WorkflowId,
+        run_id: RunId,
+        workflow_type: String,
+    },
+    /// A child workflow closed.
+    ChildClosed {
+        initiated_event_id: EventId,
+        outcome: RunOutcome,
+    },
+}
+
+/// How an activity ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum ActivityFinal {
+    Completed(Payload),
+    Failed(Failure, RetryState),
+    TimedOut(TimeoutType, RetryState),
+    Canceled,
+}
+
 /// Where the service believes a worker holds this run's instance in its cache.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -75,8 +112,8 @@ pub(crate) struct Sticky {
 pub(crate) struct ExecutionState {
     pub workflow_task_timeout: Duration,
     pub workflow_task: Option<WorkflowTaskState>,
-    /// Events that arrived while a workflow task was started: written after its completion.
-    pub buffered: Vec<EventAttributes>,
+    /// What arrived while a workflow task was started: written after its completion.
+    pub buffered: Vec<Incoming>,
     /// By `ActivityTaskScheduled` event id.
     pub activities: BTreeMap<EventId, ActivityState>,
     /// By timer id: the `TimerStarted` event id.

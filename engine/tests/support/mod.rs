@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod engine_harness;
 pub mod workflows;
 
 use std::collections::{BTreeMap, VecDeque};

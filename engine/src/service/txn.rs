@@ -1,0 +1,368 @@
+//! Building one commit: [`Batch`] collects the runs a call touches ([`RunTxn`] each: loaded
+//! record and state, appended events) and the tasks, timers and request ids it creates or
+//! removes; the service then writes it as one `Storage::commit`.
+
+use super::state::{ActivityFinal, ExecutionState, Incoming, WorkflowTaskState};
+use super::api::RunOutcome;
+use crate::history::{EventAttributes as E, HistoryEvent};
+use crate::ids::{EventId, TaskQueue};
+use crate::payload::Payload;
+use crate::storage::{
+    Commit, RequestId, RunKey, RunRecord, RunWrite, Task, TaskKey, TaskKind, TimerKey, TimerKind, TimerRecord,
+};
+use crate::time::Timestamp;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Longest delay before a repeatedly failing workflow task is retried.
+const WORKFLOW_TASK_BACKOFF_MAX: Duration = Duration::from_secs(600);
+
+/// One run within a batch.
+#[derive(Debug)]
+pub(crate) struct RunTxn {
+    pub record: RunRecord,
+    pub state: ExecutionState,
+    /// `next_event_id` as read; `None` for a run this batch creates.
+    expected: Option<EventId>,
+    original: Option<(RunRecord, ExecutionState)>,
+    pub events: Vec<HistoryEvent>,
+    now: Timestamp,
+    tasks: Vec<Task>,
+    done_tasks: Vec<TaskKey>,
+    timers: Vec<TimerRecord>,
+    dropped_timers: Vec<TimerKey>,
+}
+
+impl RunTxn {
+    /// A run read from storage.
+    pub fn existing(record: RunRecord, state: ExecutionState, now: Timestamp) -> RunTxn {
+        RunTxn {
+            expected: Some(record.next_event_id),
+            original: Some((record.clone(), state.clone())),
+            record,
+            state,
+            events: Vec::new(),
+            now,
+            tasks: Vec::new(),
+            done_tasks: Vec::new(),
+            timers: Vec::new(),
+            dropped_timers: Vec::new(),
+        }
+    }
+
+    /// A run this batch creates.
+    pub fn created(record: RunRecord, state: ExecutionState, now: Timestamp) -> RunTxn {
+        RunTxn {
+            expected: None,
+            original: None,
+            ..RunTxn::existing(record, state, now)
+        }
+    }
+
+    pub fn key(&self) -> &RunKey {
+        &self.record.key
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.record.status.is_closed()
+    }
+
+    /// Appends an event to the history now.
+    pub fn append(&mut self, attributes: E) -> EventId {
+        let event_id = self.record.next_event_id;
+        self.events.push(HistoryEvent {
+            event_id,
+            event_time: self.now,
+            attributes,
+        });
+        self.record.next_event_id = event_id.next();
+        event_id
+    }
+
+    /// Something happened to the run from outside: written now and a workflow task
+    /// scheduled, or buffered while a workflow task runs.
+    pub fn add_incoming(&mut self, incoming: Incoming) {
+        if !self.is_running() {
+            return;
+        }
+        if self.state.workflow_task_started() {
+            self.state.buffered.push(incoming);
+        } else {
+            self.write_incoming(incoming);
+            self.schedule_workflow_task();
+        }
+    }
+
+    /// Writes what was buffered during a workflow task; true if there was anything.
+    pub fn flush_buffered(&mut self) -> bool {
+        let buffered = std::mem::take(&mut self.state.buffered);
+        let any = !buffered.is_empty();
+        for incoming in buffered {
+            self.write_incoming(incoming);
+        }
+        any
+    }
+
+    fn write_incoming(&mut self, incoming: Incoming) {
+        match incoming {
+            Incoming::Event(attributes) => {
+                self.append(attributes);
+            }
+            Incoming::Activity {
+                scheduled_event_id,
+                attempt,
+                identity,
+                started,
+                outcome,
+            } => self.write_activity_end(scheduled_event_id, attempt, identity, started, outcome),
+            Incoming::ChildStarted {
+                initiated_event_id,
+                workflow_id,
+                run_id,
+                workflow_type,
+            } => {
+                let started = self.append(E::ChildWorkflowExecutionStarted {
+                    initiated_event_id,
+                    workflow_id,
+                    run_id: run_id.clone(),
+                    workflow_type,
+                });
+                if let Some(child) = self.state.children.get_mut(&initiated_event_id) {
+                    child.started_event_id = Some(started);
+                    child.run_id = Some(run_id);
+                }
+            }
+            Incoming::ChildClosed {
+                initiated_event_id,
+                outcome,
+            } => self.write_child_end(initiated_event_id, outcome),
+        }
+    }
+
+    fn write_activity_end(
+        &mut self,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        identity: String,
+        started: bool,
+        outcome: ActivityFinal,
+    ) {
+        let started_event_id = started.then(|| {
+            self.append(E::ActivityTaskStarted {
+                scheduled_event_id,
+                attempt,
+                identity,
+            })
+        });
+        let attributes = match outcome {
+            ActivityFinal::Completed(result) => E::ActivityTaskCompleted {
+                scheduled_event_id,
+                started_event_id: started_event_id.unwrap_or_default(),
+                result,
+            },
+            ActivityFinal::Failed(failure, retry_state) => E::ActivityTaskFailed {
+                scheduled_event_id,
+                started_event_id: started_event_id.unwrap_or_default(),
+                failure,
+                retry_state,
+            },
+            ActivityFinal::TimedOut(timeout_type, retry_state) => E::ActivityTaskTimedOut {
+                scheduled_event_id,
+                started_event_id,
+                timeout_type,
+                retry_state,
+            },
+            ActivityFinal::Canceled => E::ActivityTaskCanceled {
+                scheduled_event_id,
+                started_event_id,
+                details: None,
+            },
+        };
+        self.append(attributes);
+    }
+
+    fn write_child_end(&mut self, initiated_event_id: EventId, outcome: RunOutcome) {
+        let Some(child) = self.state.children.remove(&initiated_event_id) else { return };
+        let started_event_id = child.started_event_id.unwrap_or_default();
+        let attributes = match outcome {
+            RunOutcome::Completed(result) => E::ChildWorkflowExecutionCompleted {
+                initiated_event_id,
+                started_event_id,
+                result,
+            },
+            RunOutcome::Failed(failure) => E::ChildWorkflowExecutionFailed {
+                initiated_event_id,
+                started_event_id,
+                failure,
+            },
+            RunOutcome::Canceled => E::ChildWorkflowExecutionCanceled {
+                initiated_event_id,
+                started_event_id,
+            },
+            RunOutcome::TimedOut => E::ChildWorkflowExecutionTimedOut {
+                initiated_event_id,
+                started_event_id,
+            },
+            // A child that continued as new is still running; its last run reports.
+            RunOutcome::Terminated(_) | RunOutcome::ContinuedAsNew(_) => E::ChildWorkflowExecutionTerminated {
+                initiated_event_id,
+                started_event_id,
+            },
+        };
+        self.append(attributes);
+    }
+
+    /// Schedules a workflow task unless one is scheduled or running. A run whose tasks keep
+    /// failing gets its next one later and later, so a broken deployment does not spin.
+    pub fn schedule_workflow_task(&mut self) {
+        if self.state.workflow_task.is_some() || !self.is_running() {
+            return;
+        }
+        let attempt = self.state.failed_workflow_tasks + 1;
+        let scheduled_event_id = self.append(E::WorkflowTaskScheduled {
+            task_queue: self.record.task_queue.clone(),
+            start_to_close_timeout: self.state.workflow_task_timeout,
+            attempt,
+        });
+        self.state.workflow_task = Some(WorkflowTaskState {
+            scheduled_event_id,
+            started_event_id: None,
+            attempt,
+            identity: None,
+        });
+        let backoff = match self.state.failed_workflow_tasks {
+            0 => Duration::ZERO,
+            n => Duration::from_secs(1u64 << n.min(10)).min(WORKFLOW_TASK_BACKOFF_MAX),
+        };
+        let queue = self.record.task_queue.clone();
+        self.create_task(TaskKind::Workflow, scheduled_event_id, attempt, queue, self.now.plus(backoff));
+    }
+
+    pub fn create_task(
+        &mut self,
+        kind: TaskKind,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        queue: TaskQueue,
+        visible_at: Timestamp,
+    ) {
+        self.tasks.push(Task {
+            key: self.task_key(kind, scheduled_event_id, attempt),
+            queue,
+            visible_at,
+            lease: None,
+        });
+    }
+
+    pub fn task_key(&self, kind: TaskKind, scheduled_event_id: EventId, attempt: u32) -> TaskKey {
+        TaskKey {
+            run: self.record.key.clone(),
+            kind,
+            scheduled_event_id,
+            attempt,
+        }
+    }
+
+    pub fn complete_task(&mut self, key: TaskKey) {
+        self.done_tasks.push(key);
+    }
+
+    pub fn set_timer(&mut self, kind: TimerKind, due: Timestamp) {
+        self.timers.push(TimerRecord {
+            key: TimerKey {
+                run: self.record.key.clone(),
+                kind,
+            },
+            due,
+        });
+    }
+
+    pub fn drop_timer(&mut self, kind: TimerKind) {
+        self.dropped_timers.push(TimerKey {
+            run: self.record.key.clone(),
+            kind,
+        });
+    }
+
+    fn is_dirty(&self) -> bool {
+        match &self.original {
+            None => true,
+            Some((record, state)) => {
+                !self.events.is_empty()
+                    || !self.tasks.is_empty()
+                    || !self.done_tasks.is_empty()
+                    || !self.timers.is_empty()
+                    || !self.dropped_timers.is_empty()
+                    || *record != self.record
+                    || *state != self.state
+            }
+        }
+    }
+}
+
+/// What to wake once a batch is durable.
+#[derive(Debug, Default)]
+pub(crate) struct Wakeups {
+    pub queues: BTreeSet<(TaskQueue, TaskKind)>,
+    pub timers: bool,
+    pub closed: bool,
+}
+
+/// The runs and records one call changes, committed together.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub now: Timestamp,
+    pub runs: Vec<RunTxn>,
+    pub requests: Vec<(RequestId, Payload)>,
+    /// Tasks and timers whose run no longer exists: removed so they stop coming back.
+    pub orphan_tasks: Vec<TaskKey>,
+    pub orphan_timers: Vec<TimerKey>,
+}
+
+impl Batch {
+    pub fn new(now: Timestamp) -> Batch {
+        Batch {
+            now,
+            runs: Vec::new(),
+            requests: Vec::new(),
+            orphan_tasks: Vec::new(),
+            orphan_timers: Vec::new(),
+        }
+    }
+
+    /// The index of `key` among the batch's runs, if it is loaded.
+    pub fn position(&self, key: &RunKey) -> Option<usize> {
+        self.runs.iter().position(|r| r.record.key == *key)
+    }
+
+    /// Turns the batch into a storage commit and what to wake after it.
+    pub fn into_commit(self) -> (Commit, Wakeups) {
+        let mut commit = Commit {
+            requests: self.requests,
+            complete_tasks: self.orphan_tasks,
+            delete_timers: self.orphan_timers,
+            ..Commit::default()
+        };
+        let mut wake = Wakeups::default();
+        for mut run in self.runs.into_iter().filter(RunTxn::is_dirty) {
+            wake.closed |= run.original.as_ref().is_some_and(|(r, _)| !r.status.is_closed()) && !run.is_running();
+            run.record.state = run.state.to_payload();
+            wake.timers |= !run.timers.is_empty();
+            wake.queues.extend(run.tasks.iter().map(|t| (t.queue.clone(), t.key.kind)));
+            commit.create_tasks.append(&mut run.tasks);
+            commit.complete_tasks.append(&mut run.done_tasks);
+            commit.create_timers.append(&mut run.timers);
+            commit.delete_timers.append(&mut run.dropped_timers);
+            commit.runs.push(RunWrite {
+                record: run.record,
+                expected_next_event_id: run.expected,
+                events: run.events,
+            });
+        }
+        (commit, wake)
+    }
+}

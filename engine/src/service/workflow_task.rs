@@ -1,0 +1,256 @@
+//! Workflow tasks: handing one to a worker (poll), and taking back its commands (complete)
+//! or its failure (fail).
+
+use super::api::{WorkflowPoll, WorkflowTask, WorkflowTaskToken};
+use super::commands::check_commands;
+use super::state::Sticky;
+use super::txn::{Batch, RunTxn};
+use super::{Service, ServiceError, ServiceResult};
+use crate::command::Command;
+use crate::failure::Failure;
+use crate::history::{EventAttributes as E, WorkflowTaskFailedCause};
+use crate::ids::{EventId, TaskQueue};
+use crate::payload::{self, Payload};
+use crate::storage::{RunKey, TaskKey, TaskKind, TimerKind};
+use futures::future::select;
+use std::pin::pin;
+
+impl Service {
+    /// Long-polls `queue` for a workflow task or a query.
+    pub(super) async fn poll_workflow_task(&self, queue: TaskQueue, identity: String) -> ServiceResult<WorkflowPoll> {
+        let deadline = self.now().plus(self.config.poll_timeout);
+        let notify = self.queue_notify(&queue, TaskKind::Workflow);
+        loop {
+            // Registered before looking, so a task enqueued meanwhile is not missed.
+            let mut notified = pin!(notify.notified());
+            notified.as_mut().enable();
+            if let Some(query) = self.queries.take_for(&queue) {
+                return Ok(WorkflowPoll::Query(Box::new(query)));
+            }
+            let now = self.now();
+            let leased = self
+                .storage
+                .lease_task(&queue, TaskKind::Workflow, now, &identity, self.config.task_lease)
+                .await?;
+            if let Some(task) = leased {
+                if let Some(task) = self.start_workflow_task(task.key, &identity).await? {
+                    return Ok(WorkflowPoll::Task(Box::new(task)));
+                }
+                continue;
+            }
+            if now >= deadline {
+                return Ok(WorkflowPoll::Empty);
+            }
+            let next = self.storage.next_task_time(&queue, TaskKind::Workflow, now).await?;
+            let wake_at = next.map_or(deadline, |t| t.min(deadline));
+            let _ = select(notified, self.clock.sleep_until(wake_at)).await;
+        }
+    }
+
+    /// Records that `identity` started the task `key`, if it is still the run's current task.
+    async fn start_workflow_task(&self, key: TaskKey, identity: &str) -> ServiceResult<Option<WorkflowTask>> {
+        let started = update!(self, |batch| {
+                let Some(i) = self.load_or_forget_task(batch, &key).await? else { return Ok(None) };
+                let run = &mut batch.runs[i];
+                run.complete_task(key.clone());
+                let current = run.state.workflow_task.as_ref().filter(|t| {
+                    t.scheduled_event_id == key.scheduled_event_id && t.attempt == key.attempt && t.started_event_id.is_none()
+                });
+                if !run.is_running() || current.is_none() {
+                    return Ok(None);
+                }
+                let started_event_id = run.append(E::WorkflowTaskStarted {
+                    scheduled_event_id: key.scheduled_event_id,
+                    identity: identity.to_owned(),
+                });
+                if let Some(task) = run.state.workflow_task.as_mut() {
+                    task.started_event_id = Some(started_event_id);
+                    task.identity = Some(identity.to_owned());
+                }
+                let timeout = run.state.workflow_task_timeout;
+                run.set_timer(
+                    TimerKind::WorkflowTask {
+                        scheduled_event_id: key.scheduled_event_id,
+                        attempt: key.attempt,
+                    },
+                    run.now().plus(timeout),
+                );
+                let first_event_id = match &run.state.sticky {
+                    Some(sticky) if sticky.identity == identity => sticky.next_event_id,
+                    _ => EventId::FIRST,
+                };
+                run.state.sticky = Some(Sticky {
+                    identity: identity.to_owned(),
+                    next_event_id: started_event_id.next(),
+                });
+                let token = WorkflowTaskToken {
+                    run: key.run.clone(),
+                    scheduled_event_id: key.scheduled_event_id,
+                    started_event_id,
+                    attempt: key.attempt,
+                };
+                Ok(Some((token, first_event_id, run.record.workflow_type.clone())))
+            })?;
+        let Some((token, first_event_id, workflow_type)) = started else { return Ok(None) };
+        let mut events = self.storage.read_events(&token.run, first_event_id).await?;
+        events.retain(|e| e.event_id <= token.started_event_id);
+        Ok(Some(WorkflowTask {
+            token,
+            workflow_type,
+            events,
+            first_event_id,
+        }))
+    }
+
+    /// A worker's commands for a workflow task.
+    pub(super) async fn complete_workflow_task(
+        &self,
+        token: WorkflowTaskToken,
+        commands: Vec<Command>,
+        identity: String,
+    ) -> ServiceResult<()> {
+        for command in &commands {
+            check_command_payloads(command)?;
+        }
+        let rejected = update!(self, |batch| {
+                let i = self.current_task_run(batch, &token).await?;
+                if let Err((cause, message)) = check_commands(&batch.runs[i], &commands) {
+                    fail_task(&mut batch.runs[i], &token, cause, Failure::new(format!("{cause:?}"), message.clone()));
+                    return Ok(Some(ServiceError::InvalidRequest(message)));
+                }
+                self.apply_completion(batch, i, &token, &commands, &identity).await?;
+                Ok(None)
+            })?;
+        match rejected {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    async fn apply_completion(
+        &self,
+        batch: &mut Batch,
+        i: usize,
+        token: &WorkflowTaskToken,
+        commands: &[Command],
+        identity: &str,
+    ) -> ServiceResult<()> {
+        let run = &mut batch.runs[i];
+        let closes = commands.iter().any(is_terminal);
+        if closes && !run.state.buffered.is_empty() {
+            // New events arrived while the task ran: the workflow sees them before it may close.
+            let message = "new events arrived while the workflow task ran; the workflow must see them first";
+            fail_task(run, token, WorkflowTaskFailedCause::UnhandledCommand, Failure::new("UnhandledCommand", message));
+            return Ok(());
+        }
+        run.drop_timer(TimerKind::WorkflowTask {
+            scheduled_event_id: token.scheduled_event_id,
+            attempt: token.attempt,
+        });
+        run.state.failed_workflow_tasks = 0;
+        let completed = run.append(E::WorkflowTaskCompleted {
+            scheduled_event_id: token.scheduled_event_id,
+            started_event_id: token.started_event_id,
+            identity: identity.to_owned(),
+        });
+        if let Some(sticky) = run.state.sticky.as_mut() {
+            sticky.next_event_id = completed;
+        }
+        // The task stays "started" while its commands apply, so what they cause (a child
+        // starting) is buffered and written after all of the task's command events.
+        for command in commands {
+            self.apply_command(batch, i, completed, command.clone()).await?;
+            if !batch.runs[i].is_running() {
+                return Ok(());
+            }
+        }
+        let run = &mut batch.runs[i];
+        run.state.workflow_task = None;
+        if run.flush_buffered() {
+            run.schedule_workflow_task();
+        }
+        Ok(())
+    }
+
+    /// A worker could not run a workflow task: record why and schedule another attempt.
+    pub(super) async fn fail_workflow_task(
+        &self,
+        token: WorkflowTaskToken,
+        cause: WorkflowTaskFailedCause,
+        failure: Failure,
+        _identity: String,
+    ) -> ServiceResult<()> {
+        update!(self, |batch| {
+            let i = self.current_task_run(batch, &token).await?;
+            fail_task(&mut batch.runs[i], &token, cause, failure.clone());
+            Ok(())
+        })
+    }
+
+    /// Loads the run of `token` and checks the token names its running workflow task.
+    async fn current_task_run(&self, batch: &mut Batch, token: &WorkflowTaskToken) -> ServiceResult<usize> {
+        let i = self.load(batch, &token.run.workflow_id, Some(&token.run.run_id)).await?;
+        let run = &batch.runs[i];
+        let current = run.state.workflow_task.as_ref().is_some_and(|t| {
+            t.scheduled_event_id == token.scheduled_event_id
+                && t.attempt == token.attempt
+                && t.started_event_id == Some(token.started_event_id)
+        });
+        if !run.is_running() || !current {
+            return Err(ServiceError::StaleTask(format!(
+                "workflow task {} (attempt {}) of {} is no longer current",
+                token.scheduled_event_id,
+                token.attempt,
+                RunKey::clone(&token.run)
+            )));
+        }
+        Ok(i)
+    }
+}
+
+/// Records a failed workflow task and schedules the next attempt (with backoff).
+pub(super) fn fail_task(run: &mut RunTxn, token: &WorkflowTaskToken, cause: WorkflowTaskFailedCause, failure: Failure) {
+    run.drop_timer(TimerKind::WorkflowTask {
+        scheduled_event_id: token.scheduled_event_id,
+        attempt: token.attempt,
+    });
+    run.append(E::WorkflowTaskFailed {
+        scheduled_event_id: token.scheduled_event_id,
+        started_event_id: token.started_event_id,
+        cause,
+        failure,
+    });
+    run.state.workflow_task = None;
+    run.state.sticky = None;
+    // An unhandled command is not the code's fault: retry at once.
+    if cause != WorkflowTaskFailedCause::UnhandledCommand {
+        run.state.failed_workflow_tasks += 1;
+    }
+    run.flush_buffered();
+    run.schedule_workflow_task();
+}
+
+pub(super) fn is_terminal(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::CompleteWorkflow { .. }
+            | Command::FailWorkflow { .. }
+            | Command::CancelWorkflow
+            | Command::ContinueAsNew(_)
+    )
+}
+
+fn check_command_payloads(command: &Command) -> ServiceResult<()> {
+    let check = |p: &Payload, what: &str| payload::check_size(p, || what.to_owned());
+    match command {
+        Command::ScheduleActivity { input, activity_type, .. } => check(input, &format!("input of activity `{activity_type}`"))?,
+        Command::StartChildWorkflow { input, workflow_type, .. } => {
+            check(input, &format!("input of child workflow `{workflow_type}`"))?
+        }
+        Command::CompleteWorkflow { result } => check(result, "workflow result")?,
+        Command::ContinueAsNew(next) => check(&next.input, "continue-as-new input")?,
+        Command::RecordMarker(crate::history::Marker::SideEffect { value, .. }) => check(value, "side effect value")?,
+        _ => {}
+    }
+    Ok(())
+}
