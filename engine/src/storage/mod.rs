@@ -298,7 +298,11 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'a, StorageResult<Option<RunRecord>>>;
 
     /// A run's events from `from` on.
-    fn read_events<'a>(&'a self, run: &'a RunKey, from: EventId) -> BoxFuture<'a, StorageResult<Vec<HistoryEvent>>>;
+    fn read_events<'a>(
+        &'a self,
+        run: &'a RunKey,
+        from: EventId,
+    ) -> BoxFuture<'a, StorageResult<Vec<HistoryEvent>>>;
 
     /// Runs of one workflow id (oldest first), or of every workflow id, at most `limit`.
     fn list_runs<'a>(
