@@ -18,7 +18,11 @@ use std::pin::pin;
 
 impl Service {
     /// Long-polls `queue` for an activity attempt.
-    pub(super) async fn poll_activity_task(&self, queue: TaskQueue, identity: String) -> ServiceResult<Option<ActivityTask>> {
+    pub(super) async fn poll_activity_task(
+        &self,
+        queue: TaskQueue,
+        identity: String,
+    ) -> ServiceResult<Option<ActivityTask>> {
         let deadline = self.now().plus(self.config.poll_timeout);
         let notify = self.queue_notify(&queue, TaskKind::Activity);
         loop {
@@ -38,7 +42,10 @@ impl Service {
             if now >= deadline {
                 return Ok(None);
             }
-            let next = self.storage.next_task_time(&queue, TaskKind::Activity, now).await?;
+            let next = self
+                .storage
+                .next_task_time(&queue, TaskKind::Activity, now)
+                .await?;
             let wake_at = next.map_or(deadline, |t| t.min(deadline));
             let _ = select(notified, self.clock.sleep_until(wake_at)).await;
         }
@@ -46,13 +53,17 @@ impl Service {
 
     async fn start_activity_task(&self, key: TaskKey, identity: &str) -> ServiceResult<Option<ActivityTask>> {
         update!(self, |batch| {
-            let Some(i) = self.load_or_forget_task(batch, &key).await? else { return Ok(None) };
+            let Some(i) = self.load_or_forget_task(batch, &key).await? else {
+                return Ok(None);
+            };
             let run = &mut batch.runs[i];
             run.complete_task(key.clone());
             let now = run.now();
             let running = run.is_running();
             let workflow_type = run.record.workflow_type.clone();
-            let Some(activity) = run.state.activities.get_mut(&key.scheduled_event_id) else { return Ok(None) };
+            let Some(activity) = run.state.activities.get_mut(&key.scheduled_event_id) else {
+                return Ok(None);
+            };
             if !running || activity.attempt != key.attempt || activity.started.is_some() {
                 return Ok(None);
             }
@@ -73,23 +84,42 @@ impl Service {
                 heartbeat_timeout: activity.options.heartbeat_timeout,
                 previous_heartbeat: activity.heartbeat_details.clone(),
             };
-            let (start_to_close, heartbeat) =
-                (activity.options.start_to_close_timeout, activity.options.heartbeat_timeout);
+            let (start_to_close, heartbeat) = (
+                activity.options.start_to_close_timeout,
+                activity.options.heartbeat_timeout,
+            );
             let scheduled = key.scheduled_event_id;
-            run.drop_timer(activity_timer(scheduled, key.attempt, TimeoutTypeKey::ScheduleToStart));
+            run.drop_timer(activity_timer(
+                scheduled,
+                key.attempt,
+                TimeoutTypeKey::ScheduleToStart,
+            ));
             if let Some(timeout) = start_to_close {
-                run.set_timer(activity_timer(scheduled, key.attempt, TimeoutTypeKey::StartToClose), now.plus(timeout));
+                run.set_timer(
+                    activity_timer(scheduled, key.attempt, TimeoutTypeKey::StartToClose),
+                    now.plus(timeout),
+                );
             }
             if let Some(timeout) = heartbeat {
-                run.set_timer(activity_timer(scheduled, key.attempt, TimeoutTypeKey::Heartbeat), now.plus(timeout));
+                run.set_timer(
+                    activity_timer(scheduled, key.attempt, TimeoutTypeKey::Heartbeat),
+                    now.plus(timeout),
+                );
             }
             Ok(Some(task))
         })
     }
 
     /// Loads the run of a task; a task whose run is gone is removed.
-    pub(super) async fn load_or_forget_task(&self, batch: &mut Batch, key: &TaskKey) -> ServiceResult<Option<usize>> {
-        match self.load(batch, &key.run.workflow_id, Some(&key.run.run_id)).await {
+    pub(super) async fn load_or_forget_task(
+        &self,
+        batch: &mut Batch,
+        key: &TaskKey,
+    ) -> ServiceResult<Option<usize>> {
+        match self
+            .load(batch, &key.run.workflow_id, Some(&key.run.run_id))
+            .await
+        {
             Ok(i) => Ok(Some(i)),
             Err(ServiceError::WorkflowNotFound { .. }) => {
                 batch.orphan_tasks.push(key.clone());
@@ -133,11 +163,19 @@ impl Service {
             let i = self.current_attempt(batch, &token).await?;
             let run = &mut batch.runs[i];
             let scheduled = token.scheduled_event_id;
-            let cancel_requested = run.state.activities.get(&scheduled).is_some_and(|a| a.cancel_requested);
+            let cancel_requested = run
+                .state
+                .activities
+                .get(&scheduled)
+                .is_some_and(|a| a.cancel_requested);
             match outcome.clone() {
                 Ok(result) => finish(run, scheduled, &identity, true, ActivityFinal::Completed(result)),
-                Err(_) if cancel_requested => finish(run, scheduled, &identity, true, ActivityFinal::Canceled),
-                Err(ActivityError::Cancelled) => finish(run, scheduled, &identity, true, ActivityFinal::Canceled),
+                Err(_) if cancel_requested => {
+                    finish(run, scheduled, &identity, true, ActivityFinal::Canceled)
+                }
+                Err(ActivityError::Cancelled) => {
+                    finish(run, scheduled, &identity, true, ActivityFinal::Canceled)
+                }
                 Err(error) => retry_or_finish(run, scheduled, &identity, error),
             }
             Ok(())
@@ -146,7 +184,9 @@ impl Service {
 
     /// Loads the run of `token` and checks the token names the activity's running attempt.
     async fn current_attempt(&self, batch: &mut Batch, token: &ActivityTaskToken) -> ServiceResult<usize> {
-        let i = self.load(batch, &token.run.workflow_id, Some(&token.run.run_id)).await?;
+        let i = self
+            .load(batch, &token.run.workflow_id, Some(&token.run.run_id))
+            .await?;
         let run = &batch.runs[i];
         let current = run
             .state
@@ -168,10 +208,21 @@ fn stale(token: &ActivityTaskToken) -> ServiceError {
 }
 
 /// The activity is done: its state and timers go, its outcome reaches the workflow.
-pub(super) fn finish(run: &mut RunTxn, scheduled_event_id: EventId, identity: &str, started: bool, outcome: ActivityFinal) {
-    let Some(activity) = run.state.activities.remove(&scheduled_event_id) else { return };
+pub(super) fn finish(
+    run: &mut RunTxn,
+    scheduled_event_id: EventId,
+    identity: &str,
+    started: bool,
+    outcome: ActivityFinal,
+) {
+    let Some(activity) = run.state.activities.remove(&scheduled_event_id) else {
+        return;
+    };
     drop_activity_work(run, scheduled_event_id, activity.attempt);
-    let identity = activity.started.map(|(_, who)| who).unwrap_or_else(|| identity.to_owned());
+    let identity = activity
+        .started
+        .map(|(_, who)| who)
+        .unwrap_or_else(|| identity.to_owned());
     run.add_incoming(Incoming::Activity {
         scheduled_event_id,
         attempt: activity.attempt,
@@ -183,9 +234,16 @@ pub(super) fn finish(run: &mut RunTxn, scheduled_event_id: EventId, identity: &s
 
 /// An attempt failed or timed out: schedule the next attempt after the policy's backoff, or
 /// finish the activity when the policy, the error or the schedule-to-close budget says so.
-pub(super) fn retry_or_finish(run: &mut RunTxn, scheduled_event_id: EventId, identity: &str, error: ActivityError) {
+pub(super) fn retry_or_finish(
+    run: &mut RunTxn,
+    scheduled_event_id: EventId,
+    identity: &str,
+    error: ActivityError,
+) {
     let now = run.now();
-    let Some(activity) = run.state.activities.get(&scheduled_event_id) else { return };
+    let Some(activity) = run.state.activities.get(&scheduled_event_id) else {
+        return;
+    };
     let policy = &activity.options.retry_policy;
     let attempt = activity.attempt;
     let delay = policy.delay_after_attempt(attempt);
@@ -204,7 +262,13 @@ pub(super) fn retry_or_finish(run: &mut RunTxn, scheduled_event_id: EventId, ide
             activity.started = None;
             activity.last_failure = Some(failure_of(&error));
         }
-        run.create_task(TaskKind::Activity, scheduled_event_id, attempt + 1, queue, next_start);
+        run.create_task(
+            TaskKind::Activity,
+            scheduled_event_id,
+            attempt + 1,
+            queue,
+            next_start,
+        );
         if let Some(timeout) = schedule_to_start {
             let kind = activity_timer(scheduled_event_id, attempt + 1, TimeoutTypeKey::ScheduleToStart);
             run.set_timer(kind, next_start.plus(timeout));
@@ -213,7 +277,9 @@ pub(super) fn retry_or_finish(run: &mut RunTxn, scheduled_event_id: EventId, ide
     }
     let retry_state = match &error {
         _ if !in_budget => RetryState::Timeout,
-        ActivityError::Application(f) if f.non_retryable || policy.non_retryable_error_types.contains(&f.error_type) => {
+        ActivityError::Application(f)
+            if f.non_retryable || policy.non_retryable_error_types.contains(&f.error_type) =>
+        {
             RetryState::NonRetryableFailure
         }
         ActivityError::InvalidOptions(_) | ActivityError::Cancelled => RetryState::NonRetryableFailure,
@@ -228,7 +294,11 @@ pub(super) fn retry_or_finish(run: &mut RunTxn, scheduled_event_id: EventId, ide
 
 /// The attempt's own timers (not schedule-to-close, which spans attempts).
 fn drop_attempt_timers(run: &mut RunTxn, scheduled_event_id: EventId, attempt: u32) {
-    for timeout in [TimeoutTypeKey::StartToClose, TimeoutTypeKey::Heartbeat, TimeoutTypeKey::ScheduleToStart] {
+    for timeout in [
+        TimeoutTypeKey::StartToClose,
+        TimeoutTypeKey::Heartbeat,
+        TimeoutTypeKey::ScheduleToStart,
+    ] {
         run.drop_timer(activity_timer(scheduled_event_id, attempt, timeout));
     }
 }
@@ -246,8 +316,15 @@ fn failure_of(error: &ActivityError) -> Failure {
 }
 
 /// The timeout of an activity attempt fired (see `timers.rs`).
-pub(super) fn attempt_timed_out(run: &mut RunTxn, scheduled_event_id: EventId, attempt: u32, timeout: TimeoutTypeKey) {
-    let Some(activity) = run.state.activities.get(&scheduled_event_id) else { return };
+pub(super) fn attempt_timed_out(
+    run: &mut RunTxn,
+    scheduled_event_id: EventId,
+    attempt: u32,
+    timeout: TimeoutTypeKey,
+) {
+    let Some(activity) = run.state.activities.get(&scheduled_event_id) else {
+        return;
+    };
     let started = activity.started.is_some();
     match timeout {
         TimeoutTypeKey::ScheduleToClose => {
@@ -259,8 +336,15 @@ pub(super) fn attempt_timed_out(run: &mut RunTxn, scheduled_event_id: EventId, a
             let outcome = ActivityFinal::TimedOut(TimeoutType::ScheduleToStart, RetryState::Timeout);
             finish(run, scheduled_event_id, "", false, outcome);
         }
-        TimeoutTypeKey::StartToClose | TimeoutTypeKey::Heartbeat if activity.attempt == attempt && started => {
-            retry_or_finish(run, scheduled_event_id, "", ActivityError::TimedOut(timeout.into()));
+        TimeoutTypeKey::StartToClose | TimeoutTypeKey::Heartbeat
+            if activity.attempt == attempt && started =>
+        {
+            retry_or_finish(
+                run,
+                scheduled_event_id,
+                "",
+                ActivityError::TimedOut(timeout.into()),
+            );
         }
         _ => {}
     }

@@ -50,7 +50,8 @@ impl Service {
             let parent = run.state.parent.clone();
             let me = run.key().clone();
 
-            if let (Some(parent), false) = (parent, matches!(closing.outcome, RunOutcome::ContinuedAsNew(_))) {
+            if let (Some(parent), false) = (parent, matches!(closing.outcome, RunOutcome::ContinuedAsNew(_)))
+            {
                 match self.load(batch, &parent.workflow_id, Some(&parent.run_id)).await {
                     Ok(p) => batch.runs[p].add_incoming(Incoming::ChildClosed {
                         initiated_event_id: parent.initiated_event_id,
@@ -114,7 +115,8 @@ impl Service {
             let run = &batch.runs[i];
             let length = usize::try_from(run.record.next_event_id.0.saturating_sub(1)).unwrap_or(usize::MAX);
             if run.is_running() && length >= HISTORY_EVENTS_MAX {
-                let reason = format!("history length limit reached ({length} events, limit {HISTORY_EVENTS_MAX})");
+                let reason =
+                    format!("history length limit reached ({length} events, limit {HISTORY_EVENTS_MAX})");
                 self.terminate_in(batch, i, reason, "engine".into()).await?;
             }
         }
@@ -146,7 +148,11 @@ fn drop_pending_work(run: &mut RunTxn) {
 pub(super) fn drop_activity_work(run: &mut RunTxn, scheduled_event_id: crate::ids::EventId, attempt: u32) {
     let key = run.task_key(TaskKind::Activity, scheduled_event_id, attempt);
     run.complete_task(key);
-    for timeout in [TimeoutTypeKey::StartToClose, TimeoutTypeKey::Heartbeat, TimeoutTypeKey::ScheduleToStart] {
+    for timeout in [
+        TimeoutTypeKey::StartToClose,
+        TimeoutTypeKey::Heartbeat,
+        TimeoutTypeKey::ScheduleToStart,
+    ] {
         run.drop_timer(TimerKind::Activity {
             scheduled_event_id,
             attempt,

@@ -16,13 +16,20 @@ use std::collections::BTreeSet;
 
 /// Checks a task's commands before any takes effect: attributes, limits, order. A rejected
 /// task is recorded as failed with the returned cause and message.
-pub(super) fn check_commands(run: &RunTxn, commands: &[Command]) -> Result<(), (WorkflowTaskFailedCause, String)> {
+pub(super) fn check_commands(
+    run: &RunTxn,
+    commands: &[Command],
+) -> Result<(), (WorkflowTaskFailedCause, String)> {
     let bad = |m: String| Err((WorkflowTaskFailedCause::BadCommand, m));
     let limit = |what: &str, max: usize| {
-        Err((WorkflowTaskFailedCause::LimitExceeded, format!("more than {max} pending {what} in one run")))
+        Err((
+            WorkflowTaskFailedCause::LimitExceeded,
+            format!("more than {max} pending {what} in one run"),
+        ))
     };
     let state = &run.state;
-    let (mut activities, mut timers, mut children) = (state.activities.len(), state.timers.len(), state.children.len());
+    let (mut activities, mut timers, mut children) =
+        (state.activities.len(), state.timers.len(), state.children.len());
     let mut activity_ids: BTreeSet<_> = state.activities.values().map(|a| a.activity_id.clone()).collect();
     let mut timer_ids: BTreeSet<_> = state.timers.keys().cloned().collect();
     for (n, command) in commands.iter().enumerate() {
@@ -33,7 +40,9 @@ pub(super) fn check_commands(run: &RunTxn, commands: &[Command]) -> Result<(), (
             Command::ScheduleActivity {
                 activity_id, options, ..
             } => {
-                options.validate().map_err(|m| (WorkflowTaskFailedCause::BadCommand, m))?;
+                options
+                    .validate()
+                    .map_err(|m| (WorkflowTaskFailedCause::BadCommand, m))?;
                 if !activity_ids.insert(activity_id.clone()) {
                     return bad(format!("activity id {activity_id} is already pending"));
                 }
@@ -60,7 +69,9 @@ pub(super) fn check_commands(run: &RunTxn, commands: &[Command]) -> Result<(), (
                     return limit("child workflows", PENDING_CHILDREN_MAX);
                 }
             }
-            Command::RequestCancelActivity { scheduled_event_id } if *scheduled_event_id >= run.record.next_event_id => {
+            Command::RequestCancelActivity { scheduled_event_id }
+                if *scheduled_event_id >= run.record.next_event_id =>
+            {
                 return bad(format!("no activity was scheduled by event {scheduled_event_id}"));
             }
             _ => {}
@@ -87,7 +98,10 @@ impl Service {
                 input,
                 mut options,
             } => {
-                let queue = options.task_queue.clone().unwrap_or_else(|| run.record.task_queue.clone());
+                let queue = options
+                    .task_queue
+                    .clone()
+                    .unwrap_or_else(|| run.record.task_queue.clone());
                 options.task_queue = Some(queue.clone());
                 let scheduled = run.append(E::ActivityTaskScheduled {
                     activity_id: activity_id.clone(),
@@ -102,7 +116,10 @@ impl Service {
                     run.set_timer(kind, now.plus(timeout));
                 }
                 if let Some(timeout) = options.schedule_to_start_timeout {
-                    run.set_timer(activity_timer(scheduled, 1, TimeoutTypeKey::ScheduleToStart), now.plus(timeout));
+                    run.set_timer(
+                        activity_timer(scheduled, 1, TimeoutTypeKey::ScheduleToStart),
+                        now.plus(timeout),
+                    );
                 }
                 run.state.activities.insert(
                     scheduled,
@@ -134,13 +151,22 @@ impl Service {
                     start_to_fire_timeout: duration,
                     workflow_task_completed_event_id: completed,
                 });
-                run.set_timer(TimerKind::User { timer_id: timer_id.clone() }, now.plus(duration));
+                run.set_timer(
+                    TimerKind::User {
+                        timer_id: timer_id.clone(),
+                    },
+                    now.plus(duration),
+                );
                 run.state.timers.insert(timer_id, started);
             }
             Command::CancelTimer { timer_id } => {
                 // A timer that fired while the task ran is cancelled instead: the workflow never
                 // saw it fire, and history must not show both.
-                let started = run.state.timers.remove(&timer_id).or_else(|| take_buffered_fire(run, &timer_id));
+                let started = run
+                    .state
+                    .timers
+                    .remove(&timer_id)
+                    .or_else(|| take_buffered_fire(run, &timer_id));
                 if let Some(started_event_id) = started {
                     run.append(E::TimerCanceled {
                         timer_id: timer_id.clone(),
@@ -186,16 +212,21 @@ impl Service {
                     run_id: run.key().run_id.clone(),
                     initiated_event_id: initiated,
                 };
-                self.start_child(batch, i, parent, NewRun {
-                    workflow_id,
-                    workflow_type,
-                    task_queue,
-                    input,
-                    workflow_task_timeout: None,
-                    parent: None,
-                    continued_from: None,
-                    signal: None,
-                })
+                self.start_child(
+                    batch,
+                    i,
+                    parent,
+                    NewRun {
+                        workflow_id,
+                        workflow_type,
+                        task_queue,
+                        input,
+                        workflow_task_timeout: None,
+                        parent: None,
+                        continued_from: None,
+                        signal: None,
+                    },
+                )
                 .await?;
             }
             Command::RequestCancelChild { workflow_id } => {
@@ -211,23 +242,29 @@ impl Service {
                     result: result.clone(),
                     workflow_task_completed_event_id: completed,
                 });
-                self.close_by_command(batch, i, RunStatus::Completed, RunOutcome::Completed(result)).await?;
+                self.close_by_command(batch, i, RunStatus::Completed, RunOutcome::Completed(result))
+                    .await?;
             }
             Command::FailWorkflow { failure } => {
                 run.append(E::WorkflowExecutionFailed {
                     failure: failure.clone(),
                     workflow_task_completed_event_id: completed,
                 });
-                self.close_by_command(batch, i, RunStatus::Failed, RunOutcome::Failed(failure)).await?;
+                self.close_by_command(batch, i, RunStatus::Failed, RunOutcome::Failed(failure))
+                    .await?;
             }
             Command::CancelWorkflow => {
                 run.append(E::WorkflowExecutionCanceled {
                     workflow_task_completed_event_id: completed,
                 });
-                self.close_by_command(batch, i, RunStatus::Canceled, RunOutcome::Canceled).await?;
+                self.close_by_command(batch, i, RunStatus::Canceled, RunOutcome::Canceled)
+                    .await?;
             }
             Command::ContinueAsNew(next) => {
-                let task_queue = next.task_queue.clone().unwrap_or_else(|| run.record.task_queue.clone());
+                let task_queue = next
+                    .task_queue
+                    .clone()
+                    .unwrap_or_else(|| run.record.task_queue.clone());
                 let new = NewRun {
                     workflow_id: run.key().workflow_id.clone(),
                     workflow_type: next.workflow_type.clone(),
@@ -249,18 +286,40 @@ impl Service {
                     workflow_task_completed_event_id: completed,
                 });
                 let outcome = RunOutcome::ContinuedAsNew(new_run_id);
-                self.close_by_command(batch, i, RunStatus::ContinuedAsNew, outcome).await?;
+                self.close_by_command(batch, i, RunStatus::ContinuedAsNew, outcome)
+                    .await?;
             }
         }
         Ok(())
     }
 
-    async fn close_by_command(&self, batch: &mut Batch, i: usize, status: RunStatus, outcome: RunOutcome) -> ServiceResult<()> {
-        self.close_run(batch, i, Closing { status, outcome, event: None }).await
+    async fn close_by_command(
+        &self,
+        batch: &mut Batch,
+        i: usize,
+        status: RunStatus,
+        outcome: RunOutcome,
+    ) -> ServiceResult<()> {
+        self.close_run(
+            batch,
+            i,
+            Closing {
+                status,
+                outcome,
+                event: None,
+            },
+        )
+        .await
     }
 
     /// Starts a child run, or records that its workflow id is taken.
-    async fn start_child(&self, batch: &mut Batch, i: usize, parent: ParentExecution, mut new: NewRun) -> ServiceResult<()> {
+    async fn start_child(
+        &self,
+        batch: &mut Batch,
+        i: usize,
+        parent: ParentExecution,
+        mut new: NewRun,
+    ) -> ServiceResult<()> {
         let initiated_event_id = parent.initiated_event_id;
         let running_in_batch = batch
             .runs
@@ -312,7 +371,11 @@ impl Service {
         let ours = child.filter(|&c| {
             let run = &batch.runs[c];
             run.is_running()
-                && run.state.parent.as_ref().is_some_and(|p| p.workflow_id == me.workflow_id && p.run_id == me.run_id)
+                && run
+                    .state
+                    .parent
+                    .as_ref()
+                    .is_some_and(|p| p.workflow_id == me.workflow_id && p.run_id == me.run_id)
         });
         let incoming = match ours {
             Some(c) => {
@@ -336,7 +399,11 @@ impl Service {
     }
 }
 
-pub(super) fn activity_timer(scheduled_event_id: EventId, attempt: u32, timeout: TimeoutTypeKey) -> TimerKind {
+pub(super) fn activity_timer(
+    scheduled_event_id: EventId,
+    attempt: u32,
+    timeout: TimeoutTypeKey,
+) -> TimerKind {
     TimerKind::Activity {
         scheduled_event_id,
         attempt,
@@ -347,7 +414,9 @@ pub(super) fn activity_timer(scheduled_event_id: EventId, attempt: u32, timeout:
 /// The workflow asked to cancel an activity: one still in the queue is cancelled at once;
 /// a running attempt hears of it on its next heartbeat.
 fn cancel_activity(run: &mut RunTxn, scheduled_event_id: EventId) {
-    let Some(activity) = run.state.activities.get_mut(&scheduled_event_id) else { return };
+    let Some(activity) = run.state.activities.get_mut(&scheduled_event_id) else {
+        return;
+    };
     if activity.started.is_some() {
         activity.cancel_requested = true;
         return;
@@ -366,9 +435,10 @@ fn cancel_activity(run: &mut RunTxn, scheduled_event_id: EventId) {
 
 /// Removes a buffered `TimerFired` of `timer_id`, returning the timer's started event.
 fn take_buffered_fire(run: &mut RunTxn, timer_id: &crate::ids::TimerId) -> Option<EventId> {
-    let position = run.state.buffered.iter().position(
-        |b| matches!(b, Incoming::Event(E::TimerFired { timer_id: id, .. }) if id == timer_id),
-    )?;
+    let position =
+        run.state.buffered.iter().position(
+            |b| matches!(b, Incoming::Event(E::TimerFired { timer_id: id, .. }) if id == timer_id),
+        )?;
     match run.state.buffered.remove(position) {
         Incoming::Event(E::TimerFired { started_event_id, .. }) => Some(started_event_id),
         _ => None,

@@ -29,7 +29,8 @@ impl Service {
             input: input.clone(),
             identity: "client".into(),
         };
-        self.deliver_once(request_id, workflow_id, run_id, Incoming::Event(event)).await
+        self.deliver_once(request_id, workflow_id, run_id, Incoming::Event(event))
+            .await
     }
 
     pub(super) async fn request_cancel(
@@ -43,7 +44,8 @@ impl Service {
             cause: reason,
             identity: "client".into(),
         };
-        self.deliver_once(request_id, workflow_id, run_id, Incoming::Event(event)).await
+        self.deliver_once(request_id, workflow_id, run_id, Incoming::Event(event))
+            .await
     }
 
     /// Delivers `incoming` to a running run, once per request id.
@@ -63,7 +65,10 @@ impl Service {
             if !run.is_running() {
                 return Err(not_running(&run.record));
             }
-            let is_cancel = matches!(incoming, Incoming::Event(E::WorkflowExecutionCancelRequested { .. }));
+            let is_cancel = matches!(
+                incoming,
+                Incoming::Event(E::WorkflowExecutionCancelRequested { .. })
+            );
             // A second cancel request changes nothing, as in Temporal.
             if !(is_cancel && run.state.cancel_requested) {
                 run.state.cancel_requested |= is_cancel;
@@ -89,7 +94,8 @@ impl Service {
             if !batch.runs[i].is_running() {
                 return Err(not_running(&batch.runs[i].record));
             }
-            self.terminate_in(batch, i, reason.clone(), "client".into()).await?;
+            self.terminate_in(batch, i, reason.clone(), "client".into())
+                .await?;
             batch.requests.push((request_id.clone(), Payload::Bool(true)));
             Ok(())
         })
@@ -106,7 +112,9 @@ impl Service {
         payload::check_size(&args, || format!("arguments of query `{name}`"))?;
         let record = self.get_record(&workflow_id, run_id.as_ref()).await?;
         let queue = record.task_queue.clone();
-        let (query_id, answer) = self.queries.register(queue.clone(), record.key, name.clone(), args);
+        let (query_id, answer) = self
+            .queries
+            .register(queue.clone(), record.key, name.clone(), args);
         self.queue_notify(&queue, TaskKind::Workflow).notify_waiters();
         let deadline = self.now().plus(self.config.query_timeout);
         match select(answer, self.clock.sleep_until(deadline)).await {
@@ -122,14 +130,25 @@ impl Service {
         }
     }
 
-    pub(super) async fn describe(&self, workflow_id: WorkflowId, run_id: Option<RunId>) -> ServiceResult<RunDescription> {
+    pub(super) async fn describe(
+        &self,
+        workflow_id: WorkflowId,
+        run_id: Option<RunId>,
+    ) -> ServiceResult<RunDescription> {
         let record = self.get_record(&workflow_id, run_id.as_ref()).await?;
         describe(&record)
     }
 
-    pub(super) async fn history(&self, workflow_id: WorkflowId, run_id: Option<RunId>) -> ServiceResult<History> {
+    pub(super) async fn history(
+        &self,
+        workflow_id: WorkflowId,
+        run_id: Option<RunId>,
+    ) -> ServiceResult<History> {
         let record = self.get_record(&workflow_id, run_id.as_ref()).await?;
-        let events = self.storage.read_events(&record.key, crate::ids::EventId::FIRST).await?;
+        let events = self
+            .storage
+            .read_events(&record.key, crate::ids::EventId::FIRST)
+            .await?;
         Ok(History {
             workflow_id: record.key.workflow_id,
             run_id: record.key.run_id,
@@ -137,8 +156,14 @@ impl Service {
         })
     }
 
-    pub(super) async fn list_runs(&self, workflow_id: Option<WorkflowId>) -> ServiceResult<Vec<RunDescription>> {
-        let records = self.storage.list_runs(workflow_id.as_ref(), LIST_RUNS_MAX).await?;
+    pub(super) async fn list_runs(
+        &self,
+        workflow_id: Option<WorkflowId>,
+    ) -> ServiceResult<Vec<RunDescription>> {
+        let records = self
+            .storage
+            .list_runs(workflow_id.as_ref(), LIST_RUNS_MAX)
+            .await?;
         records.iter().map(describe).collect()
     }
 

@@ -62,8 +62,8 @@ pub use transport::{InProcess, Transport};
 
 use crate::env::SharedClock;
 use crate::ids::{RunId, TaskQueue, WorkflowId};
-use crate::storage::{StorageError, TaskKind};
 use crate::storage::Storage;
+use crate::storage::{StorageError, TaskKind};
 use crate::time::Timestamp;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -127,7 +127,9 @@ pub struct Service {
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -162,54 +164,77 @@ impl Service {
                 run_id,
                 name,
                 input,
-            } => self.signal(request_id, workflow_id, run_id, name, input).await.map(|()| Response::Ack),
+            } => self
+                .signal(request_id, workflow_id, run_id, name, input)
+                .await
+                .map(|()| Response::Ack),
             Request::RequestCancel {
                 request_id,
                 workflow_id,
                 run_id,
                 reason,
-            } => self.request_cancel(request_id, workflow_id, run_id, reason).await.map(|()| Response::Ack),
+            } => self
+                .request_cancel(request_id, workflow_id, run_id, reason)
+                .await
+                .map(|()| Response::Ack),
             Request::Terminate {
                 request_id,
                 workflow_id,
                 run_id,
                 reason,
-            } => self.terminate(request_id, workflow_id, run_id, reason).await.map(|()| Response::Ack),
+            } => self
+                .terminate(request_id, workflow_id, run_id, reason)
+                .await
+                .map(|()| Response::Ack),
             Request::Query {
                 workflow_id,
                 run_id,
                 name,
                 args,
-            } => self.query(workflow_id, run_id, name, args).await.map(Response::QueryAnswer),
-            Request::Describe { workflow_id, run_id } => {
-                self.describe(workflow_id, run_id).await.map(|d| Response::Description(Box::new(d)))
-            }
-            Request::GetHistory { workflow_id, run_id } => {
-                self.history(workflow_id, run_id).await.map(|h| Response::History(Box::new(h)))
-            }
+            } => self
+                .query(workflow_id, run_id, name, args)
+                .await
+                .map(Response::QueryAnswer),
+            Request::Describe { workflow_id, run_id } => self
+                .describe(workflow_id, run_id)
+                .await
+                .map(|d| Response::Description(Box::new(d))),
+            Request::GetHistory { workflow_id, run_id } => self
+                .history(workflow_id, run_id)
+                .await
+                .map(|h| Response::History(Box::new(h))),
             Request::ListRuns { workflow_id } => self.list_runs(workflow_id).await.map(Response::Runs),
-            Request::WaitOutcome { workflow_id, run_id } => {
-                self.wait_outcome(workflow_id, run_id).await.map(Response::Outcome)
-            }
+            Request::WaitOutcome { workflow_id, run_id } => self
+                .wait_outcome(workflow_id, run_id)
+                .await
+                .map(Response::Outcome),
             Request::PollWorkflowTask {
                 task_queue,
                 identity,
                 workflow_types,
             } => {
                 self.register_worker_types(&task_queue, workflow_types);
-                self.poll_workflow_task(task_queue, identity).await.map(Response::WorkflowPoll)
+                self.poll_workflow_task(task_queue, identity)
+                    .await
+                    .map(Response::WorkflowPoll)
             }
             Request::CompleteWorkflowTask {
                 token,
                 commands,
                 identity,
-            } => self.complete_workflow_task(token, commands, identity).await.map(|()| Response::Ack),
+            } => self
+                .complete_workflow_task(token, commands, identity)
+                .await
+                .map(|()| Response::Ack),
             Request::FailWorkflowTask {
                 token,
                 cause,
                 failure,
                 identity,
-            } => self.fail_workflow_task(token, cause, failure, identity).await.map(|()| Response::Ack),
+            } => self
+                .fail_workflow_task(token, cause, failure, identity)
+                .await
+                .map(|()| Response::Ack),
             Request::RespondQuery { query_id, answer } => {
                 self.queries.answer(query_id, answer);
                 Ok(Response::Ack)
@@ -226,7 +251,10 @@ impl Service {
                 token,
                 outcome,
                 identity,
-            } => self.complete_activity_task(token, outcome, identity).await.map(|()| Response::Ack),
+            } => self
+                .complete_activity_task(token, outcome, identity)
+                .await
+                .map(|()| Response::Ack),
         }
     }
 
@@ -265,14 +293,25 @@ impl Service {
     }
 
     fn queue_notify(&self, queue: &TaskQueue, kind: TaskKind) -> Arc<Notify> {
-        let mut queues = self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         queues.entry((queue.clone(), kind)).or_default().clone()
     }
 
     /// Loads a run into the batch (once) and returns its index.
-    async fn load(&self, batch: &mut Batch, workflow_id: &WorkflowId, run_id: Option<&RunId>) -> ServiceResult<usize> {
+    async fn load(
+        &self,
+        batch: &mut Batch,
+        workflow_id: &WorkflowId,
+        run_id: Option<&RunId>,
+    ) -> ServiceResult<usize> {
         if let Some(run_id) = run_id
-            && let Some(i) = batch.runs.iter().position(|r| r.key().workflow_id == *workflow_id && r.key().run_id == *run_id)
+            && let Some(i) = batch
+                .runs
+                .iter()
+                .position(|r| r.key().workflow_id == *workflow_id && r.key().run_id == *run_id)
         {
             return Ok(i);
         }
@@ -292,7 +331,10 @@ impl Service {
 
     /// A fresh run id and randomness seed.
     fn draw_ids(&self) -> (RunId, u64) {
-        let mut rng = self.entropy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rng = self
+            .entropy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut bytes = [0u8; 16];
         rng.fill_bytes(&mut bytes);
         let run_id = RunId::new(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string());
@@ -307,7 +349,10 @@ impl Service {
         if types.is_empty() {
             return;
         }
-        let mut known = self.worker_types.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut known = self
+            .worker_types
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         known.entry(queue.clone()).or_default().extend(types);
     }
 }

@@ -26,12 +26,29 @@ struct Book {
 
 impl Queries {
     /// Registers a query; the receiver gets the worker's answer.
-    pub fn register(&self, queue: TaskQueue, run: RunKey, name: String, args: Payload) -> (u64, oneshot::Receiver<Answer>) {
+    pub fn register(
+        &self,
+        queue: TaskQueue,
+        run: RunKey,
+        name: String,
+        args: Payload,
+    ) -> (u64, oneshot::Receiver<Answer>) {
         let (tx, rx) = oneshot::channel();
         let mut book = self.lock();
         book.next_id += 1;
         let query_id = book.next_id;
-        book.waiting.insert(query_id, (queue, QueryTask { query_id, run, name, args }));
+        book.waiting.insert(
+            query_id,
+            (
+                queue,
+                QueryTask {
+                    query_id,
+                    run,
+                    name,
+                    args,
+                },
+            ),
+        );
         book.callers.insert(query_id, tx);
         (query_id, rx)
     }
@@ -39,7 +56,11 @@ impl Queries {
     /// The oldest query waiting for a worker of `queue`.
     pub fn take_for(&self, queue: &TaskQueue) -> Option<QueryTask> {
         let mut book = self.lock();
-        let id = book.waiting.iter().find(|(_, (q, _))| q == queue).map(|(id, _)| *id)?;
+        let id = book
+            .waiting
+            .iter()
+            .find(|(_, (q, _))| q == queue)
+            .map(|(id, _)| *id)?;
         book.waiting.remove(&id).map(|(_, task)| task)
     }
 

@@ -25,7 +25,9 @@ pub(crate) struct NewRun {
 
 impl Service {
     pub(super) async fn start_workflow(&self, start: StartWorkflow) -> ServiceResult<Started> {
-        payload::check_size(&start.input, || format!("input of workflow `{}`", start.workflow_type))?;
+        payload::check_size(&start.input, || {
+            format!("input of workflow `{}`", start.workflow_type)
+        })?;
         if let Some((name, input)) = &start.signal {
             payload::check_size(input, || format!("signal `{name}`"))?;
         }
@@ -49,7 +51,9 @@ impl Service {
                 run_id: current.key.run_id.clone(),
             };
             if current.status == RunStatus::Running {
-                let i = self.load(batch, &start.workflow_id, Some(&current.key.run_id)).await?;
+                let i = self
+                    .load(batch, &start.workflow_id, Some(&current.key.run_id))
+                    .await?;
                 if let Some((name, input)) = &start.signal {
                     batch.runs[i].add_incoming(Incoming::Event(E::WorkflowExecutionSignaled {
                         signal_name: name.clone(),
@@ -65,7 +69,8 @@ impl Service {
                     return Err(already_started());
                 }
                 let reason = "terminated by a new start of the workflow id (TerminateIfRunning)";
-                self.terminate_in(batch, i, reason.into(), "engine".into()).await?;
+                self.terminate_in(batch, i, reason.into(), "engine".into())
+                    .await?;
             } else {
                 let refused = match start.id_reuse_policy {
                     IdReusePolicy::RejectDuplicate => true,
@@ -90,14 +95,19 @@ impl Service {
                 signal: start.signal.clone(),
             },
         );
-        Ok(Started { run_id, created: true })
+        Ok(Started {
+            run_id,
+            created: true,
+        })
     }
 
     /// Adds a new run to the batch: `WorkflowExecutionStarted`, an optional signal, and its
     /// first workflow task. Storage refuses it if another run of the id is running.
     pub(super) fn create_run(&self, batch: &mut Batch, new: NewRun) -> RunId {
         let (run_id, randomness_seed) = self.draw_ids();
-        let workflow_task_timeout = new.workflow_task_timeout.unwrap_or(self.config.workflow_task_timeout);
+        let workflow_task_timeout = new
+            .workflow_task_timeout
+            .unwrap_or(self.config.workflow_task_timeout);
         let record = RunRecord {
             key: RunKey {
                 workflow_id: new.workflow_id,
@@ -135,7 +145,10 @@ impl Service {
     }
 
     fn check_known_type(&self, queue: &TaskQueue, workflow_type: &str) -> ServiceResult<()> {
-        let known = self.worker_types.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let known = self
+            .worker_types
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match known.get(queue) {
             Some(types) if !types.contains(workflow_type) => Err(ServiceError::UnknownWorkflowType {
                 workflow_type: workflow_type.to_owned(),

@@ -2,11 +2,11 @@
 //! Each due timer is handled in its own commit, which also removes it.
 
 use super::activity_task::attempt_timed_out;
+use super::state::Incoming;
 use super::{Service, ServiceError, ServiceResult};
 use crate::failure::TimeoutType;
 use crate::history::EventAttributes as E;
 use crate::storage::{TimerKind, TimerRecord};
-use super::state::Incoming;
 use futures::future::select;
 use std::pin::pin;
 use std::sync::Arc;
@@ -35,7 +35,9 @@ impl Service {
                 }
             }
             let next = self.storage.next_timer_due().await.ok().flatten();
-            let wake_at = next.unwrap_or(now.plus(IDLE_WAIT_MAX)).min(now.plus(IDLE_WAIT_MAX));
+            let wake_at = next
+                .unwrap_or(now.plus(IDLE_WAIT_MAX))
+                .min(now.plus(IDLE_WAIT_MAX));
             let _ = select(changed, self.clock.sleep_until(wake_at)).await;
         }
     }
@@ -62,7 +64,10 @@ impl Service {
     async fn fire(&self, timer: &TimerRecord) -> ServiceResult<()> {
         update!(self, |batch| {
             let run_key = &timer.key.run;
-            let i = match self.load(batch, &run_key.workflow_id, Some(&run_key.run_id)).await {
+            let i = match self
+                .load(batch, &run_key.workflow_id, Some(&run_key.run_id))
+                .await
+            {
                 Ok(i) => i,
                 Err(ServiceError::WorkflowNotFound { .. }) => {
                     batch.orphan_timers.push(timer.key.clone());

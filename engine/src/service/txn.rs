@@ -2,8 +2,8 @@
 //! record and state, appended events) and the tasks, timers and request ids it creates or
 //! removes; the service then writes it as one `Storage::commit`.
 
-use super::state::{ActivityFinal, ExecutionState, Incoming, WorkflowTaskState};
 use super::api::RunOutcome;
+use super::state::{ActivityFinal, ExecutionState, Incoming, WorkflowTaskState};
 use crate::history::{EventAttributes as E, HistoryEvent};
 use crate::ids::{EventId, TaskQueue};
 use crate::payload::Payload;
@@ -186,7 +186,9 @@ impl RunTxn {
     }
 
     fn write_child_end(&mut self, initiated_event_id: EventId, outcome: RunOutcome) {
-        let Some(child) = self.state.children.remove(&initiated_event_id) else { return };
+        let Some(child) = self.state.children.remove(&initiated_event_id) else {
+            return;
+        };
         let started_event_id = child.started_event_id.unwrap_or_default();
         let attributes = match outcome {
             RunOutcome::Completed(result) => E::ChildWorkflowExecutionCompleted {
@@ -208,10 +210,12 @@ impl RunTxn {
                 started_event_id,
             },
             // A child that continued as new is still running; its last run reports.
-            RunOutcome::Terminated(_) | RunOutcome::ContinuedAsNew(_) => E::ChildWorkflowExecutionTerminated {
-                initiated_event_id,
-                started_event_id,
-            },
+            RunOutcome::Terminated(_) | RunOutcome::ContinuedAsNew(_) => {
+                E::ChildWorkflowExecutionTerminated {
+                    initiated_event_id,
+                    started_event_id,
+                }
+            }
         };
         self.append(attributes);
     }
@@ -239,7 +243,13 @@ impl RunTxn {
             n => Duration::from_secs(1u64 << n.min(10)).min(WORKFLOW_TASK_BACKOFF_MAX),
         };
         let queue = self.record.task_queue.clone();
-        self.create_task(TaskKind::Workflow, scheduled_event_id, attempt, queue, self.now.plus(backoff));
+        self.create_task(
+            TaskKind::Workflow,
+            scheduled_event_id,
+            attempt,
+            queue,
+            self.now.plus(backoff),
+        );
     }
 
     pub fn create_task(
@@ -349,10 +359,12 @@ impl Batch {
         };
         let mut wake = Wakeups::default();
         for mut run in self.runs.into_iter().filter(RunTxn::is_dirty) {
-            wake.closed |= run.original.as_ref().is_some_and(|(r, _)| !r.status.is_closed()) && !run.is_running();
+            wake.closed |=
+                run.original.as_ref().is_some_and(|(r, _)| !r.status.is_closed()) && !run.is_running();
             run.record.state = run.state.to_payload();
             wake.timers |= !run.timers.is_empty();
-            wake.queues.extend(run.tasks.iter().map(|t| (t.queue.clone(), t.key.kind)));
+            wake.queues
+                .extend(run.tasks.iter().map(|t| (t.queue.clone(), t.key.kind)));
             commit.create_tasks.append(&mut run.tasks);
             commit.complete_tasks.append(&mut run.done_tasks);
             commit.create_timers.append(&mut run.timers);

@@ -17,7 +17,11 @@ use std::pin::pin;
 
 impl Service {
     /// Long-polls `queue` for a workflow task or a query.
-    pub(super) async fn poll_workflow_task(&self, queue: TaskQueue, identity: String) -> ServiceResult<WorkflowPoll> {
+    pub(super) async fn poll_workflow_task(
+        &self,
+        queue: TaskQueue,
+        identity: String,
+    ) -> ServiceResult<WorkflowPoll> {
         let deadline = self.now().plus(self.config.poll_timeout);
         let notify = self.queue_notify(&queue, TaskKind::Workflow);
         loop {
@@ -41,7 +45,10 @@ impl Service {
             if now >= deadline {
                 return Ok(WorkflowPoll::Empty);
             }
-            let next = self.storage.next_task_time(&queue, TaskKind::Workflow, now).await?;
+            let next = self
+                .storage
+                .next_task_time(&queue, TaskKind::Workflow, now)
+                .await?;
             let wake_at = next.map_or(deadline, |t| t.min(deadline));
             let _ = select(notified, self.clock.sleep_until(wake_at)).await;
         }
@@ -50,48 +57,54 @@ impl Service {
     /// Records that `identity` started the task `key`, if it is still the run's current task.
     async fn start_workflow_task(&self, key: TaskKey, identity: &str) -> ServiceResult<Option<WorkflowTask>> {
         let started = update!(self, |batch| {
-                let Some(i) = self.load_or_forget_task(batch, &key).await? else { return Ok(None) };
-                let run = &mut batch.runs[i];
-                run.complete_task(key.clone());
-                let current = run.state.workflow_task.as_ref().filter(|t| {
-                    t.scheduled_event_id == key.scheduled_event_id && t.attempt == key.attempt && t.started_event_id.is_none()
-                });
-                if !run.is_running() || current.is_none() {
-                    return Ok(None);
-                }
-                let started_event_id = run.append(E::WorkflowTaskStarted {
+            let Some(i) = self.load_or_forget_task(batch, &key).await? else {
+                return Ok(None);
+            };
+            let run = &mut batch.runs[i];
+            run.complete_task(key.clone());
+            let current = run.state.workflow_task.as_ref().filter(|t| {
+                t.scheduled_event_id == key.scheduled_event_id
+                    && t.attempt == key.attempt
+                    && t.started_event_id.is_none()
+            });
+            if !run.is_running() || current.is_none() {
+                return Ok(None);
+            }
+            let started_event_id = run.append(E::WorkflowTaskStarted {
+                scheduled_event_id: key.scheduled_event_id,
+                identity: identity.to_owned(),
+            });
+            if let Some(task) = run.state.workflow_task.as_mut() {
+                task.started_event_id = Some(started_event_id);
+                task.identity = Some(identity.to_owned());
+            }
+            let timeout = run.state.workflow_task_timeout;
+            run.set_timer(
+                TimerKind::WorkflowTask {
                     scheduled_event_id: key.scheduled_event_id,
-                    identity: identity.to_owned(),
-                });
-                if let Some(task) = run.state.workflow_task.as_mut() {
-                    task.started_event_id = Some(started_event_id);
-                    task.identity = Some(identity.to_owned());
-                }
-                let timeout = run.state.workflow_task_timeout;
-                run.set_timer(
-                    TimerKind::WorkflowTask {
-                        scheduled_event_id: key.scheduled_event_id,
-                        attempt: key.attempt,
-                    },
-                    run.now().plus(timeout),
-                );
-                let first_event_id = match &run.state.sticky {
-                    Some(sticky) if sticky.identity == identity => sticky.next_event_id,
-                    _ => EventId::FIRST,
-                };
-                run.state.sticky = Some(Sticky {
-                    identity: identity.to_owned(),
-                    next_event_id: started_event_id.next(),
-                });
-                let token = WorkflowTaskToken {
-                    run: key.run.clone(),
-                    scheduled_event_id: key.scheduled_event_id,
-                    started_event_id,
                     attempt: key.attempt,
-                };
-                Ok(Some((token, first_event_id, run.record.workflow_type.clone())))
-            })?;
-        let Some((token, first_event_id, workflow_type)) = started else { return Ok(None) };
+                },
+                run.now().plus(timeout),
+            );
+            let first_event_id = match &run.state.sticky {
+                Some(sticky) if sticky.identity == identity => sticky.next_event_id,
+                _ => EventId::FIRST,
+            };
+            run.state.sticky = Some(Sticky {
+                identity: identity.to_owned(),
+                next_event_id: started_event_id.next(),
+            });
+            let token = WorkflowTaskToken {
+                run: key.run.clone(),
+                scheduled_event_id: key.scheduled_event_id,
+                started_event_id,
+                attempt: key.attempt,
+            };
+            Ok(Some((token, first_event_id, run.record.workflow_type.clone())))
+        })?;
+        let Some((token, first_event_id, workflow_type)) = started else {
+            return Ok(None);
+        };
         let mut events = self.storage.read_events(&token.run, first_event_id).await?;
         events.retain(|e| e.event_id <= token.started_event_id);
         Ok(Some(WorkflowTask {
@@ -113,14 +126,20 @@ impl Service {
             check_command_payloads(command)?;
         }
         let rejected = update!(self, |batch| {
-                let i = self.current_task_run(batch, &token).await?;
-                if let Err((cause, message)) = check_commands(&batch.runs[i], &commands) {
-                    fail_task(&mut batch.runs[i], &token, cause, Failure::new(format!("{cause:?}"), message.clone()));
-                    return Ok(Some(ServiceError::InvalidRequest(message)));
-                }
-                self.apply_completion(batch, i, &token, &commands, &identity).await?;
-                Ok(None)
-            })?;
+            let i = self.current_task_run(batch, &token).await?;
+            if let Err((cause, message)) = check_commands(&batch.runs[i], &commands) {
+                fail_task(
+                    &mut batch.runs[i],
+                    &token,
+                    cause,
+                    Failure::new(format!("{cause:?}"), message.clone()),
+                );
+                return Ok(Some(ServiceError::InvalidRequest(message)));
+            }
+            self.apply_completion(batch, i, &token, &commands, &identity)
+                .await?;
+            Ok(None)
+        })?;
         match rejected {
             Some(error) => Err(error),
             None => Ok(()),
@@ -140,7 +159,12 @@ impl Service {
         if closes && !run.state.buffered.is_empty() {
             // New events arrived while the task ran: the workflow sees them before it may close.
             let message = "new events arrived while the workflow task ran; the workflow must see them first";
-            fail_task(run, token, WorkflowTaskFailedCause::UnhandledCommand, Failure::new("UnhandledCommand", message));
+            fail_task(
+                run,
+                token,
+                WorkflowTaskFailedCause::UnhandledCommand,
+                Failure::new("UnhandledCommand", message),
+            );
             return Ok(());
         }
         run.drop_timer(TimerKind::WorkflowTask {
@@ -189,7 +213,9 @@ impl Service {
 
     /// Loads the run of `token` and checks the token names its running workflow task.
     async fn current_task_run(&self, batch: &mut Batch, token: &WorkflowTaskToken) -> ServiceResult<usize> {
-        let i = self.load(batch, &token.run.workflow_id, Some(&token.run.run_id)).await?;
+        let i = self
+            .load(batch, &token.run.workflow_id, Some(&token.run.run_id))
+            .await?;
         let run = &batch.runs[i];
         let current = run.state.workflow_task.as_ref().is_some_and(|t| {
             t.scheduled_event_id == token.scheduled_event_id
@@ -209,7 +235,12 @@ impl Service {
 }
 
 /// Records a failed workflow task and schedules the next attempt (with backoff).
-pub(super) fn fail_task(run: &mut RunTxn, token: &WorkflowTaskToken, cause: WorkflowTaskFailedCause, failure: Failure) {
+pub(super) fn fail_task(
+    run: &mut RunTxn,
+    token: &WorkflowTaskToken,
+    cause: WorkflowTaskFailedCause,
+    failure: Failure,
+) {
     run.drop_timer(TimerKind::WorkflowTask {
         scheduled_event_id: token.scheduled_event_id,
         attempt: token.attempt,
@@ -243,13 +274,17 @@ pub(super) fn is_terminal(command: &Command) -> bool {
 fn check_command_payloads(command: &Command) -> ServiceResult<()> {
     let check = |p: &Payload, what: &str| payload::check_size(p, || what.to_owned());
     match command {
-        Command::ScheduleActivity { input, activity_type, .. } => check(input, &format!("input of activity `{activity_type}`"))?,
-        Command::StartChildWorkflow { input, workflow_type, .. } => {
-            check(input, &format!("input of child workflow `{workflow_type}`"))?
-        }
+        Command::ScheduleActivity {
+            input, activity_type, ..
+        } => check(input, &format!("input of activity `{activity_type}`"))?,
+        Command::StartChildWorkflow {
+            input, workflow_type, ..
+        } => check(input, &format!("input of child workflow `{workflow_type}`"))?,
         Command::CompleteWorkflow { result } => check(result, "workflow result")?,
         Command::ContinueAsNew(next) => check(&next.input, "continue-as-new input")?,
-        Command::RecordMarker(crate::history::Marker::SideEffect { value, .. }) => check(value, "side effect value")?,
+        Command::RecordMarker(crate::history::Marker::SideEffect { value, .. }) => {
+            check(value, "side effect value")?
+        }
         _ => {}
     }
     Ok(())

@@ -6,14 +6,16 @@
 use futures::executor::block_on;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use warpflow_engine::env::Clock;
 use warpflow_engine::service::api::{ActivityTask, StartWorkflow, WorkflowPoll};
 use warpflow_engine::service::{Request, Response, Service, ServiceConfig, ServiceError};
 use warpflow_engine::storage::{MemoryStorage, RequestId, RunKey};
-use warpflow_engine::{ActivityError, History, Payload, Registry, TaskQueue, Timestamp, WorkflowId, WorkflowInstance};
+use warpflow_engine::{
+    ActivityError, History, Payload, Registry, TaskQueue, Timestamp, WorkflowId, WorkflowInstance,
+};
 
 /// Engine time that moves only when the test says so.
 #[derive(Debug, Default)]
@@ -74,7 +76,12 @@ impl Harness {
         RequestId(format!("req-{}", self.requests))
     }
 
-    pub fn start(&mut self, workflow_type: &str, workflow_id: &str, input: Payload) -> Result<String, ServiceError> {
+    pub fn start(
+        &mut self,
+        workflow_type: &str,
+        workflow_id: &str,
+        input: Payload,
+    ) -> Result<String, ServiceError> {
         let request_id = self.request_id();
         self.start_with(StartWorkflow {
             request_id,
@@ -115,7 +122,9 @@ impl Harness {
                 .instances
                 .remove(&key)
                 .filter(|i| i.next_event_id() == task.first_event_id)
-                .unwrap_or_else(|| WorkflowInstance::new(self.registry.clone(), key.workflow_id.clone(), key.run_id.clone()));
+                .unwrap_or_else(|| {
+                    WorkflowInstance::new(self.registry.clone(), key.workflow_id.clone(), key.run_id.clone())
+                });
             let events: Vec<_> = if instance.next_event_id().0 == 1 && task.first_event_id.0 != 1 {
                 self.history(&key.workflow_id.to_string(), Some(&key.run_id.to_string()))
                     .events
@@ -150,7 +159,11 @@ impl Harness {
         }
     }
 
-    pub fn complete_activity(&mut self, task: &ActivityTask, outcome: Result<Payload, ActivityError>) -> Result<(), ServiceError> {
+    pub fn complete_activity(
+        &mut self,
+        task: &ActivityTask,
+        outcome: Result<Payload, ActivityError>,
+    ) -> Result<(), ServiceError> {
         self.call(Request::CompleteActivityTask {
             token: task.token.clone(),
             outcome,
@@ -160,12 +173,16 @@ impl Harness {
     }
 
     /// Answers every ready activity with `script`, then runs workflow tasks, until quiet.
-    pub fn run_until_quiet(&mut self, mut script: impl FnMut(&ActivityTask) -> Result<Payload, ActivityError>) {
+    pub fn run_until_quiet(
+        &mut self,
+        mut script: impl FnMut(&ActivityTask) -> Result<Payload, ActivityError>,
+    ) {
         loop {
             let mut progressed = self.run_workflow_tasks() > 0;
             while let Some(task) = self.next_activity() {
                 let outcome = script(&task);
-                self.complete_activity(&task, outcome).expect("activity completion accepted");
+                self.complete_activity(&task, outcome)
+                    .expect("activity completion accepted");
                 progressed = true;
             }
             if !progressed {
