@@ -657,7 +657,6 @@ impl Workflow for PatchInHandler {
 }
 
 #[test]
-#[ignore = "bug: signal handlers run at the signal event with the previous task's replaying flag and lookahead"]
 fn a_patch_decided_in_a_signal_handler_replays_as_it_ran_live() {
     // Run the workflow the way a sticky worker does: task 1 live, then task 2 live.
     let mut b = HistoryBuilder::new("patch_in_handler", json!(null));
@@ -787,7 +786,6 @@ impl Workflow for MutatingQuery {
 }
 
 #[test]
-#[ignore = "bug: a query handler can change workflow state (RNG, commands) through the context"]
 fn a_query_cannot_change_what_the_workflow_does_next() {
     let mut b = HistoryBuilder::new("mutating_query", json!(null));
     b.workflow_task();
@@ -1121,7 +1119,6 @@ impl Workflow for FragileQuery {
 }
 
 #[test]
-#[ignore = "bug: a panic in a query handler escapes WorkflowInstance::query (no QueryError for it)"]
 fn a_panicking_query_handler_is_a_query_error_and_the_run_carries_on() {
     let mut b = HistoryBuilder::new("fragile_query", json!(null));
     b.workflow_task();

@@ -17,7 +17,7 @@ use warpflow_engine::{
 };
 
 fn w1(task: &warpflow_engine::service::api::ActivityTask) -> Result<Payload, ActivityError> {
-    support::workflows::w1_script(&task.activity_type, &task.input).map_err(|f| ActivityError::Application(f))
+    support::workflows::w1_script(&task.activity_type, &task.input).map_err(ActivityError::Application)
 }
 
 fn outcome(h: &Harness, workflow_id: &str) -> Option<RunOutcome> {

@@ -21,6 +21,7 @@ use crate::limits::{POLLS_PER_ACTIVATION_MAX, REPORT_MATCHED_STEPS};
 use crate::payload::{Payload, PayloadError};
 use crate::registry::{Registry, WorkflowFuture};
 use crate::workflow::WorkflowCtx;
+use crate::workflow::ctx::deliver_signal;
 use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, WorkflowInfo};
 use futures::FutureExt;
 use rand_chacha::ChaCha8Rng;
@@ -160,8 +161,18 @@ impl WorkflowInstance {
                 known: state.borrow().query_handlers.keys().cloned().collect(),
             });
         };
-        // The handler runs with the state not borrowed: it may read through the context.
-        Ok(handler(args)?)
+        // The handler runs with the state not borrowed, so it may read through the context;
+        // `in_query` makes the context refuse anything that would change the run.
+        state.borrow_mut().in_query = true;
+        let answered = std::panic::catch_unwind(AssertUnwindSafe(|| handler(args)));
+        state.borrow_mut().in_query = false;
+        match answered {
+            Ok(answer) => Ok(answer?),
+            Err(panic) => Err(QueryError::HandlerPanicked {
+                name: name.to_owned(),
+                message: panic_message(panic.as_ref()),
+            }),
+        }
     }
 
     /// Applies `events` (the next ones of the run's history, in order).
@@ -344,6 +355,7 @@ impl WorkflowInstance {
             };
         }
         self.workflow_task += 1;
+        self.deliver_pending_signals()?;
         let commands = self.poll_until_blocked()?;
         if replaying {
             self.unmatched.extend(commands);
@@ -352,6 +364,27 @@ impl WorkflowInstance {
             self.live_task_open = true;
             self.unmatched.extend(commands.iter().cloned());
             Ok(Some(commands))
+        }
+    }
+
+    /// Hands the signals applied since the last task to their handlers (or receivers), now
+    /// that the task's time, replay flag and recorded values are set. Handlers are user code:
+    /// a panic in one fails the activation.
+    fn deliver_pending_signals(&mut self) -> Result<(), ActivationError> {
+        let state = self.run_state()?.clone();
+        loop {
+            let next = state.borrow_mut().pending_signals.pop_front();
+            let Some((name, payload)) = next else {
+                return Ok(());
+            };
+            let delivered =
+                std::panic::catch_unwind(AssertUnwindSafe(|| deliver_signal(&state, &name, payload)));
+            if let Err(panic) = delivered {
+                return Err(self.panic_error(panic.as_ref()));
+            }
+            if let Some(fatal) = state.borrow_mut().fatal.take() {
+                return Err(fatal);
+            }
         }
     }
 
@@ -605,6 +638,14 @@ pub enum QueryError {
     /// The arguments or the answer did not fit their types.
     #[error("{0}")]
     Payload(#[from] PayloadError),
+    /// The handler panicked (or tried to change the run: query handlers may only read).
+    #[error("query handler `{name}` panicked: {message}")]
+    HandlerPanicked {
+        /// The query name.
+        name: String,
+        /// The panic message.
+        message: String,
+    },
 }
 
 /// The markers recorded by the task whose command events start `rest`.

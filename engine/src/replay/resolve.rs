@@ -7,7 +7,6 @@ use crate::history::{EventAttributes as E, HistoryError, HistoryEvent};
 use crate::ids::EventId;
 use crate::payload::Payload;
 use crate::workflow::ChildError;
-use crate::workflow::ctx::deliver_signal;
 use crate::workflow::state::{Shared, WaitFor};
 
 /// Applies one non-command, non-workflow-task event to the run's state.
@@ -58,7 +57,8 @@ pub(crate) fn apply_event(state: &Shared, event: &HistoryEvent) -> Result<(), Ac
         E::WorkflowExecutionSignaled {
             signal_name, input, ..
         } => {
-            deliver_signal(state, signal_name, input.clone());
+            let signal = (signal_name.clone(), input.clone());
+            state.borrow_mut().pending_signals.push_back(signal);
             Ok(())
         }
         E::WorkflowExecutionCancelRequested { .. } => {

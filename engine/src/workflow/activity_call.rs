@@ -95,6 +95,7 @@ impl<A: Activity> ActivityCall<A> {
             mut options,
         } = self;
         let mut s = state.borrow_mut();
+        s.forbid_in_query("ctx.activity()");
         s.seqs.activity += 1;
         let seq = s.seqs.activity;
         let what = || format!("input of activity `{}`", A::NAME);

@@ -97,6 +97,7 @@ impl<W: Workflow> ChildCall<W> {
     /// Starts the child now and returns the future of its result.
     pub fn start(self) -> ChildFuture<W> {
         let mut s = self.state.borrow_mut();
+        s.forbid_in_query("ctx.child()");
         s.seqs.child += 1;
         let seq = s.seqs.child;
         let workflow_id = self

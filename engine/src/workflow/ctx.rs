@@ -53,13 +53,17 @@ impl WorkflowCtx {
 
     /// A random number from the run's seeded generator: the same sequence on every replay.
     pub fn random(&self) -> u64 {
-        self.state.borrow_mut().rng.next_u64()
+        let mut s = self.state.borrow_mut();
+        s.forbid_in_query("ctx.random()");
+        s.rng.next_u64()
     }
 
     /// A version-4 UUID from the run's seeded generator.
     pub fn uuid(&self) -> uuid::Uuid {
         let mut bytes = [0u8; 16];
-        self.state.borrow_mut().rng.fill_bytes(&mut bytes);
+        let mut s = self.state.borrow_mut();
+        s.forbid_in_query("ctx.uuid()");
+        s.rng.fill_bytes(&mut bytes);
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
@@ -71,6 +75,7 @@ impl WorkflowCtx {
         F: FnOnce() -> T,
     {
         let mut s = self.state.borrow_mut();
+        s.forbid_in_query("ctx.side_effect()");
         s.seqs.side_effect += 1;
         let id = s.seqs.side_effect;
         let what = || format!("side effect #{id}");
@@ -148,6 +153,7 @@ impl WorkflowCtx {
         });
         let buffered: Vec<_> = {
             let mut s = self.state.borrow_mut();
+            s.forbid_in_query("ctx.on_signal()");
             s.signal_handlers.insert(S::NAME.to_owned(), typed);
             s.signals.remove(S::NAME).map(Vec::from).unwrap_or_default()
         };
@@ -211,6 +217,7 @@ impl WorkflowCtx {
 
     fn decide_patch(&self, patch_id: &str, deprecated: bool) -> bool {
         let mut s = self.state.borrow_mut();
+        s.forbid_in_query("ctx.patched()");
         if let Some(&decided) = s.patches.get(patch_id) {
             return decided;
         }

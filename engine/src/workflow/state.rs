@@ -182,6 +182,12 @@ pub(crate) struct RunState {
     pub patches: BTreeMap<String, bool>,
     /// An error raised inside a durable future; the executor fails the activation with it.
     pub fatal: Option<ActivationError>,
+    /// Signals applied since the last workflow task, delivered when the next one starts (so
+    /// handlers see that task's time, replay flag and recorded values, as in Temporal).
+    pub pending_signals: VecDeque<(String, Payload)>,
+    /// True while a query handler runs: the context then refuses anything that would change
+    /// what the workflow does next.
+    pub in_query: bool,
 }
 
 impl RunState {
@@ -207,6 +213,8 @@ impl RunState {
             cancel_requested: false,
             patches: BTreeMap::new(),
             fatal: None,
+            pending_signals: VecDeque::new(),
+            in_query: false,
         }
     }
 
@@ -241,6 +249,15 @@ impl RunState {
             || self.activities.values().any(|a| a.slot.is_awaited())
             || self.timers.values().any(|t| t.slot.is_awaited())
             || self.children.values().any(|c| c.slot.is_awaited())
+    }
+
+    /// Panics when called from a query handler (the panic is caught and reported as
+    /// `QueryError::HandlerPanicked`): a query that drew a random number or scheduled an
+    /// activity would change the run's next workflow task, and its history would not replay.
+    pub fn forbid_in_query(&self, what: &str) {
+        if self.in_query {
+            panic!("{what} called from a query handler: query handlers may only read workflow state");
+        }
     }
 
     /// Records a fatal error (the first one wins).

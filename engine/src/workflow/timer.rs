@@ -19,6 +19,7 @@ pub struct Timer {
 impl Timer {
     pub(crate) fn start(state: &Shared, duration: Duration) -> Timer {
         let mut s = state.borrow_mut();
+        s.forbid_in_query("ctx.sleep()");
         s.seqs.timer += 1;
         let seq = s.seqs.timer;
         let timer_id = TimerId::new(seq.to_string());
