@@ -6,15 +6,19 @@
 use futures::executor::block_on;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use warpflow_engine::env::Clock;
-use warpflow_engine::service::api::{ActivityTask, StartWorkflow, WorkflowPoll};
+use warpflow_engine::service::api::{
+    ActivityTask, QueryTask, StartWorkflow, WorkflowPoll, WorkflowTask, WorkflowTaskToken,
+};
 use warpflow_engine::service::{Request, Response, Service, ServiceConfig, ServiceError};
 use warpflow_engine::storage::{MemoryStorage, RequestId, RunKey};
 use warpflow_engine::{
-    ActivityError, History, Payload, Registry, TaskQueue, Timestamp, WorkflowId, WorkflowInstance,
+    ActivityError, Command, EventId, History, Payload, Registry, TaskQueue, Timestamp, WorkflowId,
+    WorkflowInstance,
 };
 
 /// Engine time that moves only when the test says so.
@@ -71,6 +75,18 @@ impl Harness {
         block_on(self.service.handle(request))
     }
 
+    pub fn signal(&mut self, workflow_id: &str, name: &str, input: Payload) -> Result<(), ServiceError> {
+        let request_id = self.request_id();
+        self.call(Request::Signal {
+            request_id,
+            workflow_id: WorkflowId::new(workflow_id),
+            run_id: None,
+            name: name.into(),
+            input,
+        })
+        .map(|_| ())
+    }
+
     pub fn request_id(&mut self) -> RequestId {
         self.requests += 1;
         RequestId(format!("req-{}", self.requests))
@@ -105,47 +121,149 @@ impl Harness {
     /// Runs workflow tasks until none is ready; returns how many ran.
     pub fn run_workflow_tasks(&mut self) -> usize {
         let mut ran = 0;
+        while let Some((token, commands)) = self.take_workflow_task() {
+            ran += 1;
+            self.finish_workflow_task(token, commands)
+                .expect("completion accepted");
+        }
+        ran
+    }
+
+    /// Polls one workflow task (answering queries on the way) and runs it; `None` when no
+    /// task is ready.
+    pub fn take_workflow_task(&mut self) -> Option<(WorkflowTaskToken, Vec<Command>)> {
         loop {
             let poll = self.call(Request::PollWorkflowTask {
                 task_queue: self.queue.clone(),
                 identity: "harness".into(),
                 workflow_types: Vec::new(),
             });
-            let task = match poll {
-                Ok(Response::WorkflowPoll(WorkflowPoll::Task(task))) => task,
-                Ok(Response::WorkflowPoll(WorkflowPoll::Empty)) => return ran,
+            match poll {
+                Ok(Response::WorkflowPoll(WorkflowPoll::Task(task))) => return Some(self.run_task(&task)),
+                Ok(Response::WorkflowPoll(WorkflowPoll::Query(query))) => self.answer(&query),
+                Ok(Response::WorkflowPoll(WorkflowPoll::Empty)) => return None,
                 other => panic!("unexpected poll answer {other:?}"),
-            };
-            ran += 1;
-            let key = task.token.run.clone();
-            let mut instance = self
-                .instances
-                .remove(&key)
-                .filter(|i| i.next_event_id() == task.first_event_id)
-                .unwrap_or_else(|| {
-                    WorkflowInstance::new(self.registry.clone(), key.workflow_id.clone(), key.run_id.clone())
-                });
-            let events: Vec<_> = if instance.next_event_id().0 == 1 && task.first_event_id.0 != 1 {
-                self.history(&key.workflow_id.to_string(), Some(&key.run_id.to_string()))
-                    .events
-                    .into_iter()
-                    .filter(|e| e.event_id <= task.token.started_event_id)
-                    .collect()
-            } else {
-                task.events.clone()
-            };
-            let commands = match instance.activate(&events) {
-                Ok(Some(commands)) => commands,
-                other => panic!("activation failed: {other:?}"),
-            };
-            self.call(Request::CompleteWorkflowTask {
-                token: task.token.clone(),
-                commands,
-                identity: "harness".into(),
-            })
-            .expect("completion accepted");
-            self.instances.insert(key, instance);
+            }
         }
+    }
+
+    fn run_task(&mut self, task: &WorkflowTask) -> (WorkflowTaskToken, Vec<Command>) {
+        let key = task.token.run.clone();
+        let cached = self
+            .instances
+            .remove(&key)
+            .filter(|i| i.next_event_id() == task.first_event_id);
+        let result = match cached {
+            Some(mut instance) => match instance.activate(&task.events) {
+                Ok(commands) => Ok((instance, commands)),
+                // The cached instance ran a task that then failed: rebuild it from history.
+                Err(_) => self.replay_cold(task),
+            },
+            None if task.first_event_id == EventId::FIRST => {
+                let mut instance = self.fresh(&key);
+                instance.activate(&task.events).map(|c| (instance, c))
+            }
+            None => self.replay_cold(task),
+        };
+        match result {
+            Ok((instance, Some(commands))) => {
+                self.instances.insert(key, instance);
+                (task.token.clone(), commands)
+            }
+            other => panic!("activation failed: {other:?}"),
+        }
+    }
+
+    fn fresh(&self, key: &RunKey) -> WorkflowInstance {
+        WorkflowInstance::new(self.registry.clone(), key.workflow_id.clone(), key.run_id.clone())
+    }
+
+    fn replay_cold(
+        &self,
+        task: &WorkflowTask,
+    ) -> Result<(WorkflowInstance, Option<Vec<Command>>), warpflow_engine::ActivationError> {
+        let key = &task.token.run;
+        let history = self.history(key.workflow_id.as_str(), Some(key.run_id.as_str()));
+        let events: Vec<_> = history
+            .events
+            .into_iter()
+            .filter(|e| e.event_id <= task.token.started_event_id)
+            .collect();
+        let mut instance = self.fresh(key);
+        instance.activate(&events).map(|c| (instance, c))
+    }
+
+    /// Answers a query from the cached instance, or from a replay of the run's history.
+    fn answer(&mut self, query: &QueryTask) {
+        let answer = match self.instances.get(&query.run) {
+            Some(instance) => instance.query(&query.name, &query.args),
+            None => {
+                let history = self.history(query.run.workflow_id.as_str(), Some(query.run.run_id.as_str()));
+                let mut instance = self.fresh(&query.run);
+                let _ = instance.activate(&history.events);
+                instance.query(&query.name, &query.args)
+            }
+        };
+        self.call(Request::RespondQuery {
+            query_id: query.query_id,
+            answer: answer.map_err(|e| e.to_string()),
+        })
+        .expect("query answered");
+    }
+
+    /// Sends a query and plays the worker until it is answered.
+    pub fn query(&mut self, workflow_id: &str, name: &str, args: Payload) -> Result<Payload, ServiceError> {
+        let service = self.service.clone();
+        let request = Request::Query {
+            workflow_id: WorkflowId::new(workflow_id),
+            run_id: None,
+            name: name.into(),
+            args,
+        };
+        let mut pending = Box::pin(async move { service.handle(request).await });
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        // The first poll registers the query; then the "worker" takes and answers it.
+        assert!(
+            pending.as_mut().poll(&mut cx).is_pending(),
+            "the query waits for a worker"
+        );
+        loop {
+            match self.call(Request::PollWorkflowTask {
+                task_queue: self.queue.clone(),
+                identity: "harness".into(),
+                workflow_types: Vec::new(),
+            }) {
+                Ok(Response::WorkflowPoll(WorkflowPoll::Query(query))) => {
+                    self.answer(&query);
+                    break;
+                }
+                Ok(Response::WorkflowPoll(WorkflowPoll::Task(task))) => {
+                    let (token, commands) = self.run_task(&task);
+                    self.finish_workflow_task(token, commands)
+                        .expect("completion accepted");
+                }
+                other => panic!("the query never reached the worker: {other:?}"),
+            }
+        }
+        match block_on(pending)? {
+            Response::QueryAnswer(answer) => Ok(answer),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Completes a workflow task with `commands`.
+    pub fn finish_workflow_task(
+        &mut self,
+        token: WorkflowTaskToken,
+        commands: Vec<Command>,
+    ) -> Result<(), ServiceError> {
+        self.call(Request::CompleteWorkflowTask {
+            token,
+            commands,
+            identity: "harness".into(),
+        })
+        .map(|_| ())
     }
 
     /// Takes the next activity attempt, if one is ready.
