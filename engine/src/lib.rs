@@ -13,11 +13,19 @@
 //! - [`registry`]: workflow and activity types by name.
 //! - `activity`, `retry`, `failure`, `payload`: the authoring vocabulary.
 //! - `ids`, `time`, `limits`: identifiers, engine time, and every bound the engine keeps.
+//! - [`service`], [`storage`], [`env`](mod@env): the engine service, its storage, and the environment
+//!   (clock, spawner) it runs in.
+//! - [`client`], [`worker`]: the two kinds of callers of the service, over a transport.
+//! - [`engine`]: a service with its clients and workers in one process.
+//! - [`adapters`]: the tokio clock and spawner: the only code that reads real time or spawns.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod activity;
+pub mod adapters;
+pub mod client;
 pub mod command;
+pub mod engine;
 pub mod env;
 pub mod failure;
 pub mod history;
@@ -30,10 +38,13 @@ pub mod retry;
 pub mod service;
 pub mod storage;
 pub mod time;
+pub mod worker;
 pub mod workflow;
 
 pub use activity::{Activity, ActivityCtx, ActivityInfo, ActivityOptions, HeartbeatSink};
+pub use client::{Client, ClientError, StartOptions, WorkflowFailure, WorkflowHandle};
 pub use command::Command;
+pub use engine::Engine;
 pub use failure::{ActivityError, ContinueAsNew, Failure, TimeoutType, WorkflowError, WorkflowResult};
 pub use history::{EventAttributes, History, HistoryError, HistoryEvent};
 pub use ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
@@ -42,4 +53,5 @@ pub use registry::Registry;
 pub use replay::{ActivationError, Nondeterminism, ReplayError, Replayer, WorkflowInstance};
 pub use retry::RetryPolicy;
 pub use time::Timestamp;
+pub use worker::{Worker, WorkerOptions};
 pub use workflow::{Query, Saga, Signal, Workflow, WorkflowCtx};

@@ -151,4 +151,9 @@ impl Registry {
     pub fn workflow_types(&self) -> Vec<&'static str> {
         self.workflows.keys().copied().collect()
     }
+
+    /// Registered activity type names, sorted.
+    pub fn activity_types(&self) -> Vec<&'static str> {
+        self.activities.keys().copied().collect()
+    }
 }

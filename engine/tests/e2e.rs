@@ -18,8 +18,8 @@ use warpflow_engine::storage::RunStatus;
 use warpflow_engine::worker::CancellationToken;
 use warpflow_engine::workflow::{Query, Signal, Workflow, WorkflowCtx};
 use warpflow_engine::{
-    Activity, ActivityCtx, ActivityError, History, Registry, Replayer, RetryPolicy, Saga, Timestamp, WorkflowError,
-    WorkflowResult,
+    Activity, ActivityCtx, ActivityError, History, Registry, Replayer, RetryPolicy, Saga, Timestamp,
+    WorkflowError, WorkflowResult,
 };
 
 const EPOCH: Timestamp = Timestamp::from_millis(1_767_225_600_000);
@@ -79,20 +79,33 @@ impl Workflow for Order {
         let flag = approved.clone();
         ctx.on_signal::<Approve>(move |ok| flag.set(ok));
         let step = Duration::from_secs(10);
-        let reservation = ctx.activity::<Reserve>(order_id.clone()).start_to_close(step).await?;
+        let reservation = ctx
+            .activity::<Reserve>(order_id.clone())
+            .start_to_close(step)
+            .await?;
         let charge = ctx.activity::<Charge>(order_id).start_to_close(step).await?;
         *stage.borrow_mut() = "awaiting approval".into();
-        if ctx.condition_timeout(move || approved.get(), Duration::from_secs(hours * 3600)).await {
+        if ctx
+            .condition_timeout(move || approved.get(), Duration::from_secs(hours * 3600))
+            .await
+        {
             return Ok("approved".into());
         }
         let mut saga = Saga::new();
         let c = ctx.clone();
-        saga.add("release", move || c.activity::<Release>(reservation).start_to_close(step).start());
+        saga.add("release", move || {
+            c.activity::<Release>(reservation).start_to_close(step).start()
+        });
         let c = ctx.clone();
-        saga.add("refund", move || c.activity::<Refund>(charge).start_to_close(step).start());
+        saga.add("refund", move || {
+            c.activity::<Refund>(charge).start_to_close(step).start()
+        });
         let report = saga.compensate().await;
         if !report.all_succeeded() {
-            return Err(WorkflowError::fail("CompensationFailed", format!("{:?}", report.failed())));
+            return Err(WorkflowError::fail(
+                "CompensationFailed",
+                format!("{:?}", report.failed()),
+            ));
         }
         Ok("fraud_timeout".into())
     }
@@ -123,14 +136,19 @@ where
     let local = LocalSet::new();
     local
         .run_until(async move {
-            let engine = Engine::builder().clock(Arc::new(TokioClock::starting_at(EPOCH))).build();
+            let engine = Engine::builder()
+                .clock(Arc::new(TokioClock::starting_at(EPOCH)))
+                .build();
             let ledger = Ledger::default();
             let shutdown = CancellationToken::new();
             let worker = engine.worker("default", registry(&ledger));
             let running = tokio::task::spawn_local(worker.run(shutdown.clone()));
             test(engine, ledger).await;
             shutdown.cancel();
-            running.await.expect("worker task").expect("worker stopped cleanly");
+            running
+                .await
+                .expect("worker task")
+                .expect("worker stopped cleanly");
         })
         .await;
 }
@@ -157,7 +175,10 @@ async fn an_order_times_out_after_24_hours_of_virtual_time_and_compensates() {
             .expect("started");
         assert_eq!(handle.result().await.expect("result"), "fraud_timeout");
         let elapsed = now() - started;
-        assert!(elapsed >= Duration::from_secs(24 * 3600) && elapsed < Duration::from_secs(24 * 3600 + 60), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_secs(24 * 3600) && elapsed < Duration::from_secs(24 * 3600 + 60),
+            "{elapsed:?}"
+        );
         assert_eq!(
             *ledger.lock().expect("ledger"),
             [
@@ -181,7 +202,10 @@ async fn a_signal_mid_wait_approves_and_queries_read_the_stage() {
             .await
             .expect("started");
         tokio::time::sleep(Duration::from_secs(3600)).await;
-        assert_eq!(handle.query::<Stage>(&()).await.expect("answered"), "awaiting approval");
+        assert_eq!(
+            handle.query::<Stage>(&()).await.expect("answered"),
+            "awaiting approval"
+        );
         handle.signal::<Approve>(&true).await.expect("signalled");
         assert_eq!(handle.result().await.expect("result"), "approved");
         assert_eq!(ledger.lock().expect("ledger").len(), 2, "no compensation ran");
@@ -200,9 +224,15 @@ impl Activity for Unreliable {
     type Output = u32;
     async fn run(&self, ctx: ActivityCtx, (): ()) -> Result<u32, ActivityError> {
         let at = ctx.info().started_time.since(ctx.info().scheduled_time);
-        note(&self.0, format!("attempt {} at +{}ms", ctx.attempt(), at.as_millis()));
+        note(
+            &self.0,
+            format!("attempt {} at +{}ms", ctx.attempt(), at.as_millis()),
+        );
         if ctx.attempt() < 3 {
-            return Err(ActivityError::retryable("Flaky", format!("attempt {}", ctx.attempt())));
+            return Err(ActivityError::retryable(
+                "Flaky",
+                format!("attempt {}", ctx.attempt()),
+            ));
         }
         Ok(ctx.attempt())
     }
@@ -214,16 +244,31 @@ impl Workflow for Flaky {
     type Input = ();
     type Output = u32;
     async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<u32> {
-        Ok(ctx.activity::<Unreliable>(()).start_to_close(Duration::from_secs(10)).retry(RetryPolicy::default()).await?)
+        Ok(ctx
+            .activity::<Unreliable>(())
+            .start_to_close(Duration::from_secs(10))
+            .retry(RetryPolicy::default())
+            .await?)
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn retries_run_after_the_exact_backoff() {
     with_engine(|engine, ledger| async move {
-        let handle = engine.client().start::<Flaky>("flaky-1", &(), StartOptions::new("default")).await.expect("started");
+        let handle = engine
+            .client()
+            .start::<Flaky>("flaky-1", &(), StartOptions::new("default"))
+            .await
+            .expect("started");
         assert_eq!(handle.result().await.expect("result"), 3);
-        assert_eq!(*ledger.lock().expect("ledger"), ["attempt 1 at +0ms", "attempt 2 at +1000ms", "attempt 3 at +3000ms"]);
+        assert_eq!(
+            *ledger.lock().expect("ledger"),
+            [
+                "attempt 1 at +0ms",
+                "attempt 2 at +1000ms",
+                "attempt 3 at +3000ms"
+            ]
+        );
         let history = handle.history().await.expect("history");
         let started: Vec<_> = history
             .events
@@ -255,10 +300,12 @@ impl Activity for Crunch {
                 return Err(ActivityError::Cancelled);
             }
             if ctx.attempt() == 1 && done == total / 2 {
-                // The worker "hangs": no more heartbeats until the engine gives up on it.
+                // The attempt hangs: no more heartbeats. It ignores cancellation too, so the
+                // worker's shutdown grace period is what finally lets the test end.
                 std::future::pending::<()>().await;
             }
-            ctx.heartbeat(&(done + 1)).map_err(|e| ActivityError::non_retryable("Payload", e.to_string()))?;
+            ctx.heartbeat(&(done + 1))
+                .map_err(|e| ActivityError::non_retryable("Payload", e.to_string()))?;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         Ok(total)
@@ -298,7 +345,10 @@ async fn heartbeat_details_carry_over_to_the_next_attempt_after_a_heartbeat_time
             .await
             .expect("started");
         assert_eq!(handle.result().await.expect("result"), "Ok(10)");
-        assert_eq!(*ledger.lock().expect("ledger"), ["attempt 1 from 0", "attempt 2 from 5"]);
+        assert_eq!(
+            *ledger.lock().expect("ledger"),
+            ["attempt 1 from 0", "attempt 2 from 5"]
+        );
         assert_replays(&handle.history().await.expect("history"), &ledger);
     })
     .await;
@@ -312,12 +362,17 @@ async fn cancelling_an_activity_reaches_the_running_attempt() {
             .start::<Watchful>("w-2", &(100, 3), StartOptions::new("default"))
             .await
             .expect("started");
-        // The first attempt hangs at 50: use a second one, which the test cancels.
+        // Cancelled after 3 s, long before the first attempt would hang at 50.
         assert_eq!(handle.result().await.expect("result"), "Err(Cancelled)");
         let lines = ledger.lock().expect("ledger").clone();
         assert!(lines.iter().any(|l| l.starts_with("cancelled at")), "{lines:?}");
         let history = handle.history().await.expect("history");
-        assert!(history.events.iter().any(|e| matches!(e.attributes, E::ActivityTaskCanceled { .. })));
+        assert!(
+            history
+                .events
+                .iter()
+                .any(|e| matches!(e.attributes, E::ActivityTaskCanceled { .. }))
+        );
         assert_replays(&history, &ledger);
     })
     .await;
@@ -342,7 +397,11 @@ impl Workflow for Parent {
     type Input = ParentClosePolicy;
     type Output = String;
     async fn run(ctx: WorkflowCtx, policy: ParentClosePolicy) -> WorkflowResult<String> {
-        let _child = ctx.child::<Sleeper>(1).id(format!("kid-{policy:?}")).parent_close_policy(policy).start();
+        let _child = ctx
+            .child::<Sleeper>(1)
+            .id(format!("kid-{policy:?}"))
+            .parent_close_policy(policy)
+            .start();
         ctx.sleep(Duration::from_secs(60)).await;
         Ok("left".into())
     }
@@ -353,12 +412,21 @@ async fn each_parent_close_policy() {
     with_engine(|engine, _ledger| async move {
         let client = engine.client();
         for (policy, expected) in [
-            (ParentClosePolicy::Terminate, Err(WorkflowFailure::Terminated("parent closed (parent-close policy: terminate)".into()))),
+            (
+                ParentClosePolicy::Terminate,
+                Err(WorkflowFailure::Terminated(
+                    "parent closed (parent-close policy: terminate)".into(),
+                )),
+            ),
             (ParentClosePolicy::RequestCancel, Err(WorkflowFailure::Canceled)),
             (ParentClosePolicy::Abandon, Ok("woke".to_owned())),
         ] {
             let parent = client
-                .start::<Parent>(format!("parent-{policy:?}"), &policy, StartOptions::new("default"))
+                .start::<Parent>(
+                    format!("parent-{policy:?}"),
+                    &policy,
+                    StartOptions::new("default"),
+                )
                 .await
                 .expect("started");
             assert_eq!(parent.result().await.expect("parent result"), "left");
@@ -384,7 +452,10 @@ impl Workflow for Rounds {
         let stop = Rc::new(Cell::new(false));
         let s = stop.clone();
         ctx.on_signal::<Stop>(move |()| s.set(true));
-        if ctx.condition_timeout(move || stop.get(), Duration::from_secs(300)).await {
+        if ctx
+            .condition_timeout(move || stop.get(), Duration::from_secs(300))
+            .await
+        {
             return Ok(round);
         }
         Err(ctx.continue_as_new::<Rounds>(&(round + 1)))
@@ -395,13 +466,28 @@ impl Workflow for Rounds {
 async fn results_follow_continue_as_new_and_signals_reach_the_current_run() {
     with_engine(|engine, _ledger| async move {
         let client = engine.client();
-        let handle = client.start::<Rounds>("rounds-1", &0, StartOptions::new("default")).await.expect("started");
+        let handle = client
+            .start::<Rounds>("rounds-1", &0, StartOptions::new("default"))
+            .await
+            .expect("started");
         tokio::time::sleep(Duration::from_secs(3 * 300 + 10)).await;
-        client.handle::<Rounds>("rounds-1").signal::<Stop>(&()).await.expect("signalled");
+        client
+            .handle::<Rounds>("rounds-1")
+            .signal::<Stop>(&())
+            .await
+            .expect("signalled");
         assert_eq!(handle.result().await.expect("result"), 3);
-        let runs = client.list_runs(Some("rounds-1".into())).await.expect("runs");
+        let runs = client
+            .list_runs(Some(&warpflow_engine::WorkflowId::new("rounds-1")))
+            .await
+            .expect("runs");
         assert_eq!(runs.len(), 4);
-        assert_eq!(runs.iter().filter(|r| r.status == RunStatus::ContinuedAsNew).count(), 3);
+        assert_eq!(
+            runs.iter()
+                .filter(|r| r.status == RunStatus::ContinuedAsNew)
+                .count(),
+            3
+        );
     })
     .await;
 }
@@ -422,7 +508,7 @@ async fn typed_errors_for_duplicates_unknown_ids_and_unknown_types() {
         assert!(matches!(missing, Err(ClientError::Service(ServiceError::WorkflowNotFound { .. }))), "{missing:?}");
         // Give the worker a poll, so the service knows which types the queue handles.
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let unknown = client.start_untyped("no_such_type", "x".into(), json!(null), StartOptions::new("default")).await;
+        let unknown = client.start_untyped("no_such_type", "x", json!(null), StartOptions::new("default")).await;
         assert!(
             matches!(&unknown, Err(ClientError::Service(ServiceError::UnknownWorkflowType { known, .. })) if known.contains(&"order".to_owned())),
             "{unknown:?}"

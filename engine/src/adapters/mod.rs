@@ -1,0 +1,13 @@
+//! Runtime adapters: the [`Clock`](crate::env::Clock) and [`Spawner`](crate::env::Spawner)
+//! of a real runtime, and the seeds production draws from the operating system.
+//!
+//! These are the only modules of the engine allowed to read real time, spawn tasks or ask
+//! the OS for entropy. Each adapter module opts out of the determinism lints explicitly, at
+//! its top, with `#![allow(clippy::disallowed_methods, clippy::disallowed_types, reason =
+//! "...")]`, so that the exemption is visible where it applies and nowhere else. Everything
+//! else in the engine reaches time and spawning through the environment traits, which the
+//! simulator replaces with virtual versions.
+
+pub mod tokio;
+
+pub use self::tokio::{TokioClock, TokioSpawner, os_seed};

@@ -1,0 +1,231 @@
+//! The activity side of the worker: polls for activity attempts while it has a free slot,
+//! runs each as a background task of the environment's spawner, forwards its heartbeats, and
+//! reports its outcome.
+//!
+//! Every attempt holds a semaphore permit until its outcome has been reported, so waiting
+//! for all permits is waiting for every attempt to finish: that is how shutdown drains.
+
+use super::Worker;
+use super::poll::{poll, unexpected};
+use crate::activity::{ActivityCtx, ActivityInfo, HeartbeatSink};
+use crate::client::CallRetry;
+use crate::client::retry;
+use crate::env::SharedClock;
+use crate::failure::ActivityError;
+use crate::payload::Payload;
+use crate::registry::Registry;
+use crate::service::api::{ActivityTask, ActivityTaskToken};
+use crate::service::{Request, Response, ServiceError, Transport};
+use futures::FutureExt;
+use futures::future::{Either, select};
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Runs the activity side until `stop` is cancelled or a poll fails for good, then waits for
+/// the attempts in flight.
+pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(), ServiceError> {
+    let slots = worker.options.max_concurrent_activities;
+    if slots == 0 || worker.registry.activity_types().is_empty() {
+        return Ok(());
+    }
+    let permits = u32::try_from(slots.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+    let semaphore = Arc::new(Semaphore::new(permits as usize));
+    let handing_back = CancellationToken::new();
+    let result = poll_loop(worker, stop, &semaphore, &handing_back).await;
+    if result.is_err() {
+        stop.cancel();
+    }
+    // Attempts in flight are asked to stop and report back; one that ignores its token is
+    // abandoned after the grace period (the engine's timeouts then retry it elsewhere).
+    handing_back.cancel();
+    let deadline = worker.clock.now().plus(worker.options.shutdown_grace);
+    let drained = pin!(semaphore.acquire_many(permits));
+    let _ = select(drained, worker.clock.sleep_until(deadline)).await;
+    result
+}
+
+async fn poll_loop(
+    worker: &Worker,
+    stop: &CancellationToken,
+    semaphore: &Arc<Semaphore>,
+    handing_back: &CancellationToken,
+) -> Result<(), ServiceError> {
+    let request = Request::PollActivityTask {
+        task_queue: worker.task_queue.clone(),
+        identity: worker.options.identity.clone(),
+    };
+    loop {
+        // Poll only with a free slot: a task taken and not started would wait for nothing.
+        let Some(Ok(permit)) = stop.run_until_cancelled(semaphore.clone().acquire_owned()).await else {
+            return Ok(());
+        };
+        let Some(response) = poll(worker.transport.as_ref(), worker.clock.as_ref(), stop, &request).await
+        else {
+            return Ok(());
+        };
+        match response? {
+            Response::ActivityTask(None) => {}
+            Response::ActivityTask(Some(task)) => {
+                let attempt = Attempt {
+                    transport: worker.transport.clone(),
+                    clock: worker.clock.clone(),
+                    retry: worker.retry.clone(),
+                    registry: worker.registry.clone(),
+                    identity: worker.options.identity.clone(),
+                    task: *task,
+                    permit,
+                    handing_back: handing_back.clone(),
+                };
+                worker.spawner.spawn("activity attempt", Box::pin(attempt.run()));
+            }
+            other => return Err(unexpected("PollActivityTask", &other)),
+        }
+    }
+}
+
+/// One activity attempt and what it needs, moved into its background task.
+struct Attempt {
+    transport: Arc<dyn Transport>,
+    clock: SharedClock,
+    retry: CallRetry,
+    registry: Registry,
+    identity: String,
+    task: ActivityTask,
+    /// Released once the outcome is reported.
+    permit: OwnedSemaphorePermit,
+    /// Cancelled when the worker shuts down.
+    handing_back: CancellationToken,
+}
+
+impl Attempt {
+    async fn run(self) {
+        let task = self.task;
+        // Fired by the service's cancel request (see `forward_heartbeats`) or by shutdown.
+        let cancel = self.handing_back.child_token();
+        // A watch channel keeps only the latest details: heartbeats sent while one is in
+        // flight are coalesced, so a chatty activity costs one request at a time.
+        let (sender, receiver) = watch::channel(None);
+        let info = ActivityInfo {
+            workflow_id: task.token.run.workflow_id.clone(),
+            run_id: task.token.run.run_id.clone(),
+            workflow_type: task.workflow_type,
+            activity_id: task.activity_id,
+            activity_type: task.activity_type.clone(),
+            task_queue: task.task_queue,
+            attempt: task.token.attempt,
+            scheduled_time: task.scheduled_time,
+            started_time: task.started_time,
+            heartbeat_timeout: task.heartbeat_timeout,
+        };
+        let ctx = ActivityCtx::new(
+            info,
+            task.previous_heartbeat,
+            Arc::new(WatchSink(sender)),
+            cancel.clone(),
+        );
+        // The forwarder runs alongside the attempt in the same task and is dropped with it.
+        let outcome = {
+            let running = pin!(run_activity(&self.registry, ctx, &task.activity_type, task.input));
+            let heartbeats = pin!(forward_heartbeats(
+                self.transport.as_ref(),
+                &task.token,
+                receiver,
+                &cancel
+            ));
+            match select(running, heartbeats).await {
+                Either::Left((outcome, _)) => outcome,
+                // The context (and with it the sink) was dropped before the activity returned.
+                Either::Right(((), running)) => running.await,
+            }
+        };
+        // Stopped by shutdown rather than by the workflow: hand the attempt back to be retried,
+        // not recorded as cancelled.
+        let outcome = match outcome {
+            Err(ActivityError::Cancelled) if self.handing_back.is_cancelled() => Err(
+                ActivityError::retryable("WorkerShutdown", "the worker shut down during the attempt"),
+            ),
+            other => other,
+        };
+        let request = Request::CompleteActivityTask {
+            token: task.token,
+            outcome,
+            identity: self.identity,
+        };
+        // Stale (the attempt timed out) or unreachable: the service's timeouts decide what
+        // happens next, nothing more to do here.
+        let _ = retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request).await;
+        drop(self.permit);
+    }
+}
+
+/// Runs the activity code, turning an unknown type and a panic into failures.
+async fn run_activity(
+    registry: &Registry,
+    ctx: ActivityCtx,
+    activity_type: &str,
+    input: Payload,
+) -> Result<Payload, ActivityError> {
+    let definition = match registry.activity(activity_type) {
+        Ok(definition) => definition,
+        // Another attempt on this worker would not find it either.
+        Err(e) => return Err(ActivityError::non_retryable("UnknownActivityType", e.to_string())),
+    };
+    // The panic may come from building the future as well as from polling it.
+    let attempt = async move { definition.run(ctx, input).await };
+    match AssertUnwindSafe(attempt).catch_unwind().await {
+        Ok(outcome) => outcome,
+        // A panic may be a transient bug (an unexpected response): let the policy retry it.
+        Err(panic) => Err(ActivityError::retryable(
+            "ActivityPanic",
+            panic_message(panic.as_ref()),
+        )),
+    }
+}
+
+/// Sends each heartbeat to the service, and cancels the attempt when the service says the
+/// workflow asked for it, or that the attempt is no longer current (it timed out). Ends when
+/// the sink is dropped. Heartbeats are not retried: the next one supersedes a lost one.
+async fn forward_heartbeats(
+    transport: &dyn Transport,
+    token: &ActivityTaskToken,
+    mut receiver: watch::Receiver<Option<Payload>>,
+    cancel: &CancellationToken,
+) {
+    while receiver.changed().await.is_ok() {
+        let details = receiver.borrow_and_update().clone();
+        let Some(details) = details else { continue };
+        let request = Request::Heartbeat {
+            token: token.clone(),
+            details,
+        };
+        match transport.call(request).await {
+            Ok(Response::HeartbeatAck {
+                cancel_requested: true,
+            })
+            | Err(ServiceError::StaleTask(_)) => cancel.cancel(),
+            _ => {}
+        }
+    }
+}
+
+/// The heartbeat sink of an attempt: the latest details, for the forwarder to send.
+struct WatchSink(watch::Sender<Option<Payload>>);
+
+impl HeartbeatSink for WatchSink {
+    fn heartbeat(&self, details: Payload) {
+        // `send_replace` stores the value even when the forwarder is gone.
+        self.0.send_replace(Some(details));
+    }
+}
+
+/// The message of a caught panic.
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic payload)".to_owned())
+}
