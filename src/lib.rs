@@ -16,6 +16,9 @@ pub use warpflow_testkit as testkit;
 
 /// The names most workflow code needs.
 pub mod prelude {
+    pub use warpflow_engine::client::{Client, StartOptions, WorkflowFailure, WorkflowHandle};
+    pub use warpflow_engine::engine::Engine;
+    pub use warpflow_engine::worker::{CancellationToken, Worker, WorkerOptions};
     pub use warpflow_engine::workflow::future::{join, join_all, select};
     pub use warpflow_engine::{
         Activity, ActivityCtx, ActivityError, ActivityOptions, Failure, History, Query, Registry, Replayer,
