@@ -1,5 +1,13 @@
 //! # warpflow-sim
 //!
-//! Deterministic simulation of the Warpflow engine: a seeded single-threaded executor, virtual
-//! clock, simulated storage and network, and fault injection. Built in the simulator issue;
-//! this crate is a placeholder so the workspace layout is fixed from the start.
+//! Deterministic simulation of the Warpflow engine: everything runs on one thread, from one
+//! seed, on virtual time, so a 24-hour timer takes microseconds and every run can be repeated.
+//!
+//! - [`executor`]: the seeded executor ([`Sim`]), its clock and spawner.
+//! - [`rng`]: independent random streams derived from the seed.
+
+pub mod executor;
+pub mod rng;
+
+pub use executor::{SIM_EPOCH, Sim, SimClock, SimConfig, SimError, SimSpawner};
+pub use rng::Stream;

@@ -1,0 +1,421 @@
+//! The seeded single-threaded executor every simulation runs on.
+//!
+//! Tasks are futures on one thread (they need not be `Send`). Each step polls one ready task,
+//! picked at random by the scheduling stream of the seed, so a simulation explores different
+//! interleavings across seeds and repeats exactly for one seed. When no task is ready, virtual
+//! time jumps to the earliest timer; when no task is ready and no timer is set while work is
+//! pending, the run is a deadlock, reported with the blocked tasks' names — never a hang.
+//! Step and virtual-time budgets bound every run.
+//!
+//! [`SimClock`] and [`SimSpawner`] are the engine's `Clock` and `Spawner` on this executor;
+//! they are `Send + Sync` handles to state shared with it (behind a std mutex that is never
+//! held across an await or a poll).
+
+use crate::rng::{self, Stream};
+use futures::future::{BoxFuture, LocalBoxFuture};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::Rng;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+use warpflow_engine::env::{Clock, Spawner};
+use warpflow_engine::time::Timestamp;
+
+/// 2026-01-01T00:00:00Z: simulations start here, so histories are byte-stable.
+pub const SIM_EPOCH: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+
+/// Bounds and seed of a simulation.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The seed every random stream derives from.
+    pub seed: u64,
+    /// Virtual time at the start.
+    pub start: Timestamp,
+    /// Most polls one `run_until` may make.
+    pub max_steps: u64,
+    /// Most virtual time one simulation may cover.
+    pub max_virtual_time: Duration,
+}
+
+impl SimConfig {
+    /// Defaults for `seed`: start at [`SIM_EPOCH`], ten million steps, one year.
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            start: SIM_EPOCH,
+            max_steps: 10_000_000,
+            max_virtual_time: Duration::from_secs(366 * 24 * 3600),
+        }
+    }
+}
+
+/// Why a simulation stopped before its goal.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// Nothing can run and no timer is set, yet the goal is not reached.
+    #[error("deadlock at {at}: nothing can run and no timer is set; blocked tasks: {}", .blocked.join(", "))]
+    Deadlock {
+        /// When.
+        at: Timestamp,
+        /// The names of the tasks still pending.
+        blocked: Vec<String>,
+    },
+    /// The step budget ran out (a busy loop?).
+    #[error("step budget of {steps} polls exhausted at {at}")]
+    StepBudget {
+        /// The budget.
+        steps: u64,
+        /// When.
+        at: Timestamp,
+    },
+    /// The next timer lies beyond the virtual-time budget.
+    #[error("virtual-time budget exhausted: next timer at {next}, budget ends at {end}")]
+    TimeBudget {
+        /// The next timer.
+        next: Timestamp,
+        /// The end of the budget.
+        end: Timestamp,
+    },
+}
+
+type TaskId = u64;
+
+/// What wakers, timers and spawners share with the executor.
+#[derive(Default)]
+struct Shared {
+    now: Timestamp,
+    /// Timers by (deadline, registration order): deterministic order among equal deadlines.
+    timers: BTreeMap<(Timestamp, u64), Waker>,
+    next_timer: u64,
+    ready: BTreeSet<TaskId>,
+    spawned: Vec<(&'static str, BoxFuture<'static, ()>)>,
+}
+
+type SharedState = Arc<Mutex<Shared>>;
+
+fn lock(shared: &SharedState) -> MutexGuard<'_, Shared> {
+    // The lock is never held across user code, so a poisoned lock only follows a panic in
+    // this module; the state is still consistent.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct TaskWaker {
+    id: TaskId,
+    shared: SharedState,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        lock(&self.shared).ready.insert(self.id);
+    }
+}
+
+struct Task {
+    name: &'static str,
+    future: LocalBoxFuture<'static, ()>,
+    waker: Waker,
+}
+
+/// The executor. `!Send`: a simulation runs on one thread.
+pub struct Sim {
+    config: SimConfig,
+    shared: SharedState,
+    tasks: RefCell<BTreeMap<TaskId, Task>>,
+    next_task: RefCell<TaskId>,
+    scheduling: RefCell<ChaCha8Rng>,
+    steps: RefCell<u64>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("config", &self.config)
+            .field("now", &self.now())
+            .field("steps", &*self.steps.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// A simulation with `config`.
+    pub fn new(config: SimConfig) -> Sim {
+        let shared = SharedState::default();
+        lock(&shared).now = config.start;
+        Sim {
+            scheduling: RefCell::new(rng::stream(config.seed, Stream::Scheduling)),
+            config,
+            shared,
+            tasks: RefCell::new(BTreeMap::new()),
+            next_task: RefCell::new(0),
+            steps: RefCell::new(0),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Timestamp {
+        lock(&self.shared).now
+    }
+
+    /// Virtual time elapsed since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now().since(self.config.start)
+    }
+
+    /// Polls made so far.
+    pub fn steps(&self) -> u64 {
+        *self.steps.borrow()
+    }
+
+    /// The engine's clock on this simulation's virtual time.
+    pub fn clock(&self) -> Arc<SimClock> {
+        Arc::new(SimClock {
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// The engine's spawner onto this simulation.
+    pub fn spawner(&self) -> Arc<SimSpawner> {
+        Arc::new(SimSpawner {
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Starts a task (it need not be `Send`).
+    pub fn spawn(&self, name: &'static str, future: impl Future<Output = ()> + 'static) {
+        self.add_task(name, Box::pin(future));
+    }
+
+    fn add_task(&self, name: &'static str, future: LocalBoxFuture<'static, ()>) -> TaskId {
+        let id = {
+            let mut next = self.next_task.borrow_mut();
+            *next += 1;
+            *next
+        };
+        let waker = Waker::from(Arc::new(TaskWaker {
+            id,
+            shared: self.shared.clone(),
+        }));
+        self.tasks.borrow_mut().insert(id, Task { name, future, waker });
+        lock(&self.shared).ready.insert(id);
+        id
+    }
+
+    /// Runs the simulation until `goal` completes, and returns its output. Other tasks keep
+    /// their state and go on at the next call.
+    pub fn run_until<T: 'static>(&self, goal: impl Future<Output = T> + 'static) -> Result<T, SimError> {
+        let output = Rc::new(RefCell::new(None));
+        let slot = output.clone();
+        let goal_id = self.add_task(
+            "goal",
+            Box::pin(async move {
+                let value = goal.await;
+                *slot.borrow_mut() = Some(value);
+            }),
+        );
+        let result = self.drive(|| output.borrow().is_some());
+        if result.is_err() {
+            // The goal is abandoned with the run; its task must not linger into the next one.
+            self.tasks.borrow_mut().remove(&goal_id);
+        }
+        result?;
+        output.take().ok_or(SimError::Deadlock {
+            at: self.now(),
+            blocked: vec!["goal".to_owned()],
+        })
+    }
+
+    /// Runs until virtual time reaches `deadline` (tasks due at it have run).
+    pub fn run_until_time(&self, deadline: Timestamp) -> Result<(), SimError> {
+        let clock = self.clock();
+        self.run_until(async move { clock.sleep_until(deadline).await })
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&self, d: Duration) -> Result<(), SimError> {
+        self.run_until_time(self.now().plus(d))
+    }
+
+    fn drive(&self, done: impl Fn() -> bool) -> Result<(), SimError> {
+        loop {
+            self.adopt_spawned();
+            if done() {
+                return Ok(());
+            }
+            let ready: Vec<TaskId> = {
+                let shared = lock(&self.shared);
+                let tasks = self.tasks.borrow();
+                shared
+                    .ready
+                    .iter()
+                    .copied()
+                    .filter(|id| tasks.contains_key(id))
+                    .collect()
+            };
+            if ready.is_empty() {
+                self.advance_time()?;
+                continue;
+            }
+            let pick = ready[(self.scheduling.borrow_mut().next_u64() % ready.len() as u64) as usize];
+            lock(&self.shared).ready.remove(&pick);
+            self.step(pick)?;
+        }
+    }
+
+    fn step(&self, id: TaskId) -> Result<(), SimError> {
+        {
+            let mut steps = self.steps.borrow_mut();
+            *steps += 1;
+            if *steps > self.config.max_steps {
+                return Err(SimError::StepBudget {
+                    steps: self.config.max_steps,
+                    at: self.now(),
+                });
+            }
+        }
+        // The task is taken out while it runs, so it may spawn others.
+        let Some(mut task) = self.tasks.borrow_mut().remove(&id) else {
+            return Ok(());
+        };
+        let mut cx = Context::from_waker(&task.waker);
+        if task.future.as_mut().poll(&mut cx).is_pending() {
+            self.tasks.borrow_mut().insert(id, task);
+        }
+        Ok(())
+    }
+
+    fn adopt_spawned(&self) {
+        let spawned = std::mem::take(&mut lock(&self.shared).spawned);
+        for (name, future) in spawned {
+            self.add_task(name, future);
+        }
+    }
+
+    /// Jumps to the earliest timer and wakes everything due then.
+    fn advance_time(&self) -> Result<(), SimError> {
+        let mut shared = lock(&self.shared);
+        let Some((&(deadline, _), _)) = shared.timers.first_key_value() else {
+            drop(shared);
+            let blocked = self.tasks.borrow().values().map(|t| t.name.to_owned()).collect();
+            return Err(SimError::Deadlock {
+                at: self.now(),
+                blocked,
+            });
+        };
+        let end = self.config.start.plus(self.config.max_virtual_time);
+        if deadline > end {
+            return Err(SimError::TimeBudget { next: deadline, end });
+        }
+        shared.now = shared.now.max(deadline);
+        let now = shared.now;
+        let mut due = Vec::new();
+        while let Some(entry) = shared.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        // Waking takes the lock again: wake with it released.
+        drop(shared);
+        due.into_iter().for_each(Waker::wake);
+        Ok(())
+    }
+}
+
+/// Virtual time of a [`Sim`], as the engine's `Clock`.
+#[derive(Clone)]
+pub struct SimClock {
+    shared: SharedState,
+}
+
+impl std::fmt::Debug for SimClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimClock").field("now", &self.now()).finish()
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        lock(&self.shared).now
+    }
+
+    fn sleep_until(&self, deadline: Timestamp) -> BoxFuture<'static, ()> {
+        Box::pin(Sleep {
+            shared: self.shared.clone(),
+            deadline,
+            key: None,
+        })
+    }
+}
+
+/// A timer on virtual time.
+struct Sleep {
+    shared: SharedState,
+    deadline: Timestamp,
+    key: Option<(Timestamp, u64)>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let shared_handle = self.shared.clone();
+        let mut shared = lock(&shared_handle);
+        if shared.now >= self.deadline {
+            if let Some(key) = self.key.take() {
+                shared.timers.remove(&key);
+            }
+            return Poll::Ready(());
+        }
+        let key = match self.key {
+            Some(key) => key,
+            None => {
+                shared.next_timer += 1;
+                let key = (self.deadline, shared.next_timer);
+                self.key = Some(key);
+                key
+            }
+        };
+        shared.timers.insert(key, cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        // A timer nobody waits for must not hold virtual time up or hide a deadlock.
+        if let Some(key) = self.key {
+            lock(&self.shared).timers.remove(&key);
+        }
+    }
+}
+
+/// Spawns onto a [`Sim`], as the engine's `Spawner`.
+#[derive(Clone)]
+pub struct SimSpawner {
+    shared: SharedState,
+}
+
+impl std::fmt::Debug for SimSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimSpawner").finish_non_exhaustive()
+    }
+}
+
+impl Spawner for SimSpawner {
+    fn spawn(&self, name: &'static str, future: BoxFuture<'static, ()>) {
+        lock(&self.shared).spawned.push((name, future));
+    }
+}

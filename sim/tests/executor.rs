@@ -1,0 +1,172 @@
+//! The seeded executor: time skipping, seeded interleavings, deadlocks and budgets.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use warpflow_engine::env::{Clock, Spawner};
+use warpflow_sim::{Sim, SimConfig, SimError};
+
+#[test]
+fn a_day_of_virtual_time_passes_at_once() {
+    let sim = Sim::new(SimConfig::new(1));
+    let clock = sim.clock();
+    let start = sim.now();
+    let woke_at = sim
+        .run_until(async move {
+            clock
+                .sleep_until(clock.now().plus(Duration::from_secs(24 * 3600)))
+                .await;
+            clock.now()
+        })
+        .expect("runs");
+    assert_eq!(woke_at.since(start), Duration::from_secs(24 * 3600));
+    assert_eq!(sim.elapsed(), Duration::from_secs(24 * 3600));
+}
+
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(move |cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+#[test]
+fn the_same_seed_gives_the_same_interleaving_and_seeds_differ() {
+    let mut orders = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let order = ordered(seed);
+        assert_eq!(order, ordered(seed), "seed {seed} repeats");
+        orders.insert(order);
+    }
+    assert!(
+        orders.len() > 3,
+        "different seeds explore different interleavings: {orders:?}"
+    );
+}
+
+/// Three tasks that yield between steps; returns the order their steps ran in.
+fn ordered(seed: u64) -> Vec<String> {
+    let sim = Sim::new(SimConfig::new(seed));
+    let log = Rc::new(RefCell::new(Vec::new()));
+    for name in ["a", "b", "c"] {
+        let log = log.clone();
+        sim.spawn(name, async move {
+            for step in 0..3 {
+                log.borrow_mut().push(format!("{name}{step}"));
+                yield_now().await;
+            }
+        });
+    }
+    let done = log.clone();
+    sim.run_until(async move {
+        while done.borrow().len() < 9 {
+            yield_now().await;
+        }
+    })
+    .expect("runs");
+    log.take()
+}
+
+#[test]
+fn a_deadlock_is_reported_with_the_blocked_tasks_named() {
+    let sim = Sim::new(SimConfig::new(1));
+    let (_tx, rx) = futures::channel::oneshot::channel::<()>();
+    sim.spawn("waits-for-a-reply", async move {
+        let _ = rx.await;
+    });
+    let (_tx2, rx2) = futures::channel::oneshot::channel::<()>();
+    let err = sim
+        .run_until(async move { rx2.await.ok() })
+        .expect_err("nothing can ever run");
+    let SimError::Deadlock { blocked, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(blocked, &["waits-for-a-reply", "goal"]);
+    assert!(err.to_string().contains("waits-for-a-reply"), "{err}");
+}
+
+#[test]
+fn a_busy_loop_exhausts_the_step_budget() {
+    let config = SimConfig {
+        max_steps: 1_000,
+        ..SimConfig::new(1)
+    };
+    let sim = Sim::new(config);
+    let err = sim
+        .run_until(async {
+            loop {
+                yield_now().await;
+            }
+        })
+        .expect_err("never ends");
+    assert!(
+        matches!(err, SimError::StepBudget { steps: 1_000, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_timer_beyond_the_virtual_time_budget_stops_the_run() {
+    let config = SimConfig {
+        max_virtual_time: Duration::from_secs(3600),
+        ..SimConfig::new(1)
+    };
+    let sim = Sim::new(config);
+    let clock = sim.clock();
+    let err = sim
+        .run_until(async move {
+            clock
+                .sleep_until(clock.now().plus(Duration::from_secs(7200)))
+                .await
+        })
+        .expect_err("over budget");
+    assert!(matches!(err, SimError::TimeBudget { .. }), "{err:?}");
+}
+
+#[test]
+fn the_engines_spawner_runs_send_futures_on_the_simulation() {
+    let sim = Sim::new(SimConfig::new(1));
+    let spawner = sim.spawner();
+    let clock = sim.clock();
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let c = clock.clone();
+    spawner.spawn(
+        "background",
+        Box::pin(async move {
+            c.sleep_until(c.now().plus(Duration::from_secs(5))).await;
+            let _ = tx.send(c.now());
+        }),
+    );
+    let at = sim
+        .run_until(async move { rx.await.ok() })
+        .expect("runs")
+        .expect("sent");
+    assert_eq!(at.since(warpflow_sim::SIM_EPOCH), Duration::from_secs(5));
+}
+
+#[test]
+fn a_dropped_timer_does_not_hold_time_up() {
+    let sim = Sim::new(SimConfig::new(1));
+    let clock = sim.clock();
+    sim.run_until(async move {
+        let long = clock.sleep_until(clock.now().plus(Duration::from_secs(3600)));
+        let short = clock.sleep_until(clock.now().plus(Duration::from_secs(1)));
+        futures::pin_mut!(long);
+        let _ = futures::future::select(long, short).await;
+    })
+    .expect("runs");
+    assert_eq!(sim.elapsed(), Duration::from_secs(1));
+    let (_tx, rx) = futures::channel::oneshot::channel::<()>();
+    let err = sim
+        .run_until(async move { rx.await.ok() })
+        .expect_err("deadlock, not a jump to the dropped timer");
+    assert!(matches!(err, SimError::Deadlock { .. }));
+    assert_eq!(sim.elapsed(), Duration::from_secs(1));
+}
