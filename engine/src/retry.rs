@@ -53,8 +53,8 @@ impl Default for RetryPolicy {
 /// A retry policy that cannot work.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RetryPolicyError {
-    /// `backoff_coefficient` is below 1 (or not a number).
-    #[error("retry policy: backoff coefficient must be at least 1, got {0}")]
+    /// `backoff_coefficient` is below 1 (or not a finite number).
+    #[error("retry policy: backoff coefficient must be a finite number of at least 1, got {0}")]
     CoefficientBelowOne(String),
     /// `maximum_interval` is shorter than `initial_interval`.
     #[error("retry policy: maximum interval {maximum:?} is shorter than initial interval {initial:?}")]
@@ -105,12 +105,9 @@ impl RetryPolicy {
         if self.initial_interval.is_zero() {
             return Err(RetryPolicyError::ZeroInitialInterval);
         }
-        // NaN compares as neither, so it is rejected too.
-        if self
-            .backoff_coefficient
-            .partial_cmp(&1.0)
-            .is_none_or(|o| o.is_lt())
-        {
+        // NaN compares as neither, so it is rejected too; infinity has no JSON form, so a
+        // policy holding it could not be stored.
+        if !self.backoff_coefficient.is_finite() || self.backoff_coefficient < 1.0 {
             return Err(RetryPolicyError::CoefficientBelowOne(
                 self.backoff_coefficient.to_string(),
             ));
@@ -194,6 +191,12 @@ mod tests {
         let p = RetryPolicy::default();
         assert!(p.clone().with_backoff_coefficient(0.5).validate().is_err());
         assert!(p.clone().with_backoff_coefficient(f64::NAN).validate().is_err());
+        assert!(
+            p.clone()
+                .with_backoff_coefficient(f64::INFINITY)
+                .validate()
+                .is_err()
+        );
         assert!(
             p.clone()
                 .with_initial_interval(Duration::from_secs(10))

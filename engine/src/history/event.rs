@@ -76,6 +76,8 @@ pub enum WorkflowTaskFailedCause {
     BadCommand,
     /// The task tried to close the run while new events were waiting for it.
     UnhandledCommand,
+    /// The run was closed from outside (terminated) while the task ran.
+    ForceClose,
 }
 
 /// A marker: a value recorded in history so that replay sees the same value.

@@ -156,8 +156,17 @@ impl Service {
         outcome: Result<Payload, ActivityError>,
         identity: String,
     ) -> ServiceResult<()> {
-        if let Ok(result) = &outcome {
-            payload::check_size(result, || "activity result".to_owned())?;
+        match &outcome {
+            Ok(result) => payload::check_size(result, || "activity result".to_owned())?,
+            Err(ActivityError::Application(failure)) => {
+                super::workflow_task::check_failure(failure, "activity failure")?
+            }
+            Err(ActivityError::InvalidOptions(message)) => {
+                payload::check_size(&Payload::String(message.clone()), || {
+                    "activity failure".to_owned()
+                })?
+            }
+            Err(ActivityError::TimedOut(_) | ActivityError::Cancelled) => {}
         }
         update!(self, |batch| {
             let i = self.current_attempt(batch, &token).await?;
@@ -225,6 +234,7 @@ pub(super) fn finish(
         .unwrap_or_else(|| identity.to_owned());
     run.add_incoming(Incoming::Activity {
         scheduled_event_id,
+        activity_id: Some(activity.activity_id),
         attempt: activity.attempt,
         identity,
         started,
@@ -253,7 +263,9 @@ pub(super) fn retry_or_finish(
         .schedule_to_close_timeout
         .is_none_or(|budget| next_start < activity.scheduled_time.plus(budget));
     let started = activity.started.is_some();
-    if policy.allows_retry(attempt, &error) && in_budget {
+    // An activity the workflow asked to cancel is not tried again (Temporal's rule).
+    let cancel_requested = activity.cancel_requested;
+    if policy.allows_retry(attempt, &error) && in_budget && !cancel_requested {
         let queue = activity.task_queue.clone();
         let schedule_to_start = activity.options.schedule_to_start_timeout;
         drop_attempt_timers(run, scheduled_event_id, attempt);
@@ -275,14 +287,19 @@ pub(super) fn retry_or_finish(
         }
         return;
     }
+    // Temporal's order: cancellation, a non-retryable error, attempts, then the budget.
     let retry_state = match &error {
-        _ if !in_budget => RetryState::Timeout,
+        _ if cancel_requested => RetryState::CancelRequested,
         ActivityError::Application(f)
             if f.non_retryable || policy.non_retryable_error_types.contains(&f.error_type) =>
         {
             RetryState::NonRetryableFailure
         }
         ActivityError::InvalidOptions(_) | ActivityError::Cancelled => RetryState::NonRetryableFailure,
+        _ if policy.maximum_attempts != 0 && attempt >= policy.maximum_attempts => {
+            RetryState::MaximumAttemptsReached
+        }
+        _ if !in_budget => RetryState::Timeout,
         _ => RetryState::MaximumAttemptsReached,
     };
     let outcome = match error {

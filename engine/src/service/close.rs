@@ -6,7 +6,8 @@ use super::api::RunOutcome;
 use super::state::Incoming;
 use super::txn::{Batch, RunTxn};
 use super::{Service, ServiceError, ServiceResult};
-use crate::history::{EventAttributes as E, ParentClosePolicy};
+use crate::failure::Failure;
+use crate::history::{EventAttributes as E, ParentClosePolicy, WorkflowTaskFailedCause};
 use crate::limits::HISTORY_EVENTS_MAX;
 use crate::storage::{RunStatus, TaskKind, TimeoutTypeKey, TimerKind};
 use futures::future::BoxFuture;
@@ -33,8 +34,22 @@ impl Service {
                 return Ok(());
             }
             match closing.event {
-                // Closed from outside (terminate, a limit): what arrived first is written first.
+                // Closed from outside (terminate, a limit): a running task fails first (replay
+                // needs every started task closed), then what arrived first is written first.
                 Some(event) => {
+                    let running_task = run
+                        .state
+                        .workflow_task
+                        .as_ref()
+                        .and_then(|t| t.started_event_id.map(|started| (t.scheduled_event_id, started)));
+                    if let Some((scheduled_event_id, started_event_id)) = running_task {
+                        run.append(E::WorkflowTaskFailed {
+                            scheduled_event_id,
+                            started_event_id,
+                            cause: WorkflowTaskFailedCause::ForceClose,
+                            failure: Failure::new("ForceClose", "the run was closed while the task ran"),
+                        });
+                    }
                     run.flush_buffered();
                     run.append(event);
                 }
@@ -63,7 +78,8 @@ impl Service {
                 }
             }
             for child in children.into_values() {
-                if child.parent_close_policy == ParentClosePolicy::Abandon || child.run_id.is_none() {
+                // A child started by the task closing this run is in the batch: `load` finds it.
+                if child.parent_close_policy == ParentClosePolicy::Abandon {
                     continue;
                 }
                 let c = match self.load(batch, &child.workflow_id, None).await {
@@ -82,7 +98,8 @@ impl Service {
                 if child.parent_close_policy == ParentClosePolicy::Terminate {
                     let reason = "parent closed (parent-close policy: terminate)".to_owned();
                     self.terminate_in(batch, c, reason, "engine".into()).await?;
-                } else {
+                } else if !batch.runs[c].state.cancel_requested {
+                    batch.runs[c].state.cancel_requested = true;
                     batch.runs[c].add_incoming(Incoming::Event(E::WorkflowExecutionCancelRequested {
                         cause: "parent closed (parent-close policy: request cancel)".into(),
                         identity: "engine".into(),

@@ -30,8 +30,32 @@ pub(super) fn check_commands(
     let state = &run.state;
     let (mut activities, mut timers, mut children) =
         (state.activities.len(), state.timers.len(), state.children.len());
-    let mut activity_ids: BTreeSet<_> = state.activities.values().map(|a| a.activity_id.clone()).collect();
-    let mut timer_ids: BTreeSet<_> = state.timers.keys().cloned().collect();
+    // Activities whose outcome arrived while the task ran are still open in history.
+    let finishing = state.buffered.iter().filter_map(|b| match b {
+        Incoming::Activity { activity_id, .. } => activity_id.clone(),
+        _ => None,
+    });
+    let mut activity_ids: BTreeSet<_> = state
+        .activities
+        .values()
+        .map(|a| a.activity_id.clone())
+        .chain(finishing)
+        .collect();
+    // Timers that fired while the task ran are still open in history until their event is
+    // written: their ids are taken, and cancelling them is allowed (see `CancelTimer`).
+    let fired = state.buffered.iter().filter_map(|b| match b {
+        Incoming::Event(E::TimerFired { timer_id, .. }) => Some(timer_id.clone()),
+        _ => None,
+    });
+    let mut cancellable: BTreeSet<_> = state.timers.keys().cloned().chain(fired).collect();
+    // Ids cancelled in this task stay taken: one commit must not drop and set one timer key.
+    let mut timer_ids = cancellable.clone();
+    let finished = |id: &EventId| {
+        state
+            .buffered
+            .iter()
+            .any(|b| matches!(b, Incoming::Activity { scheduled_event_id, .. } if scheduled_event_id == id))
+    };
     for (n, command) in commands.iter().enumerate() {
         if n + 1 < commands.len() && super::workflow_task::is_terminal(command) {
             return bad(format!("{} must be the task's last command", command.describe()));
@@ -58,6 +82,7 @@ pub(super) fn check_commands(
                 if !timer_ids.insert(timer_id.clone()) {
                     return bad(format!("timer id {timer_id} is already pending"));
                 }
+                cancellable.insert(timer_id.clone());
                 timers += 1;
                 if timers > PENDING_TIMERS_MAX {
                     return limit("timers", PENDING_TIMERS_MAX);
@@ -69,10 +94,16 @@ pub(super) fn check_commands(
                     return limit("child workflows", PENDING_CHILDREN_MAX);
                 }
             }
+            Command::CancelTimer { timer_id } if !cancellable.remove(timer_id) => {
+                return bad(format!("timer id {timer_id} names no pending timer"));
+            }
+            // The activity is pending, or its outcome arrived while the task ran.
             Command::RequestCancelActivity { scheduled_event_id }
-                if *scheduled_event_id >= run.record.next_event_id =>
+                if !state.activities.contains_key(scheduled_event_id) && !finished(scheduled_event_id) =>
             {
-                return bad(format!("no activity was scheduled by event {scheduled_event_id}"));
+                return bad(format!(
+                    "no pending activity was scheduled by event {scheduled_event_id}"
+                ));
             }
             _ => {}
         }
@@ -379,6 +410,7 @@ impl Service {
         });
         let incoming = match ours {
             Some(c) => {
+                batch.runs[c].state.cancel_requested = true;
                 batch.runs[c].add_incoming(Incoming::Event(E::WorkflowExecutionCancelRequested {
                     cause: format!("requested by parent {}", me.workflow_id),
                     identity: "parent".into(),
@@ -421,11 +453,12 @@ fn cancel_activity(run: &mut RunTxn, scheduled_event_id: EventId) {
         activity.cancel_requested = true;
         return;
     }
-    let attempt = activity.attempt;
+    let (attempt, activity_id) = (activity.attempt, activity.activity_id.clone());
     run.state.activities.remove(&scheduled_event_id);
     drop_activity_work(run, scheduled_event_id, attempt);
     run.add_incoming(Incoming::Activity {
         scheduled_event_id,
+        activity_id: Some(activity_id),
         attempt,
         identity: String::new(),
         started: false,

@@ -56,10 +56,11 @@ impl Service {
         run_id: Option<RunId>,
         incoming: Incoming,
     ) -> ServiceResult<()> {
-        if self.storage.get_request(&request_id).await?.is_some() {
-            return Ok(());
-        }
         update!(self, |batch| {
+            // In every attempt: see `start_workflow`.
+            if self.storage.get_request(&request_id).await?.is_some() {
+                return Ok(());
+            }
             let i = self.load(batch, &workflow_id, run_id.as_ref()).await?;
             let run = &mut batch.runs[i];
             if !run.is_running() {
@@ -86,10 +87,11 @@ impl Service {
         run_id: Option<RunId>,
         reason: String,
     ) -> ServiceResult<()> {
-        if self.storage.get_request(&request_id).await?.is_some() {
-            return Ok(());
-        }
         update!(self, |batch| {
+            // In every attempt: see `start_workflow`.
+            if self.storage.get_request(&request_id).await?.is_some() {
+                return Ok(());
+            }
             let i = self.load(batch, &workflow_id, run_id.as_ref()).await?;
             if !batch.runs[i].is_running() {
                 return Err(not_running(&batch.runs[i].record));

@@ -262,6 +262,9 @@ impl Service {
     async fn commit_batch(&self, mut batch: Batch) -> ServiceResult<()> {
         self.enforce_history_limit(&mut batch).await?;
         let (commit, wake) = batch.into_commit();
+        if commit == crate::storage::Commit::default() {
+            return Ok(());
+        }
         self.storage.commit(commit).await?;
         self.wake(wake);
         Ok(())
@@ -307,12 +310,16 @@ impl Service {
         workflow_id: &WorkflowId,
         run_id: Option<&RunId>,
     ) -> ServiceResult<usize> {
-        if let Some(run_id) = run_id
-            && let Some(i) = batch
+        let same_id = |r: &&RunTxn| r.key().workflow_id == *workflow_id;
+        let in_batch = match run_id {
+            Some(run_id) => batch
                 .runs
                 .iter()
-                .position(|r| r.key().workflow_id == *workflow_id && r.key().run_id == *run_id)
-        {
+                .position(|r| same_id(&r) && r.key().run_id == *run_id),
+            // A run this batch creates is the id's current one; storage does not know it yet.
+            None => batch.runs.iter().rposition(|r| same_id(&r) && r.is_created()),
+        };
+        if let Some(i) = in_batch {
             return Ok(i);
         }
         let record = self.storage.get_run(workflow_id, run_id).await?.ok_or_else(|| {

@@ -31,11 +31,19 @@ impl Service {
         if let Some((name, input)) = &start.signal {
             payload::check_size(input, || format!("signal `{name}`"))?;
         }
-        self.check_known_type(&start.task_queue, &start.workflow_type)?;
-        if let Some(previous) = self.storage.get_request(&start.request_id).await? {
-            return payload::decode(&previous, || "recorded start response".to_owned()).map_err(Into::into);
+        if start.workflow_task_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ServiceError::InvalidRequest(
+                "the workflow task timeout must be positive".into(),
+            ));
         }
+        self.check_known_type(&start.task_queue, &start.workflow_type)?;
         update!(self, |batch| {
+            // Looked up in every attempt: a duplicate that committed while this attempt ran is
+            // what makes the attempt conflict, and the redo must then answer as it did.
+            if let Some(previous) = self.storage.get_request(&start.request_id).await? {
+                return payload::decode(&previous, || "recorded start response".to_owned())
+                    .map_err(Into::into);
+            }
             let started = self.start_in(batch, &start).await?;
             let response = payload::encode(&started, || "start response".to_owned())?;
             batch.requests.push((start.request_id.clone(), response));

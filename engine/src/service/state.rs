@@ -69,6 +69,9 @@ pub(crate) enum Incoming {
     /// The end of an activity: its final attempt's started event (if it started) and outcome.
     Activity {
         scheduled_event_id: EventId,
+        /// Still open in history until this is written: a new activity may not take it.
+        #[serde(default)]
+        activity_id: Option<ActivityId>,
         attempt: u32,
         identity: String,
         started: bool,

@@ -67,6 +67,11 @@ impl RunTxn {
         self.now
     }
 
+    /// True for a run this batch creates.
+    pub fn is_created(&self) -> bool {
+        self.expected.is_none()
+    }
+
     pub fn is_running(&self) -> bool {
         !self.record.status.is_closed()
     }
@@ -118,6 +123,7 @@ impl RunTxn {
                 identity,
                 started,
                 outcome,
+                ..
             } => self.write_activity_end(scheduled_event_id, attempt, identity, started, outcome),
             Incoming::ChildStarted {
                 initiated_event_id,

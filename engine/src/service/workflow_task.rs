@@ -122,11 +122,21 @@ impl Service {
         commands: Vec<Command>,
         identity: String,
     ) -> ServiceResult<()> {
-        for command in &commands {
-            check_command_payloads(command)?;
-        }
+        // Checked once, out of the redo loop; an oversized payload fails the task like a bad
+        // command, so that a worker sending it again backs off.
+        let oversized = commands.iter().try_for_each(check_command_payloads).err();
         let rejected = update!(self, |batch| {
             let i = self.current_task_run(batch, &token).await?;
+            if let Some(error) = &oversized {
+                let cause = WorkflowTaskFailedCause::BadPayload;
+                fail_task(
+                    &mut batch.runs[i],
+                    &token,
+                    cause,
+                    Failure::new("BadPayload", error.to_string()),
+                );
+                return Ok(Some(error.clone()));
+            }
             if let Err((cause, message)) = check_commands(&batch.runs[i], &commands) {
                 fail_task(
                     &mut batch.runs[i],
@@ -204,6 +214,7 @@ impl Service {
         failure: Failure,
         _identity: String,
     ) -> ServiceResult<()> {
+        check_failure(&failure, "workflow task failure")?;
         update!(self, |batch| {
             let i = self.current_task_run(batch, &token).await?;
             fail_task(&mut batch.runs[i], &token, cause, failure.clone());
@@ -271,6 +282,12 @@ pub(super) fn is_terminal(command: &Command) -> bool {
     )
 }
 
+/// Checks the size of a failure as it would be stored (its details are a payload).
+pub(super) fn check_failure(failure: &Failure, what: &str) -> ServiceResult<()> {
+    let stored = serde_json::to_value(failure).unwrap_or(Payload::Null);
+    payload::check_size(&stored, || what.to_owned()).map_err(Into::into)
+}
+
 fn check_command_payloads(command: &Command) -> ServiceResult<()> {
     let check = |p: &Payload, what: &str| payload::check_size(p, || what.to_owned());
     match command {
@@ -281,6 +298,7 @@ fn check_command_payloads(command: &Command) -> ServiceResult<()> {
             input, workflow_type, ..
         } => check(input, &format!("input of child workflow `{workflow_type}`"))?,
         Command::CompleteWorkflow { result } => check(result, "workflow result")?,
+        Command::FailWorkflow { failure } => check_failure(failure, "workflow failure")?,
         Command::ContinueAsNew(next) => check(&next.input, "continue-as-new input")?,
         Command::RecordMarker(crate::history::Marker::SideEffect { value, .. }) => {
             check(value, "side effect value")?
