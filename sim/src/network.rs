@@ -1,0 +1,567 @@
+//! [`SimNetwork`]: named nodes (workers, clients) calling the engine over a simulated
+//! network with seeded latency, loss, duplication, lost replies and partitions.
+//!
+//! [`SimNetwork::transport`] gives a node a [`Transport`] to the engine behind another
+//! transport (in the simulator, the engine's in-process one). Each call is one request and
+//! one reply, and its fate is decided when the call starts (recorded in the
+//! [`FaultLog`](crate::FaultLog) at that virtual time, whether the fault came from a one-shot
+//! knob or from the random rates):
+//! - a **partitioned** node's call fails fast with `Unavailable`;
+//! - a **dropped** request is never delivered; the caller gets `Unavailable("message
+//!   lost")` after [`NetworkConfig::loss_timeout`] rather than hanging;
+//! - otherwise the request travels for a seeded latency, is delivered, and the reply travels
+//!   back for another; calls in flight overtake each other by their latencies, so reordering
+//!   happens naturally on a virtual clock;
+//! - a **duplicated** request is delivered twice, each copy with its own latencies (the
+//!   caller waits for both, gets the reply that arrives first, and the other is discarded):
+//!   this is what exercises the service's idempotency;
+//! - a **lost reply**: the request is delivered and has its effect, the caller gets
+//!   `Unavailable("reply lost")` at the loss timeout (or when the reply would have arrived,
+//!   if later);
+//! - a partition that starts while a message is in flight loses it (the caller times out).
+//!
+//! In random mode ([`SimNetwork::set_rates`]), each call rolls for a partition of its node
+//! (lasting [`NetworkConfig::partition_length`], healed at the node's next call after that),
+//! a drop, a duplication and a lost reply. Each call draws the same number of values from
+//! the [`Dice`] whatever happens, so the latencies do not depend on the rates.
+//!
+//! Everything the network does goes to the optional [`Trace`](crate::Trace), on the caller's
+//! node: sends, deliveries, replies (by request and response kind), losses and timeouts.
+
+use crate::dice::{Dice, LatencyRange};
+use crate::fault::{Fault, FaultRates, SharedFaultLog};
+use crate::trace::SharedTrace;
+use futures::future::BoxFuture;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use warpflow_engine::env::SharedClock;
+use warpflow_engine::service::{Request, Response, ServiceError, Transport};
+use warpflow_engine::time::Timestamp;
+
+/// The network's latencies and timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// One-way latency of each message (request or reply).
+    pub latency: LatencyRange,
+    /// How long after sending a caller learns that its request or reply was lost.
+    pub loss_timeout: Duration,
+    /// How long a random partition lasts.
+    pub partition_length: LatencyRange,
+}
+
+impl Default for NetworkConfig {
+    /// 0 to 5 ms each way, lost messages noticed after 1 s, random partitions of 100 ms to
+    /// 5 s.
+    fn default() -> NetworkConfig {
+        NetworkConfig {
+            latency: LatencyRange::millis(0, 5),
+            loss_timeout: Duration::from_secs(1),
+            partition_length: LatencyRange::millis(100, 5_000),
+        }
+    }
+}
+
+/// A simulated network. See the module documentation. Clones share the network.
+#[derive(Clone)]
+pub struct SimNetwork {
+    clock: SharedClock,
+    shared: Arc<Mutex<Shared>>,
+}
+
+/// The network's state. Behind a std mutex that is only held inside synchronous blocks,
+/// never across an await.
+struct Shared {
+    dice: Dice,
+    config: NetworkConfig,
+    rates: FaultRates,
+    /// One-shot knobs: how many upcoming calls are dropped / duplicated / lose their reply.
+    drop_next: u32,
+    duplicate_next: u32,
+    lose_reply_next: u32,
+    /// Partitioned nodes, with when a random partition ends (`None`: until healed).
+    partitions: BTreeMap<String, Option<Timestamp>>,
+    /// Nodes that were given a transport.
+    nodes: BTreeSet<String>,
+    log: SharedFaultLog,
+    trace: Option<SharedTrace>,
+    /// Numbers calls in the trace.
+    messages: u64,
+}
+
+/// The fate of one call, decided when it starts.
+enum Route {
+    /// The node is partitioned: fail fast.
+    Refused,
+    /// The request is lost.
+    Dropped,
+    /// The request is delivered (twice if `duplicate`), the reply maybe lost.
+    Deliver {
+        duplicate: bool,
+        lose_reply: bool,
+        /// Request and reply latencies of the original and of the duplicate.
+        latencies: [Duration; 4],
+    },
+}
+
+impl Shared {
+    fn trace(&self, at: Timestamp, node: &str, event: impl Into<String>) {
+        if let Some(trace) = &self.trace {
+            trace.record(at, node, event);
+        }
+    }
+
+    fn partition(&mut self, node: &str, until: Option<Timestamp>, now: Timestamp) {
+        if self.partitions.contains_key(node) {
+            return;
+        }
+        self.partitions.insert(node.to_owned(), until);
+        self.log.record(
+            now,
+            Fault::Partition {
+                node: node.to_owned(),
+            },
+        );
+        // The same line for a random partition and a planned one, so that a run replayed
+        // from its fault log has the same trace; the `healed` line says when it ended.
+        self.trace(now, node, "partitioned");
+    }
+
+    fn heal(&mut self, node: &str, now: Timestamp) {
+        if self.partitions.remove(node).is_some() {
+            self.log.record(
+                now,
+                Fault::Heal {
+                    node: node.to_owned(),
+                },
+            );
+            self.trace(now, node, "healed");
+        }
+    }
+
+    /// Whether `node` is cut off at `now`, healing a random partition that has ended.
+    fn is_partitioned(&mut self, node: &str, now: Timestamp) -> bool {
+        match self.partitions.get(node) {
+            None => false,
+            Some(None) => true,
+            Some(Some(until)) if *until > now => true,
+            Some(Some(_)) => {
+                self.heal(node, now);
+                false
+            }
+        }
+    }
+
+    /// Decides the fate of a call from `node` (see the module documentation).
+    fn route(&mut self, node: &str, now: Timestamp) -> (u64, Route) {
+        self.messages += 1;
+        let number = self.messages;
+        // Always nine draws, in this order, whatever the knobs, rates and partitions.
+        let roll_partition = self.dice.chance(self.rates.partition);
+        let partition_length = self.dice.latency(self.config.partition_length);
+        let roll_drop = self.dice.chance(self.rates.drop_message);
+        let roll_duplicate = self.dice.chance(self.rates.duplicate_request);
+        let roll_lose = self.dice.chance(self.rates.lose_reply);
+        let latencies = [
+            self.dice.latency(self.config.latency),
+            self.dice.latency(self.config.latency),
+            self.dice.latency(self.config.latency),
+            self.dice.latency(self.config.latency),
+        ];
+
+        if self.is_partitioned(node, now) {
+            return (number, Route::Refused);
+        }
+        if roll_partition {
+            self.partition(node, Some(now.plus(partition_length)), now);
+            return (number, Route::Refused);
+        }
+        if take(&mut self.drop_next) || roll_drop {
+            self.log.record(now, Fault::DropMessages { count: 1 });
+            return (number, Route::Dropped);
+        }
+        let duplicate = take(&mut self.duplicate_next) || roll_duplicate;
+        if duplicate {
+            self.log.record(now, Fault::DuplicateNextRequest);
+        }
+        let lose_reply = take(&mut self.lose_reply_next) || roll_lose;
+        if lose_reply {
+            self.log.record(now, Fault::LoseNextReply);
+        }
+        (
+            number,
+            Route::Deliver {
+                duplicate,
+                lose_reply,
+                latencies,
+            },
+        )
+    }
+}
+
+/// Consumes one unit of a one-shot knob.
+fn take(counter: &mut u32) -> bool {
+    if *counter > 0 {
+        *counter -= 1;
+        true
+    } else {
+        false
+    }
+}
+
+impl SimNetwork {
+    /// A network on `clock`, drawing latencies and faults from `rng`: the default
+    /// [`NetworkConfig`], no random faults, a fresh log, no trace.
+    pub fn new(clock: SharedClock, rng: ChaCha8Rng) -> SimNetwork {
+        let shared = Shared {
+            dice: Dice::new(rng),
+            config: NetworkConfig::default(),
+            rates: FaultRates::none(),
+            drop_next: 0,
+            duplicate_next: 0,
+            lose_reply_next: 0,
+            partitions: BTreeMap::new(),
+            nodes: BTreeSet::new(),
+            log: SharedFaultLog::new(),
+            trace: None,
+            messages: 0,
+        };
+        SimNetwork {
+            clock,
+            shared: Arc::new(Mutex::new(shared)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // Nothing panics while holding the lock; the state stays meaningful if something did.
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// This network with `config`.
+    pub fn with_config(self, config: NetworkConfig) -> SimNetwork {
+        self.set_config(config);
+        self
+    }
+
+    /// This network drawing random faults from `rates` (see [`SimNetwork::set_rates`]).
+    pub fn with_rates(self, rates: &FaultRates) -> SimNetwork {
+        self.set_rates(rates);
+        self
+    }
+
+    /// This network recording injected faults in `log`.
+    pub fn with_log(self, log: SharedFaultLog) -> SimNetwork {
+        self.lock().log = log;
+        self
+    }
+
+    /// This network recording what it does in `trace`.
+    pub fn with_trace(self, trace: SharedTrace) -> SimNetwork {
+        self.lock().trace = Some(trace);
+        self
+    }
+
+    /// Latencies and timeouts from now on.
+    pub fn set_config(&self, config: NetworkConfig) {
+        self.lock().config = config;
+    }
+
+    /// Random mode: each call rolls `rates.partition`, `drop_message`, `duplicate_request`
+    /// and `lose_reply` (the other rates are not the network's). [`FaultRates::none`] turns
+    /// it off.
+    pub fn set_rates(&self, rates: &FaultRates) {
+        self.lock().rates = *rates;
+    }
+
+    /// The log injected faults go to.
+    pub fn log(&self) -> SharedFaultLog {
+        self.lock().log.clone()
+    }
+
+    /// A transport for `node` to the engine behind `target`.
+    pub fn transport(&self, node: &str, target: Arc<dyn Transport>) -> Arc<dyn Transport> {
+        self.lock().nodes.insert(node.to_owned());
+        Arc::new(NodeTransport {
+            node: node.to_owned(),
+            target,
+            network: self.clone(),
+        })
+    }
+
+    /// The nodes that were given a transport, in order.
+    pub fn nodes(&self) -> Vec<String> {
+        self.lock().nodes.iter().cloned().collect()
+    }
+
+    /// The next `count` calls (from any node) lose their request.
+    pub fn drop_next(&self, count: u32) {
+        let mut shared = self.lock();
+        shared.drop_next = shared.drop_next.saturating_add(count);
+    }
+
+    /// The next call (from any node) is delivered twice.
+    pub fn duplicate_next(&self) {
+        self.lock().duplicate_next += 1;
+    }
+
+    /// The next call (from any node) is delivered, and its reply lost.
+    pub fn lose_next_reply(&self) {
+        self.lock().lose_reply_next += 1;
+    }
+
+    /// Cuts `node` off until [`SimNetwork::heal`] (nothing if it is cut off already).
+    pub fn partition(&self, node: &str) {
+        let now = self.clock.now();
+        self.lock().partition(node, None, now);
+    }
+
+    /// Makes `node` reachable again (nothing if it is not cut off).
+    pub fn heal(&self, node: &str) {
+        let now = self.clock.now();
+        self.lock().heal(node, now);
+    }
+
+    /// Whether `node` is cut off now.
+    pub fn is_partitioned(&self, node: &str) -> bool {
+        let now = self.clock.now();
+        self.lock().is_partitioned(node, now)
+    }
+
+    /// Arms `fault` if it is a network fault ([`Fault::DropMessages`],
+    /// [`Fault::DuplicateNextRequest`], [`Fault::LoseNextReply`], [`Fault::Partition`],
+    /// [`Fault::Heal`]) and says whether it was.
+    pub fn apply(&self, fault: &Fault) -> bool {
+        match fault {
+            Fault::DropMessages { count } => self.drop_next(*count),
+            Fault::DuplicateNextRequest => self.duplicate_next(),
+            Fault::LoseNextReply => self.lose_next_reply(),
+            Fault::Partition { node } => self.partition(node),
+            Fault::Heal { node } => self.heal(node),
+            _ => return false,
+        }
+        true
+    }
+
+    fn trace(&self, node: &str, event: impl Into<String>) {
+        let now = self.clock.now();
+        self.lock().trace(now, node, event);
+    }
+
+    /// One call from `node` (see the module documentation).
+    async fn call(
+        self,
+        node: String,
+        target: Arc<dyn Transport>,
+        request: Request,
+    ) -> Result<Response, ServiceError> {
+        let sent = self.clock.now();
+        let (number, route, timeout) = {
+            let mut shared = self.lock();
+            let (number, route) = shared.route(&node, sent);
+            shared.trace(sent, &node, format!("send #{number} {}", kind(&request)));
+            (number, route, shared.config.loss_timeout)
+        };
+        let lost_at = sent.plus(timeout);
+        match route {
+            Route::Refused => {
+                self.trace(&node, format!("#{number} refused: {node} is partitioned"));
+                Err(ServiceError::Unavailable(format!("{node} is partitioned")))
+            }
+            Route::Dropped => {
+                self.trace(&node, format!("#{number} dropped (injected)"));
+                self.clock.sleep_until(lost_at).await;
+                self.trace(&node, format!("#{number} timed out: message lost"));
+                Err(ServiceError::Unavailable("message lost".to_owned()))
+            }
+            Route::Deliver {
+                duplicate,
+                lose_reply,
+                latencies:
+                    [
+                        request_latency,
+                        reply_latency,
+                        dup_request_latency,
+                        dup_reply_latency,
+                    ],
+            } => {
+                let original = Delivery {
+                    network: &self,
+                    node: &node,
+                    number,
+                    duplicate: false,
+                    lose_reply,
+                };
+                let replies = if duplicate {
+                    self.trace(&node, format!("#{number} duplicated (injected)"));
+                    let copy = Delivery {
+                        duplicate: true,
+                        ..original
+                    };
+                    let (a, b) = futures::future::join(
+                        original.carry(&target, request.clone(), sent, request_latency, reply_latency),
+                        copy.carry(&target, request, sent, dup_request_latency, dup_reply_latency),
+                    )
+                    .await;
+                    vec![a, b]
+                } else {
+                    vec![
+                        original
+                            .carry(&target, request, sent, request_latency, reply_latency)
+                            .await,
+                    ]
+                };
+                // The reply that arrives first; on a tie, the original's.
+                let first = replies
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .min_by_key(|(i, (arrival, _))| (*arrival, *i))
+                    .map(|(_, (_, reply))| reply);
+                match first {
+                    Some(reply) => reply,
+                    None => {
+                        self.clock.sleep_until(lost_at).await;
+                        let what = if lose_reply { "reply lost" } else { "message lost" };
+                        self.trace(&node, format!("#{number} timed out: {what}"));
+                        Err(ServiceError::Unavailable(what.to_owned()))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One copy of a delivered request, for [`Delivery::carry`].
+#[derive(Clone, Copy)]
+struct Delivery<'a> {
+    network: &'a SimNetwork,
+    node: &'a str,
+    number: u64,
+    duplicate: bool,
+    lose_reply: bool,
+}
+
+impl Delivery<'_> {
+    /// Carries the request to `target` and its reply back: the reply and when it arrived,
+    /// or `None` when a partition or an injected fault lost either message.
+    async fn carry(
+        self,
+        target: &Arc<dyn Transport>,
+        request: Request,
+        sent: Timestamp,
+        request_latency: Duration,
+        reply_latency: Duration,
+    ) -> Option<(Timestamp, Result<Response, ServiceError>)> {
+        let network = self.network;
+        let clock = &network.clock;
+        let (node, number) = (self.node, self.number);
+        let copy = if self.duplicate { " (duplicate)" } else { "" };
+        clock.sleep_until(sent.plus(request_latency)).await;
+        if network.is_partitioned(node) {
+            network.trace(
+                node,
+                format!("#{number}{copy} lost in transit: {node} is partitioned"),
+            );
+            return None;
+        }
+        network.trace(node, format!("deliver #{number}{copy}"));
+        let reply = target.call(request).await;
+        let arrival = clock.now().plus(reply_latency);
+        clock.sleep_until(arrival).await;
+        if self.lose_reply {
+            network.trace(node, format!("reply #{number}{copy} lost (injected)"));
+            return None;
+        }
+        if network.is_partitioned(node) {
+            network.trace(
+                node,
+                format!("reply #{number}{copy} lost in transit: {node} is partitioned"),
+            );
+            return None;
+        }
+        let what = match &reply {
+            Ok(response) => kind(response),
+            Err(e) => format!("error {}", kind(e)),
+        };
+        network.trace(node, format!("reply #{number}{copy} {what}"));
+        Some((arrival, reply))
+    }
+}
+
+impl fmt::Debug for SimNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = self.lock();
+        f.debug_struct("SimNetwork")
+            .field("config", &shared.config)
+            .field("rates", &shared.rates)
+            .field("partitions", &shared.partitions)
+            .field("nodes", &shared.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node's transport through the network.
+struct NodeTransport {
+    node: String,
+    target: Arc<dyn Transport>,
+    network: SimNetwork,
+}
+
+impl fmt::Debug for NodeTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeTransport")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport for NodeTransport {
+    fn call(&self, request: Request) -> BoxFuture<'static, Result<Response, ServiceError>> {
+        Box::pin(
+            self.network
+                .clone()
+                .call(self.node.clone(), self.target.clone(), request),
+        )
+    }
+}
+
+/// The variant name of an enum with a derived `Debug` (`StartWorkflow`, `Ack`...), without
+/// formatting the rest of it: the writer stops the formatting at the first character that
+/// cannot be part of a name.
+fn kind(value: &impl fmt::Debug) -> String {
+    struct Name {
+        name: String,
+    }
+    impl fmt::Write for Name {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for c in s.chars() {
+                if c.is_alphanumeric() || c == '_' {
+                    self.name.push(c);
+                } else {
+                    return Err(fmt::Error);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut name = Name { name: String::new() };
+    // An error here is the writer stopping the formatting on purpose.
+    let _ = fmt::write(&mut name, format_args!("{value:?}"));
+    name.name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_is_the_variant_name() {
+        assert_eq!(kind(&Response::Ack), "Ack");
+        assert_eq!(kind(&ServiceError::Unavailable("x y".to_owned())), "Unavailable");
+        assert_eq!(kind(&Some(3)), "Some");
+    }
+}
