@@ -117,6 +117,13 @@ impl Registry {
         self
     }
 
+    /// Registers an activity given as an erased definition (a test kit's mock, say), under
+    /// its `activity_type()`, replacing one of the same name.
+    pub fn register_activity_definition(&mut self, definition: Arc<dyn ActivityDefinition>) -> &mut Self {
+        self.activities.insert(definition.activity_type(), definition);
+        self
+    }
+
     /// This registry with workflow type `W`.
     pub fn with_workflow<W: Workflow>(mut self) -> Self {
         self.register_workflow::<W>();
