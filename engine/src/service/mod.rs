@@ -90,6 +90,9 @@ pub struct ServiceConfig {
     pub outcome_wait: Duration,
     /// Default workflow-task timeout.
     pub workflow_task_timeout: Duration,
+    /// The longest the timer loop sleeps without looking at storage. Setting a timer wakes
+    /// it anyway; this only covers timers written by another process sharing the storage.
+    pub timer_idle_wait: Duration,
     /// Seeds run ids and workflow randomness seeds.
     pub seed: u64,
 }
@@ -102,6 +105,7 @@ impl Default for ServiceConfig {
             query_timeout: Duration::from_secs(10),
             outcome_wait: Duration::from_secs(60),
             workflow_task_timeout: Duration::from_secs(10),
+            timer_idle_wait: Duration::from_secs(60),
             seed: 0,
         }
     }

@@ -16,8 +16,6 @@ use std::time::Duration;
 const TIMERS_PER_PASS_MAX: usize = 256;
 /// How long the loop waits after storage failed before trying again.
 const STORAGE_RETRY_DELAY: Duration = Duration::from_millis(100);
-/// The longest the loop sleeps without looking (a safety net; setting a timer wakes it).
-const IDLE_WAIT_MAX: Duration = Duration::from_secs(60);
 
 impl Service {
     /// Fires timers as they come due, forever. Hosts run it in the background.
@@ -35,9 +33,8 @@ impl Service {
                 }
             }
             let next = self.storage.next_timer_due().await.ok().flatten();
-            let wake_at = next
-                .unwrap_or(now.plus(IDLE_WAIT_MAX))
-                .min(now.plus(IDLE_WAIT_MAX));
+            let idle_limit = now.plus(self.config.timer_idle_wait);
+            let wake_at = next.unwrap_or(idle_limit).min(idle_limit);
             let _ = select(changed, self.clock.sleep_until(wake_at)).await;
         }
     }

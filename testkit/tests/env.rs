@@ -1,0 +1,220 @@
+//! `TestEnv`: time skipping, acting mid-wait, seeds, and replay by default.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use warpflow_engine::client::WorkflowFailure;
+use warpflow_engine::workflow::{Query, Signal, Workflow, WorkflowCtx};
+use warpflow_engine::{Activity, ActivityCtx, ActivityError, Registry, Saga, WorkflowError, WorkflowResult};
+use warpflow_testkit::TestEnv;
+
+macro_rules! prefixing {
+    ($ty:ident, $name:literal, $prefix:literal) => {
+        struct $ty;
+        impl Activity for $ty {
+            const NAME: &'static str = $name;
+            type Input = String;
+            type Output = String;
+            async fn run(&self, _ctx: ActivityCtx, id: String) -> Result<String, ActivityError> {
+                Ok(format!("{}{id}", $prefix))
+            }
+        }
+    };
+}
+prefixing!(Reserve, "reserve_inventory", "res-");
+prefixing!(Charge, "charge_payment", "chg-");
+prefixing!(Refund, "refund_payment", "refund-");
+prefixing!(Release, "release_inventory", "released-");
+
+struct Approve;
+impl Signal for Approve {
+    const NAME: &'static str = "approve";
+    type Input = bool;
+}
+
+struct Waiting;
+impl Query for Waiting {
+    const NAME: &'static str = "waiting";
+    type Args = ();
+    type Output = bool;
+}
+
+/// W1 of the benchmarks.
+struct Order;
+impl Workflow for Order {
+    const NAME: &'static str = "order";
+    type Input = (String, u64);
+    type Output = String;
+    async fn run(ctx: WorkflowCtx, (id, hours): (String, u64)) -> WorkflowResult<String> {
+        let approved = Rc::new(Cell::new(false));
+        let waiting = Rc::new(Cell::new(false));
+        let (flag, w) = (approved.clone(), waiting.clone());
+        ctx.on_signal::<Approve>(move |ok| flag.set(ok));
+        ctx.on_query::<Waiting>(move |()| w.get());
+        let step = Duration::from_secs(10);
+        let reservation = ctx.activity::<Reserve>(id.clone()).start_to_close(step).await?;
+        let charge = ctx.activity::<Charge>(id).start_to_close(step).await?;
+        waiting.set(true);
+        if ctx
+            .condition_timeout(move || approved.get(), Duration::from_secs(hours * 3600))
+            .await
+        {
+            return Ok("approved".into());
+        }
+        let mut saga = Saga::new();
+        let c = ctx.clone();
+        saga.add("release", move || {
+            c.activity::<Release>(reservation).start_to_close(step).start()
+        });
+        let c = ctx.clone();
+        saga.add("refund", move || {
+            c.activity::<Refund>(charge).start_to_close(step).start()
+        });
+        saga.compensate().await;
+        Ok("fraud_timeout".into())
+    }
+}
+
+fn registry() -> Registry {
+    Registry::new()
+        .with_workflow::<Order>()
+        .with_activity(Reserve)
+        .with_activity(Charge)
+        .with_activity(Refund)
+        .with_activity(Release)
+}
+
+#[test]
+fn a_24_hour_and_a_30_day_wait_take_no_wall_time() {
+    for (hours, label) in [(24, "24 h"), (30 * 24, "30 days")] {
+        let env = TestEnv::new(registry());
+        let order = env
+            .start::<Order>("order-1", &("o-1".into(), hours))
+            .expect("started");
+        assert_eq!(env.result(&order).expect("result"), "fraud_timeout", "{label}");
+        let elapsed = env.elapsed();
+        let wait = Duration::from_secs(hours * 3600);
+        assert!(
+            elapsed >= wait && elapsed < wait + Duration::from_secs(60),
+            "{label}: {elapsed:?}"
+        );
+        let history = env.history("order-1").expect("history");
+        let activities = history.render_timeline().matches("ActivityTaskScheduled").count();
+        assert_eq!(activities, 4, "reserve, charge, refund, release");
+    }
+}
+
+#[test]
+fn a_bounded_skip_lets_the_test_signal_mid_wait_and_query() {
+    let env = TestEnv::new(registry());
+    let order = env
+        .start::<Order>("order-2", &("o-2".into(), 24))
+        .expect("started");
+    env.skip(Duration::from_secs(3600));
+    assert_eq!(env.elapsed(), Duration::from_secs(3600));
+    assert_eq!(env.query::<Waiting>("order-2", &()).expect("answered"), true);
+    env.signal::<Approve>("order-2", &true).expect("signalled");
+    assert_eq!(env.result(&order).expect("result"), "approved");
+    assert!(
+        env.elapsed() < Duration::from_secs(3700),
+        "no need to wait out the 24 h: {:?}",
+        env.elapsed()
+    );
+}
+
+#[test]
+fn a_signal_scheduled_at_a_virtual_time_arrives_then() {
+    let env = TestEnv::new(registry());
+    let order = env
+        .start::<Order>("order-3", &("o-3".into(), 24))
+        .expect("started");
+    env.signal_after::<Approve>(Duration::from_secs(6 * 3600), "order-3", &true);
+    assert_eq!(env.result(&order).expect("result"), "approved");
+    let elapsed = env.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(6 * 3600) && elapsed < Duration::from_secs(6 * 3600 + 60),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn cancel_and_terminate_reach_the_run() {
+    let env = TestEnv::new(registry());
+    let a = env
+        .start::<Order>("order-4", &("o-4".into(), 24))
+        .expect("started");
+    let b = env
+        .start::<Order>("order-5", &("o-5".into(), 24))
+        .expect("started");
+    env.skip(Duration::from_secs(60));
+    env.terminate("order-4", "test says so").expect("terminated");
+    assert_eq!(
+        env.result(&a),
+        Err(WorkflowFailure::Terminated("test says so".into()))
+    );
+    env.cancel("order-5").expect("cancel requested");
+    // Order ignores cancellation requests: it still waits out its timeout.
+    assert_eq!(env.result(&b).expect("result"), "fraud_timeout");
+}
+
+#[test]
+fn the_same_seed_gives_byte_identical_histories() {
+    let run = |seed| {
+        let env = TestEnv::builder(registry()).seed(seed).build();
+        let order = env
+            .start::<Order>("order-6", &("o-6".into(), 24))
+            .expect("started");
+        env.result(&order).expect("result");
+        env.history("order-6").expect("history").to_json()
+    };
+    assert_eq!(run(11), run(11));
+    assert_ne!(
+        run(11),
+        run(12),
+        "run ids and randomness seeds come from the seed"
+    );
+}
+
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// Decides its path from a global counter: different on replay.
+struct Fickle;
+impl Workflow for Fickle {
+    const NAME: &'static str = "fickle";
+    type Input = ();
+    type Output = ();
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<()> {
+        if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+            ctx.sleep(Duration::from_secs(60)).await;
+        }
+        Err(WorkflowError::fail("Done", "done"))
+    }
+}
+
+#[test]
+fn replay_by_default_fails_a_non_deterministic_workflow_with_the_report_and_the_seed() {
+    let env = TestEnv::builder(Registry::new().with_workflow::<Fickle>())
+        .seed(5)
+        .build();
+    let handle = env.start::<Fickle>("fickle-1", &()).expect("started");
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| env.result(&handle)))
+        .expect_err("the replay check fails the test");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("non-deterministic workflow `fickle-1`"),
+        "{message}"
+    );
+    assert!(message.contains("TimerStarted(1m)"), "{message}");
+    assert!(message.contains("WARPFLOW_SEED=5 cargo test"), "{message}");
+
+    CALLS.store(0, Ordering::SeqCst);
+    let env = TestEnv::builder(Registry::new().with_workflow::<Fickle>())
+        .replay_check(false)
+        .build();
+    let handle = env.start::<Fickle>("fickle-2", &()).expect("started");
+    assert!(
+        matches!(env.result(&handle), Err(WorkflowFailure::Failed(_))),
+        "no check when turned off"
+    );
+}
