@@ -1,10 +1,66 @@
 //! # warpflow-testkit
 //!
-//! What users call from `cargo test`: [`TestEnv`] runs the real engine on the simulator,
-//! skipping virtual time, and replays every awaited workflow against the code.
+//! What Warpflow users call from `cargo test` (`../shared/DESIGN.md` §6):
+//!
+//! - [`env`]: [`TestEnv`], the real engine on the simulator: start workflows, skip virtual
+//!   time, signal and query mid-wait, read histories; every awaited workflow is replayed
+//!   against the code by default; [`seed`] resolves `WARPFLOW_SEED` and prints rerun commands;
+//! - [`mock`]: [`MockActivity`], an activity type played by a script of outcomes per attempt
+//!   (fail N times, fail for good, time out, complete after a virtual delay, heartbeat then
+//!   stall, panic), registered in a `Registry` like any activity, recording every call in
+//!   [`MockCalls`];
+//! - [`activity_env`]: [`ActivityEnv`], to unit-test one activity without an engine: attempt
+//!   number, previous heartbeat, recorded heartbeats, cancellation from another task;
+//! - [`replayer`]: [`HistoryReplayer`], the CI check that stored JSON histories (a file, a
+//!   directory of them) still replay against the current code, with a [`ReplayReport`] naming
+//!   each history that does not and its non-determinism report;
+//! - [`snapshot`]: [`history_snapshot`] and [`assert_history_snapshot!`], a stable rendering of
+//!   a history (engine-generated ids replaced by placeholders) for `insta` snapshots;
+//! - `strategy` (with the `proptest` feature): proptest strategies for outcome scripts, signal
+//!   timings, seeds and fault plans.
+//!
+//! The kit is deterministic like the code it tests: no wall clock (delays sleep on a
+//! `Clock` the test gives, virtual under the simulator), no ambient randomness, no iteration
+//! over hash maps.
+//!
+//! ```
+//! use warpflow_engine::Registry;
+//! use warpflow_testkit::{ActivityEnv, MockActivity};
+//!
+//! let mock = MockActivity::new("send_email").fails_times(1, "SmtpDown", "try later").returns("sent");
+//! let calls = mock.calls();
+//!
+//! // The mock on its own, one attempt at a time:
+//! let env = ActivityEnv::new();
+//! let first = futures::executor::block_on(env.run_definition(&mock, "ada@example.com"));
+//! assert!(first.is_err());
+//! let second = futures::executor::block_on(env.next_attempt().run_definition(&mock, "ada@example.com"));
+//! assert_eq!(second, Ok(serde_json::json!("sent")));
+//! assert_eq!(calls.attempts(), [1, 2]);
+//!
+//! // Or registered for a worker, a `TestEnv` or a replayer:
+//! let mut registry = Registry::new();
+//! mock.register(&mut registry);
+//! ```
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod activity_env;
 pub mod env;
+pub mod mock;
+pub mod replayer;
 pub mod seed;
+pub mod snapshot;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 
+pub use activity_env::{ActivityEnv, CancelHandle};
 pub use env::{TEST_TASK_QUEUE, TestEnv, TestEnvBuilder};
+pub use mock::{MockActivity, MockCall, MockCalls, MockOutcome, MockResponder};
+pub use replayer::{HistoryReplayer, ReplayCheck, ReplayEntry, ReplayFailure, ReplayReport};
 pub use seed::{DEFAULT_SEED, Seed};
+pub use snapshot::history_snapshot;
+
+/// `insta`, for [`assert_history_snapshot!`]: users need not depend on it themselves.
+#[doc(hidden)]
+pub use insta as __insta;
