@@ -113,7 +113,10 @@ fn a_bounded_skip_lets_the_test_signal_mid_wait_and_query() {
         .expect("started");
     env.skip(Duration::from_secs(3600));
     assert_eq!(env.elapsed(), Duration::from_secs(3600));
-    assert!(env.query::<Waiting>("order-2", &()).expect("answered"), "waiting for approval");
+    assert!(
+        env.query::<Waiting>("order-2", &()).expect("answered"),
+        "waiting for approval"
+    );
     env.signal::<Approve>("order-2", &true).expect("signalled");
     assert_eq!(env.result(&order).expect("result"), "approved");
     assert!(
