@@ -46,7 +46,7 @@ use warpflow_engine::storage::Storage;
 use warpflow_engine::workflow::Workflow;
 use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
-use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, When};
+use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace, When};
 
 /// Seeds a campaign runs when neither the test nor `WARPFLOW_SEEDS` says.
 pub const DEFAULT_SEEDS: u64 = 8;
@@ -170,6 +170,8 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// Lines in the trace.
     pub trace_len: usize,
+    /// The trace itself (diff two runs' [`Trace::render`]s to see where they part).
+    pub trace: Trace,
     /// Virtual time simulated.
     pub elapsed: Duration,
     /// `Err` if a workflow was still open when the liveness budget ran out (or the simulation
@@ -579,6 +581,7 @@ impl Campaign {
             faults: cluster.fault_log().snapshot(),
             trace_hash: trace.hash(),
             trace_len: trace.len(),
+            trace,
             elapsed: cluster.sim().elapsed(),
             liveness,
         }

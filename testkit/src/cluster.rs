@@ -52,6 +52,9 @@ pub const CLIENT_NODE: &str = "client-0";
 /// How often random mode rolls for crashes.
 pub const RANDOM_FAULT_CADENCE: Duration = Duration::from_millis(100);
 
+/// The longest a poll or the timer loop waits without looking at storage again.
+pub const WAKE_UP_BOUND: Duration = Duration::from_secs(10);
+
 /// The shape of a [`SimCluster`].
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
@@ -420,14 +423,14 @@ impl SimCluster {
             .with_log(log.clone())
             .with_trace(trace.clone());
         let slot = Arc::new(EngineSlot::default());
-        let wait = config.max_virtual_time;
         let service_config = ServiceConfig {
             seed: stream_seed(seed, Stream::Entropy),
-            // As in `TestEnv`: idle pollers are woken when work arrives, so long waits keep
-            // idle time from costing steps.
-            poll_timeout: wait,
-            outcome_wait: wait,
-            timer_idle_wait: wait,
+            // Unlike `TestEnv`, waits stay short: a commit whose reply is lost is durable but
+            // wakes neither the pollers nor the timer loop, and a duplicated long poll holds
+            // its caller until both copies answer. These bounds are what recovers from that.
+            poll_timeout: WAKE_UP_BOUND,
+            outcome_wait: Duration::from_secs(60),
+            timer_idle_wait: WAKE_UP_BOUND,
             ..ServiceConfig::default()
         };
         let restarts = Dice::new(restart_stream(seed));
