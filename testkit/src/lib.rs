@@ -5,6 +5,11 @@
 //! - [`env`]: [`TestEnv`], the real engine on the simulator: start workflows, skip virtual
 //!   time, signal and query mid-wait, read histories; every awaited workflow is replayed
 //!   against the code by default; [`seed`] resolves `WARPFLOW_SEED` and prints rerun commands;
+//! - [`cluster`]: [`SimCluster`], a simulated deployment (storage, engine, workers on a
+//!   simulated network) whose nodes crash and restart, with faults from a plan or at random;
+//! - [`campaign`]: [`Campaign`], a workload over many seeds with a fault mix, checked by the
+//!   oracles (replay, crash equivalence, saga, liveness, same seed twice, user invariants),
+//!   reporting each failing seed with its reproduction command and a shrunk fault plan;
 //! - [`mock`]: [`MockActivity`], an activity type played by a script of outcomes per attempt
 //!   (fail N times, fail for good, time out, complete after a virtual delay, heartbeat then
 //!   stall, panic), registered in a `Registry` like any activity, recording every call in
@@ -46,6 +51,8 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod activity_env;
+pub mod campaign;
+pub mod cluster;
 pub mod env;
 pub mod mock;
 pub mod replayer;
@@ -55,6 +62,8 @@ pub mod snapshot;
 pub mod strategy;
 
 pub use activity_env::{ActivityEnv, CancelHandle};
+pub use campaign::{Campaign, CampaignFailure, CampaignReport, FaultMode, RunReport, WorkloadCtx};
+pub use cluster::{ClusterConfig, EngineSlot, SimCluster};
 pub use env::{TEST_TASK_QUEUE, TestEnv, TestEnvBuilder};
 pub use mock::{MockActivity, MockCall, MockCalls, MockOutcome, MockResponder};
 pub use replayer::{HistoryReplayer, ReplayCheck, ReplayEntry, ReplayFailure, ReplayReport};
