@@ -269,9 +269,20 @@ impl Service {
         if commit == crate::storage::Commit::default() {
             return Ok(());
         }
-        self.storage.commit(commit).await?;
-        self.wake(wake);
-        Ok(())
+        match self.storage.commit(commit).await {
+            Ok(()) => {
+                self.wake(wake);
+                Ok(())
+            }
+            // The commit may have been applied (a lost reply): wake whoever its tasks and
+            // timers concern anyway. A spurious wake-up costs a look; a missed one would leave
+            // a task or timer unnoticed until the next idle wait.
+            Err(error @ StorageError::Unavailable(_)) => {
+                self.wake(wake);
+                Err(error.into())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Whether an update that failed with `error` should be redone from fresh reads.
