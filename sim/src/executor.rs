@@ -248,6 +248,48 @@ impl Sim {
         self.run_until_time(self.now().plus(d))
     }
 
+    /// Runs every task that can run without time passing, and returns when none can.
+    pub fn run_until_stalled(&self) -> Result<(), SimError> {
+        loop {
+            self.adopt_spawned();
+            let ready = self.ready_tasks();
+            let Some(&first) = ready.first() else {
+                return Ok(());
+            };
+            let pick = ready
+                .get((self.scheduling.borrow_mut().next_u64() % ready.len() as u64) as usize)
+                .copied()
+                .unwrap_or(first);
+            lock(&self.shared).ready.remove(&pick);
+            self.step(pick)?;
+        }
+    }
+
+    /// When the earliest timer is due, if any is set.
+    pub fn next_timer(&self) -> Option<Timestamp> {
+        lock(&self.shared)
+            .timers
+            .first_key_value()
+            .map(|(&(deadline, _), _)| deadline)
+    }
+
+    /// Jumps virtual time to the earliest timer and wakes what is due then. Fails as a
+    /// deadlock when no timer is set, or when the timer lies beyond the time budget.
+    pub fn advance_to_next_timer(&self) -> Result<(), SimError> {
+        self.advance_time()
+    }
+
+    fn ready_tasks(&self) -> Vec<TaskId> {
+        let shared = lock(&self.shared);
+        let tasks = self.tasks.borrow();
+        shared
+            .ready
+            .iter()
+            .copied()
+            .filter(|id| tasks.contains_key(id))
+            .collect()
+    }
+
     fn drive(&self, done: impl Fn() -> bool) -> Result<(), SimError> {
         loop {
             self.adopt_spawned();

@@ -7,7 +7,9 @@
 //! with the structured report. `TestEnv::builder(..).replay_check(false)` turns that off.
 
 use crate::seed::{Seed, rerun_hint};
+use std::cell::Cell;
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use warpflow_engine::client::{Client, ClientError, StartOptions, WorkflowFailure, WorkflowHandle};
@@ -94,6 +96,7 @@ impl TestEnvBuilder {
             client,
             shutdown,
             replay_check: self.replay_check,
+            scheduled: Rc::default(),
         }
     }
 }
@@ -130,6 +133,8 @@ pub struct TestEnv {
     client: Client,
     shutdown: CancellationToken,
     replay_check: bool,
+    /// Actions scheduled with `after` that have not happened yet.
+    scheduled: Rc<Cell<usize>>,
 }
 
 impl std::fmt::Debug for TestEnv {
@@ -243,8 +248,28 @@ impl TestEnv {
         self.run(async move { handle.signal::<S>(&input).await })
     }
 
-    /// Sends signal `S` once `after` of virtual time has passed, without waiting for it here:
-    /// it arrives while the environment runs (a signal in the middle of a timer's wait).
+    /// Runs `action` once `after` of virtual time has passed, without waiting for it here: it
+    /// happens while the environment runs (a signal in the middle of a timer's wait, a start
+    /// at 09:00). Its result is ignored; check its effects.
+    pub fn after<F, Fut>(&self, after: Duration, action: F)
+    where
+        F: FnOnce(Client) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let client = self.client();
+        let clock = self.sim.clock();
+        let at = self.now().plus(after);
+        let scheduled = self.scheduled.clone();
+        scheduled.set(scheduled.get() + 1);
+        self.sim.spawn("scheduled action", async move {
+            use warpflow_engine::env::Clock;
+            clock.sleep_until(at).await;
+            action(client).await;
+            scheduled.set(scheduled.get() - 1);
+        });
+    }
+
+    /// Sends signal `S` once `after` of virtual time has passed (see [`after`](Self::after)).
     pub fn signal_after<S: Signal>(
         &self,
         after: Duration,
@@ -253,15 +278,76 @@ impl TestEnv {
     ) where
         S::Input: Clone,
     {
-        let handle = self.client.handle::<NoWorkflow>(workflow_id.into());
+        let workflow_id = workflow_id.into();
         let input = input.clone();
-        let clock = self.sim.clock();
-        let at = self.now().plus(after);
-        self.sim.spawn("scheduled signal", async move {
-            use warpflow_engine::env::Clock;
-            clock.sleep_until(at).await;
-            let _ = handle.signal::<S>(&input).await;
+        self.after(after, move |client| async move {
+            let _ = client.handle::<NoWorkflow>(workflow_id).signal::<S>(&input).await;
         });
+    }
+
+    /// Starts workflow `W` once `after` of virtual time has passed (see [`after`](Self::after));
+    /// [`handle`](Self::handle) gives its handle.
+    pub fn start_after<W: Workflow>(
+        &self,
+        after: Duration,
+        workflow_id: impl Into<WorkflowId>,
+        input: &W::Input,
+    ) where
+        W::Input: Clone,
+    {
+        let workflow_id = workflow_id.into();
+        let input = input.clone();
+        self.after(after, move |client| async move {
+            let _ = client
+                .start::<W>(workflow_id, &input, StartOptions::new(TEST_TASK_QUEUE))
+                .await;
+        });
+    }
+
+    /// A handle on the current run of `workflow_id` (started by [`start_after`](Self::start_after),
+    /// say).
+    pub fn handle<W: Workflow>(&self, workflow_id: impl Into<WorkflowId>) -> WorkflowHandle<W> {
+        self.client.handle::<W>(workflow_id.into())
+    }
+
+    /// Runs until nothing more happens without outside input: no action scheduled with
+    /// [`after`](Self::after) is waiting, and every run is closed or waits only for a signal (no workflow task, activity, timer or child pending). Virtual time
+    /// skips to each timer on the way.
+    pub fn run_until_idle(&self) {
+        loop {
+            if let Err(e) = self.sim.run_until_stalled() {
+                self.fail(&e.to_string());
+            }
+            if self.is_idle() {
+                return;
+            }
+            if let Err(e) = self.sim.advance_to_next_timer() {
+                self.fail(&format!("{e} (while running until idle)"));
+            }
+        }
+    }
+
+    /// True when no scheduled action is waiting and no open run has work pending. Reads the service directly: in-memory storage
+    /// answers at once, so this needs no simulated time.
+    fn is_idle(&self) -> bool {
+        if self.scheduled.get() > 0 {
+            return false;
+        }
+        let service = self.engine.service();
+        let listed = futures::executor::block_on(
+            service.handle(warpflow_engine::service::Request::ListRuns { workflow_id: None }),
+        );
+        let runs = match listed {
+            Ok(warpflow_engine::service::Response::Runs(runs)) => runs,
+            other => self.fail(&format!("could not list runs: {other:?}")),
+        };
+        runs.iter().all(|run| {
+            run.status.is_closed()
+                || (!run.workflow_task_pending
+                    && run.pending_activities.is_empty()
+                    && run.pending_timers == 0
+                    && run.pending_children == 0)
+        })
     }
 
     /// Queries the current run of `workflow_id`.

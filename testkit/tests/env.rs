@@ -221,3 +221,63 @@ fn replay_by_default_fails_a_non_deterministic_workflow_with_the_report_and_the_
         "no check when turned off"
     );
 }
+
+/// Waits for an `approve` signal, with no timeout.
+struct Patient;
+impl Workflow for Patient {
+    const NAME: &'static str = "patient";
+    type Input = ();
+    type Output = String;
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<String> {
+        let approved = Rc::new(Cell::new(false));
+        let flag = approved.clone();
+        ctx.on_signal::<Approve>(move |ok| flag.set(ok));
+        ctx.activity::<Reserve>("p".into())
+            .start_to_close(Duration::from_secs(10))
+            .await?;
+        ctx.sleep(Duration::from_secs(3600)).await;
+        ctx.condition(move || approved.get()).await;
+        Ok("approved".into())
+    }
+}
+
+#[test]
+fn run_until_idle_skips_timers_and_stops_where_only_a_signal_can_help() {
+    let env = TestEnv::new(registry().with_workflow::<Patient>());
+    let handle = env.start::<Patient>("patient-1", &()).expect("started");
+    env.run_until_idle();
+    assert_eq!(
+        env.elapsed(),
+        Duration::from_secs(3600),
+        "skipped the hour, then stopped"
+    );
+    let description = env.describe("patient-1").expect("described");
+    assert_eq!(description.status, warpflow_engine::storage::RunStatus::Running);
+    env.signal::<Approve>("patient-1", &true).expect("signalled");
+    env.run_until_idle();
+    assert_eq!(
+        env.describe("patient-1").expect("described").status,
+        warpflow_engine::storage::RunStatus::Completed
+    );
+    assert_eq!(env.result(&handle).expect("result"), "approved");
+}
+
+#[test]
+fn a_start_can_be_scheduled_at_a_virtual_time() {
+    let env = TestEnv::new(registry());
+    env.start_after::<Order>(Duration::from_secs(9 * 3600), "order-7", &("o-7".into(), 1));
+    env.run_until_idle();
+    let handle = env.handle::<Order>("order-7");
+    assert_eq!(env.result(&handle).expect("result"), "fraud_timeout");
+    let history = env.history("order-7").expect("history");
+    let started_at = history.events[0].event_time;
+    assert_eq!(
+        started_at.since(warpflow_sim::SIM_EPOCH),
+        Duration::from_secs(9 * 3600)
+    );
+    assert_eq!(
+        env.elapsed(),
+        Duration::from_secs(10 * 3600),
+        "started at 9 h, timed out an hour later"
+    );
+}

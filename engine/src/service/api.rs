@@ -200,6 +200,8 @@ pub struct RunDescription {
     pub pending_timers: usize,
     /// Children not yet closed.
     pub pending_children: usize,
+    /// A workflow task is scheduled or running, or events wait for one.
+    pub workflow_task_pending: bool,
     /// The outcome, once closed.
     pub outcome: Option<RunOutcome>,
 }

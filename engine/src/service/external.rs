@@ -231,6 +231,7 @@ fn describe(record: &RunRecord) -> ServiceResult<RunDescription> {
             .collect(),
         pending_timers: state.timers.len(),
         pending_children: state.children.len(),
+        workflow_task_pending: state.workflow_task.is_some() || !state.buffered.is_empty(),
         outcome: state.outcome,
     })
 }
