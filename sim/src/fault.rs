@@ -63,13 +63,14 @@ pub enum Fault {
         /// The node.
         node: String,
     },
-    /// The next activity attempt fails `attempts` times in a row (interpreted by the test
-    /// kit's activity runner).
+    /// The next `attempts` activity attempts (of any type) fail with a retryable error
+    /// without running the activity's code (interpreted by the test kit's activity runner).
     FailActivity {
         /// How many attempts fail.
         attempts: u32,
     },
-    /// The next activity attempt times out (interpreted by the test kit's activity runner).
+    /// The next activity attempt hangs until it is cancelled, so the engine times it out
+    /// (interpreted by the test kit's activity runner).
     TimeOutActivity,
 }
 
@@ -183,6 +184,13 @@ pub struct FaultRates {
     pub lose_reply: f64,
     /// The calling node is partitioned (for a while: see `NetworkConfig::partition_length`).
     pub partition: f64,
+    /// The next activity attempts fail ([`Fault::FailActivity`]; armed by the test kit).
+    #[serde(default)]
+    pub activity_failure: f64,
+    /// The next activity attempt times out ([`Fault::TimeOutActivity`]; armed by the test
+    /// kit).
+    #[serde(default)]
+    pub activity_timeout: f64,
 }
 
 impl FaultRates {
@@ -197,13 +205,15 @@ impl FaultRates {
             duplicate_request: 0.0,
             lose_reply: 0.0,
             partition: 0.0,
+            activity_failure: 0.0,
+            activity_timeout: 0.0,
         }
     }
 }
 
 impl Default for FaultRates {
     /// A modest mix: a percent or two of commits and messages go wrong, crashes and
-    /// partitions are rarer.
+    /// partitions are rarer; activity failures and timeouts are armed now and then.
     fn default() -> FaultRates {
         FaultRates {
             crash_worker: 0.002,
@@ -214,6 +224,8 @@ impl Default for FaultRates {
             duplicate_request: 0.02,
             lose_reply: 0.01,
             partition: 0.002,
+            activity_failure: 0.01,
+            activity_timeout: 0.005,
         }
     }
 }

@@ -21,9 +21,14 @@
 //! Every fault goes through [`SimCluster::apply`]: storage and network faults are armed on
 //! [`SimStorage`] / [`SimNetwork`] (which log them to the shared [`FaultLog`](warpflow_sim::FaultLog)
 //! when they take effect); crashes happen at once, are logged, and schedule a restart after a
-//! short seeded delay. [`SimCluster::run_plan`] applies a [`FaultPlan`] at its times;
-//! [`SimCluster::run_random`] draws faults from [`FaultRates`] until a horizon.
+//! short seeded delay. Activity faults ([`Fault::FailActivity`], [`Fault::TimeOutActivity`]) are
+//! armed on the cluster's [`ActivityFaults`]: every activity definition of the workers'
+//! registry is wrapped in a [`FaultyActivity`](crate::faulty_activity::FaultyActivity) that
+//! fails or hangs the next attempts (of any type), logging each attempt it affects.
+//! [`SimCluster::run_plan`] applies a [`FaultPlan`] at its times; [`SimCluster::run_random`]
+//! draws faults from [`FaultRates`] until a horizon.
 
+use crate::faulty_activity::ActivityFaults;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::future::{BoxFuture, select};
@@ -162,6 +167,7 @@ struct Inner {
     network: SimNetwork,
     log: SharedFaultLog,
     trace: SharedTrace,
+    activities: ActivityFaults,
     service_config: ServiceConfig,
     engine: Mutex<EngineNode>,
     workers: Mutex<Vec<WorkerNode>>,
@@ -306,10 +312,12 @@ impl Inner {
                 crashed
             }
             Fault::FailActivity { .. } | Fault::TimeOutActivity => {
-                // Activity faults are the workload's to inject (its activities decide how
-                // they fail); the cluster does not interpret them.
-                self.trace("faults", format!("not applied (activity fault): {fault}"));
-                false
+                // Logged by the knob as each attempt it affects starts.
+                let armed = self.activities.apply(fault);
+                if armed {
+                    self.trace("faults", format!("armed: {fault}"));
+                }
+                armed
             }
             other => {
                 if self.storage.faults().apply(other) || self.network.apply(other) {
@@ -322,10 +330,12 @@ impl Inner {
         }
     }
 
-    /// Stops random faults and heals every partition.
+    /// Stops random faults, disarms the activity faults not yet taken, and heals every
+    /// partition.
     fn stop_faults(&self) {
         self.storage.faults().set_rates(&FaultRates::none());
         self.network.set_rates(&FaultRates::none());
+        self.activities.clear();
         for node in self.network.nodes() {
             self.network.heal(&node);
         }
@@ -434,6 +444,8 @@ impl SimCluster {
             ..ServiceConfig::default()
         };
         let restarts = Dice::new(restart_stream(seed));
+        let activities = ActivityFaults::new(clock.clone(), log.clone(), trace.clone());
+        let registry = activities.wrap(&registry);
         let inner = Arc::new(Inner {
             config: config.clone(),
             clock: clock.clone(),
@@ -443,6 +455,7 @@ impl SimCluster {
             network: network.clone(),
             log,
             trace,
+            activities,
             service_config,
             engine: Mutex::new(EngineNode {
                 up: true,
@@ -566,6 +579,11 @@ impl SimCluster {
         self.inner.trace.clone()
     }
 
+    /// The activity faults armed on the workers' activities.
+    pub fn activity_faults(&self) -> ActivityFaults {
+        self.inner.activities.clone()
+    }
+
     /// Current virtual time.
     pub fn now(&self) -> Timestamp {
         self.sim.now()
@@ -627,8 +645,10 @@ impl SimCluster {
 
     /// Random mode: storage and network draw their faults from `rates` on every commit and
     /// call, and every [`RANDOM_FAULT_CADENCE`] the cluster rolls for a worker crash and an
-    /// engine crash (the faults stream of the seed), until `horizon` after the start; then
-    /// random faults stop and every partition heals.
+    /// engine crash (the faults stream of the seed), and for arming an activity failure (of
+    /// 1 to 3 attempts) and an activity timeout (a stream of their own, so that adding them
+    /// left the crashes of every seed as they were), until `horizon` after the start; then
+    /// random faults stop, armed activity faults are disarmed, and every partition heals.
     pub fn run_random(&self, rates: &FaultRates, horizon: Duration) {
         self.inner.storage.faults().set_rates(rates);
         self.inner.network.set_rates(rates);
@@ -638,6 +658,7 @@ impl SimCluster {
         let workers = u64::from(self.inner.config.workers.max(1));
         self.sim.spawn("random faults", async move {
             let mut dice = Dice::new(stream(inner.config.seed, Stream::Faults));
+            let mut activity_dice = Dice::new(activity_fault_stream(inner.config.seed));
             loop {
                 let next = inner.now().plus(RANDOM_FAULT_CADENCE);
                 if next >= end {
@@ -653,6 +674,16 @@ impl SimCluster {
                 }
                 if crash_engine {
                     inner.apply(&Fault::CrashEngine);
+                }
+                // Always three draws per tick on the activity stream too.
+                let fail_activity = activity_dice.chance(rates.activity_failure);
+                let attempts = 1 + activity_dice.below(3) as u32;
+                let time_out_activity = activity_dice.chance(rates.activity_timeout);
+                if fail_activity {
+                    inner.apply(&Fault::FailActivity { attempts });
+                }
+                if time_out_activity {
+                    inner.apply(&Fault::TimeOutActivity);
                 }
             }
             inner.clock.sleep_until(end).await;
@@ -676,6 +707,11 @@ impl SimCluster {
             dead.cancel();
         }
     }
+}
+
+fn activity_fault_stream(seed: u64) -> ChaCha8Rng {
+    use rand_chacha::rand_core::SeedableRng;
+    ChaCha8Rng::seed_from_u64(mix(stream_seed(seed, Stream::Faults), 0xAC71))
 }
 
 fn restart_stream(seed: u64) -> ChaCha8Rng {

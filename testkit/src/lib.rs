@@ -6,7 +6,8 @@
 //!   time, signal and query mid-wait, read histories; every awaited workflow is replayed
 //!   against the code by default; [`seed`] resolves `WARPFLOW_SEED` and prints rerun commands;
 //! - [`cluster`]: [`SimCluster`], a simulated deployment (storage, engine, workers on a
-//!   simulated network) whose nodes crash and restart, with faults from a plan or at random;
+//!   simulated network) whose nodes crash and restart and whose activities fail or time out
+//!   ([`faulty_activity`]), with faults from a plan or at random;
 //! - [`campaign`]: [`Campaign`], a workload over many seeds with a fault mix, checked by the
 //!   oracles (replay, crash equivalence, saga, liveness, same seed twice, user invariants),
 //!   reporting each failing seed with its reproduction command and a shrunk fault plan;
@@ -54,6 +55,7 @@ pub mod activity_env;
 pub mod campaign;
 pub mod cluster;
 pub mod env;
+pub mod faulty_activity;
 pub mod mock;
 pub mod replayer;
 pub mod seed;
@@ -65,6 +67,7 @@ pub use activity_env::{ActivityEnv, CancelHandle};
 pub use campaign::{Campaign, CampaignFailure, CampaignReport, FaultMode, RunReport, WorkloadCtx};
 pub use cluster::{ClusterConfig, EngineSlot, SimCluster};
 pub use env::{TEST_TASK_QUEUE, TestEnv, TestEnvBuilder};
+pub use faulty_activity::{ActivityFaults, FaultyActivity};
 pub use mock::{MockActivity, MockCall, MockCalls, MockOutcome, MockResponder};
 pub use replayer::{HistoryReplayer, ReplayCheck, ReplayEntry, ReplayFailure, ReplayReport};
 pub use seed::{DEFAULT_SEED, Seed};

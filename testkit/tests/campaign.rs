@@ -6,10 +6,11 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use warpflow_engine::history::EventAttributes;
 use warpflow_engine::workflow::{Workflow, WorkflowCtx};
 use warpflow_engine::{Activity, ActivityCtx, ActivityError, Registry, WorkflowResult};
 use warpflow_sim::{Fault, FaultPlan, FaultRates, When};
-use warpflow_testkit::{Campaign, FaultMode};
+use warpflow_testkit::{Campaign, FaultMode, RunReport};
 
 /// The external world: account balances, and the applied operations by key.
 #[derive(Debug, Default)]
@@ -197,6 +198,76 @@ fn network_loss_duplication_and_partitions_complete() {
             },
         );
     recovers_from("network", plan, "partition");
+}
+
+/// The highest `ActivityTaskStarted` attempt over every history of `run`.
+fn max_attempt(run: &RunReport) -> u32 {
+    run.histories
+        .values()
+        .flatten()
+        .flat_map(|h| &h.events)
+        .filter_map(|e| match &e.attributes {
+            EventAttributes::ActivityTaskStarted { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn injected_activity_failures_and_timeouts_are_retried_and_every_oracle_holds() {
+    let plan = FaultPlan::new()
+        .with(at(0), Fault::FailActivity { attempts: 3 })
+        .with(at(1), Fault::TimeOutActivity)
+        .with(at(2_001), Fault::TimeOutActivity)
+        .with(at(2_003), Fault::FailActivity { attempts: 3 })
+        .with(at(4_000), Fault::TimeOutActivity);
+    let campaign = ledger_campaign("activity faults", true)
+        .fault_plan(plan.clone())
+        .seeds(3);
+    let report = campaign.run_or_panic();
+    assert!(
+        report.faults_by_kind.get("failActivity").copied().unwrap_or(0) > 0,
+        "{report}"
+    );
+    assert!(
+        report.faults_by_kind.get("timeOutActivity").copied().unwrap_or(0) > 0,
+        "{report}"
+    );
+    for seed in campaign.seed_list() {
+        let run = campaign.run_one(seed, &FaultMode::Plan(plan.clone()));
+        assert!(
+            max_attempt(&run) > 1,
+            "seed {seed}: no activity was retried\n{}",
+            run.faults
+        );
+        // Each failed attempt is logged once, as it starts.
+        let failed = run
+            .faults
+            .entries()
+            .iter()
+            .filter(|(_, f)| matches!(f, Fault::FailActivity { attempts: 1 }))
+            .count();
+        assert!(
+            failed <= 6,
+            "seed {seed}: {failed} failed attempts logged\n{}",
+            run.faults
+        );
+    }
+}
+
+#[test]
+fn the_default_fault_mix_fails_and_times_out_activities() {
+    let rates = FaultRates::default();
+    assert!(rates.activity_failure > 0.0 && rates.activity_timeout > 0.0);
+    // Over the default seeds.
+    let report = ledger_campaign("default mix with activity faults", true).run_or_panic();
+    for kind in ["failActivity", "timeOutActivity"] {
+        assert!(
+            report.faults_by_kind.get(kind).copied().unwrap_or(0) > 0,
+            "{kind}: {report}"
+        );
+    }
 }
 
 thread_local! {

@@ -1,0 +1,193 @@
+//! Activity faults for a [`SimCluster`](crate::SimCluster): every activity definition its
+//! workers run is wrapped in a [`FaultyActivity`] that consults the cluster's
+//! [`ActivityFaults`] knob before running the real code.
+//!
+//! - [`Fault::FailActivity { attempts: n }`](Fault::FailActivity): the next `n` attempts (of
+//!   any activity type) fail with a retryable `InjectedFailure` without running the code;
+//! - [`Fault::TimeOutActivity`]: the next attempt hangs until its cancellation token fires
+//!   (then returns [`ActivityError::Cancelled`]), so the engine's start-to-close or heartbeat
+//!   timeout fires and the retry policy runs the activity again.
+//!
+//! Arming a fault only counts it; each attempt it affects is logged to the [`SharedFaultLog`]
+//! as it starts (`FailActivity { attempts: 1 }` per failed attempt, or `TimeOutActivity`), like
+//! storage and network faults, which are logged when they take effect: the log's plan arms
+//! each fault again just before the attempt it affected.
+
+use futures::future::BoxFuture;
+use std::sync::{Arc, Mutex, MutexGuard};
+use warpflow_engine::env::SharedClock;
+use warpflow_engine::payload::Payload;
+use warpflow_engine::registry::ActivityDefinition;
+use warpflow_engine::{ActivityCtx, ActivityError, Registry};
+use warpflow_sim::{Fault, SharedFaultLog, SharedTrace};
+
+/// The error type of an injected activity failure.
+pub const INJECTED_FAILURE: &str = "InjectedFailure";
+
+#[derive(Debug, Default)]
+struct Pending {
+    failures: u64,
+    timeouts: u64,
+}
+
+/// What happens to the next attempt.
+enum Verdict {
+    Run,
+    Fail,
+    Hang,
+}
+
+/// The activity faults armed on a cluster, shared by every [`FaultyActivity`] of its workers.
+/// Cheap to clone: clones share the knob.
+#[derive(Clone)]
+pub struct ActivityFaults {
+    pending: Arc<Mutex<Pending>>,
+    clock: SharedClock,
+    log: SharedFaultLog,
+    trace: SharedTrace,
+}
+
+impl std::fmt::Debug for ActivityFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityFaults")
+            .field("pending", &*self.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActivityFaults {
+    /// A knob with nothing armed, logging to `log` and `trace` at `clock`'s time.
+    pub fn new(clock: SharedClock, log: SharedFaultLog, trace: SharedTrace) -> ActivityFaults {
+        ActivityFaults {
+            pending: Arc::default(),
+            clock,
+            log,
+            trace,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Arms `fault` if it is an activity fault ([`Fault::FailActivity`],
+    /// [`Fault::TimeOutActivity`]) and says whether it was. Failures are counted before
+    /// timeouts: armed together, the failures come first.
+    pub fn apply(&self, fault: &Fault) -> bool {
+        let mut pending = self.lock();
+        match fault {
+            Fault::FailActivity { attempts } => pending.failures += u64::from(*attempts),
+            Fault::TimeOutActivity => pending.timeouts += 1,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Disarms every activity fault not yet taken.
+    pub fn clear(&self) {
+        *self.lock() = Pending::default();
+    }
+
+    /// The failures and timeouts armed and not yet taken.
+    pub fn pending(&self) -> (u64, u64) {
+        let pending = self.lock();
+        (pending.failures, pending.timeouts)
+    }
+
+    /// Decides the fate of an attempt starting now, and logs it if it is a fault.
+    fn take(&self, ctx: &ActivityCtx) -> Verdict {
+        let verdict = {
+            let mut pending = self.lock();
+            if pending.failures > 0 {
+                pending.failures -= 1;
+                Verdict::Fail
+            } else if pending.timeouts > 0 {
+                pending.timeouts -= 1;
+                Verdict::Hang
+            } else {
+                Verdict::Run
+            }
+        };
+        let fault = match verdict {
+            Verdict::Run => return verdict,
+            Verdict::Fail => Fault::FailActivity { attempts: 1 },
+            Verdict::Hang => Fault::TimeOutActivity,
+        };
+        let now = self.clock.now();
+        let info = ctx.info();
+        self.log.record(now, fault.clone());
+        self.trace.record(
+            now,
+            "faults",
+            format!(
+                "applied: {fault} ({} {} attempt {} of {})",
+                info.activity_type, info.activity_id, info.attempt, info.workflow_id
+            ),
+        );
+        verdict
+    }
+
+    /// `registry` with every activity definition wrapped in a [`FaultyActivity`] on this knob.
+    pub fn wrap(&self, registry: &Registry) -> Registry {
+        let mut wrapped = registry.clone();
+        for name in registry.activity_types() {
+            if let Ok(inner) = registry.activity(name) {
+                wrapped.register_activity_definition(Arc::new(FaultyActivity {
+                    inner,
+                    faults: self.clone(),
+                }));
+            }
+        }
+        wrapped
+    }
+}
+
+/// An activity definition that fails or hangs when its cluster's [`ActivityFaults`] say so,
+/// and otherwise runs the definition it wraps.
+pub struct FaultyActivity {
+    inner: Arc<dyn ActivityDefinition>,
+    faults: ActivityFaults,
+}
+
+impl FaultyActivity {
+    /// Wraps `inner` on the knob `faults`.
+    pub fn new(inner: Arc<dyn ActivityDefinition>, faults: ActivityFaults) -> FaultyActivity {
+        FaultyActivity { inner, faults }
+    }
+}
+
+impl std::fmt::Debug for FaultyActivity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyActivity")
+            .field("activity_type", &self.inner.activity_type())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActivityDefinition for FaultyActivity {
+    fn activity_type(&self) -> &'static str {
+        self.inner.activity_type()
+    }
+
+    fn run(&self, ctx: ActivityCtx, input: Payload) -> BoxFuture<'static, Result<Payload, ActivityError>> {
+        match self.faults.take(&ctx) {
+            Verdict::Run => self.inner.run(ctx, input),
+            Verdict::Fail => {
+                let message = format!(
+                    "injected failure of attempt {} of activity `{}`",
+                    ctx.attempt(),
+                    self.inner.activity_type()
+                );
+                Box::pin(async move { Err(ActivityError::retryable(INJECTED_FAILURE, message)) })
+            }
+            Verdict::Hang => Box::pin(async move {
+                // Never heartbeats: the engine times the attempt out. The worker cancels it
+                // only when it shuts down (a crash drops it).
+                ctx.cancelled().await;
+                Err(ActivityError::Cancelled)
+            }),
+        }
+    }
+}
