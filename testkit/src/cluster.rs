@@ -57,8 +57,14 @@ pub const CLIENT_NODE: &str = "client-0";
 /// How often random mode rolls for crashes.
 pub const RANDOM_FAULT_CADENCE: Duration = Duration::from_millis(100);
 
-/// The longest a poll or the timer loop waits without looking at storage again.
-pub const WAKE_UP_BOUND: Duration = Duration::from_secs(10);
+/// The longest a poll waits for a task. Kept short because `SimNetwork` makes the caller of a
+/// duplicated long poll wait for both copies.
+pub const WAKE_UP_BOUND: Duration = Duration::from_secs(60);
+
+/// The longest the timer loop sleeps without looking at storage. The service wakes it after
+/// every commit that may have set a timer, even one whose reply was lost, so this is only a
+/// safety net.
+pub const TIMER_IDLE_WAIT: Duration = Duration::from_secs(3600);
 
 /// The shape of a [`SimCluster`].
 #[derive(Clone, Debug)]
@@ -435,12 +441,11 @@ impl SimCluster {
         let slot = Arc::new(EngineSlot::default());
         let service_config = ServiceConfig {
             seed: stream_seed(seed, Stream::Entropy),
-            // Unlike `TestEnv`, waits stay short: a commit whose reply is lost is durable but
-            // wakes neither the pollers nor the timer loop, and a duplicated long poll holds
-            // its caller until both copies answer. These bounds are what recovers from that.
+            // Unlike `TestEnv`, polls stay short: a duplicated long poll holds its caller
+            // until both copies answer.
             poll_timeout: WAKE_UP_BOUND,
             outcome_wait: Duration::from_secs(60),
-            timer_idle_wait: WAKE_UP_BOUND,
+            timer_idle_wait: TIMER_IDLE_WAIT,
             ..ServiceConfig::default()
         };
         let restarts = Dice::new(restart_stream(seed));
