@@ -150,7 +150,8 @@ impl ExecutionState {
 
     /// Reads the state out of a stored run.
     pub fn load(record: &RunRecord) -> Result<ExecutionState, StorageError> {
-        serde_json::from_value(record.state.clone())
+        // Deserialized from a reference: no copy of the stored value.
+        ExecutionState::deserialize(&record.state)
             .map_err(|e| StorageError::Corrupt(format!("run {}: mutable state: {e}", record.key)))
     }
 

@@ -34,8 +34,10 @@ pub(crate) struct RunTxn {
 }
 
 impl RunTxn {
-    /// A run read from storage.
-    pub fn existing(record: RunRecord, state: ExecutionState, now: Timestamp) -> RunTxn {
+    /// A run read from storage. Its stored state payload is dropped: `state` is the live
+    /// copy, and the payload is written afresh from it at commit.
+    pub fn existing(mut record: RunRecord, state: ExecutionState, now: Timestamp) -> RunTxn {
+        record.state = Payload::Null;
         RunTxn {
             expected: Some(record.next_event_id),
             original: Some((record.clone(), state.clone())),
