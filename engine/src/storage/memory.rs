@@ -223,30 +223,26 @@ impl State {
     fn apply_run(&mut self, write: RunWrite) {
         let RunWrite { record, events, .. } = write;
         let key = record.key.clone();
+        // Index first, so the record itself moves into the map without a copy.
+        let (start_time, running) = (record.start_time, record.status == RunStatus::Running);
         match self.runs.get_mut(&key) {
             Some(stored) => {
                 self.runs_by_start
                     .remove(&(stored.record.start_time, key.clone()));
                 self.running.remove(&key);
                 stored.events.extend(events);
-                stored.record = record.clone();
+                stored.record = record;
             }
             None => {
                 self.runs_by_workflow
                     .entry(key.workflow_id.clone())
                     .or_default()
                     .push(key.run_id.clone());
-                self.runs.insert(
-                    key.clone(),
-                    StoredRun {
-                        record: record.clone(),
-                        events,
-                    },
-                );
+                self.runs.insert(key.clone(), StoredRun { record, events });
             }
         }
-        self.runs_by_start.insert((record.start_time, key.clone()));
-        if record.status == RunStatus::Running {
+        self.runs_by_start.insert((start_time, key.clone()));
+        if running {
             self.running.insert(key);
         }
     }
