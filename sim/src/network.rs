@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use warpflow_engine::env::SharedClock;
+use warpflow_engine::env::{SharedClock, SharedSpawner};
 use warpflow_engine::service::{Request, Response, ServiceError, Transport};
 use warpflow_engine::time::Timestamp;
 
@@ -69,6 +69,9 @@ impl Default for NetworkConfig {
 pub struct SimNetwork {
     clock: SharedClock,
     shared: Arc<Mutex<Shared>>,
+    /// When set, the second copy of a duplicated request runs detached, so its caller takes
+    /// the first reply without waiting for the other copy (a long poll, say).
+    spawner: Option<SharedSpawner>,
 }
 
 /// The network's state. Behind a std mutex that is only held inside synchronous blocks,
@@ -231,6 +234,7 @@ impl SimNetwork {
         SimNetwork {
             clock,
             shared: Arc::new(Mutex::new(shared)),
+            spawner: None,
         }
     }
 
@@ -262,6 +266,13 @@ impl SimNetwork {
     /// This network recording what it does in `trace`.
     pub fn with_trace(self, trace: SharedTrace) -> SimNetwork {
         self.lock().trace = Some(trace);
+        self
+    }
+
+    /// Runs the second copy of a duplicated request detached on `spawner`: the caller gets
+    /// the original's reply without waiting for the copy, which is still delivered and acts.
+    pub fn with_spawner(mut self, spawner: SharedSpawner) -> SimNetwork {
+        self.spawner = Some(spawner);
         self
     }
 
@@ -401,12 +412,53 @@ impl SimNetwork {
                         duplicate: true,
                         ..original
                     };
-                    let (a, b) = futures::future::join(
-                        original.carry(&target, request.clone(), sent, request_latency, reply_latency),
-                        copy.carry(&target, request, sent, dup_request_latency, dup_reply_latency),
-                    )
-                    .await;
-                    vec![a, b]
+                    match &self.spawner {
+                        Some(spawner) => {
+                            let (network, copy_node, copy_target) =
+                                (self.clone(), node.clone(), target.clone());
+                            let (copy_request, lose_reply) = (request.clone(), copy.lose_reply);
+                            spawner.spawn(
+                                "duplicate delivery",
+                                Box::pin(async move {
+                                    let copy = Delivery {
+                                        network: &network,
+                                        node: &copy_node,
+                                        number,
+                                        duplicate: true,
+                                        lose_reply,
+                                    };
+                                    let _ = copy
+                                        .carry(
+                                            &copy_target,
+                                            copy_request,
+                                            sent,
+                                            dup_request_latency,
+                                            dup_reply_latency,
+                                        )
+                                        .await;
+                                }),
+                            );
+                            vec![
+                                original
+                                    .carry(&target, request, sent, request_latency, reply_latency)
+                                    .await,
+                            ]
+                        }
+                        None => {
+                            let (a, b) = futures::future::join(
+                                original.carry(
+                                    &target,
+                                    request.clone(),
+                                    sent,
+                                    request_latency,
+                                    reply_latency,
+                                ),
+                                copy.carry(&target, request, sent, dup_request_latency, dup_reply_latency),
+                            )
+                            .await;
+                            vec![a, b]
+                        }
+                    }
                 } else {
                     vec![
                         original

@@ -57,6 +57,11 @@ pub const DEFAULT_FAULT_HORIZON: Duration = Duration::from_secs(30);
 /// The default liveness budget after the last fault.
 pub const DEFAULT_LIVENESS_BUDGET: Duration = Duration::from_secs(24 * 3600);
 
+/// The liveness check looks at most this often...
+const LIVENESS_LOOK_MIN: Duration = Duration::from_secs(1);
+/// ...and at least this often, whatever the engine's timers.
+const LIVENESS_LOOK_MAX: Duration = Duration::from_secs(3600);
+
 /// The most re-runs one shrink may make.
 pub const DEFAULT_MAX_SHRINK_RUNS: usize = 64;
 
@@ -536,7 +541,17 @@ impl Campaign {
                     if clock.now() >= faults_end && all_closed(&durable, &ids) {
                         return true;
                     }
-                    clock.sleep_until(clock.now().plus(Duration::from_secs(1))).await;
+                    // Look again at the next engine timer (a run's progress through a long
+                    // wait), at most an hour on: looking every second through a 24-hour wait
+                    // cost more than the simulation itself.
+                    let now = clock.now();
+                    let next_timer = durable.next_timer_due().await.ok().flatten();
+                    let wake_at = next_timer
+                        .map_or(now.plus(LIVENESS_LOOK_MAX), |t| {
+                            t.max(now.plus(LIVENESS_LOOK_MIN))
+                        })
+                        .min(now.plus(LIVENESS_LOOK_MAX));
+                    clock.sleep_until(wake_at).await;
                 }
             };
             let timeout = cluster.sim().clock().sleep_until(deadline);

@@ -57,9 +57,10 @@ pub const CLIENT_NODE: &str = "client-0";
 /// How often random mode rolls for crashes.
 pub const RANDOM_FAULT_CADENCE: Duration = Duration::from_millis(100);
 
-/// The longest a poll waits for a task. Kept short because `SimNetwork` makes the caller of a
-/// duplicated long poll wait for both copies.
-pub const WAKE_UP_BOUND: Duration = Duration::from_secs(60);
+/// The longest a poll waits for a task. Pollers are woken when work arrives (even after a
+/// commit whose reply was lost), and a duplicated request's second copy runs detached, so
+/// this only bounds how long an idle poller sleeps.
+pub const WAKE_UP_BOUND: Duration = Duration::from_secs(3600);
 
 /// The longest the timer loop sleeps without looking at storage. The service wakes it after
 /// every commit that may have set a timer, even one whose reply was lost, so this is only a
@@ -436,13 +437,12 @@ impl SimCluster {
             .with_log(log.clone())
             .with_trace(trace.clone());
         let network = SimNetwork::new(clock.clone(), stream(seed, Stream::Network))
+            .with_spawner(sim.spawner())
             .with_log(log.clone())
             .with_trace(trace.clone());
         let slot = Arc::new(EngineSlot::default());
         let service_config = ServiceConfig {
             seed: stream_seed(seed, Stream::Entropy),
-            // Unlike `TestEnv`, polls stay short: a duplicated long poll holds its caller
-            // until both copies answer.
             poll_timeout: WAKE_UP_BOUND,
             outcome_wait: Duration::from_secs(60),
             timer_idle_wait: TIMER_IDLE_WAIT,
