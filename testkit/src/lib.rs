@@ -2,7 +2,7 @@
 //!
 //! What Warpflow users call from `cargo test` (`../shared/DESIGN.md` §6):
 //!
-//! - [`env`]: [`TestEnv`], the real engine on the simulator: start workflows, skip virtual
+//! - [`env`](mod@env): [`TestEnv`], the real engine on the simulator: start workflows, skip virtual
 //!   time, signal and query mid-wait, read histories; every awaited workflow is replayed
 //!   against the code by default; [`seed`] resolves `WARPFLOW_SEED` and prints rerun commands;
 //! - [`cluster`]: [`SimCluster`], a simulated deployment (storage, engine, workers on a

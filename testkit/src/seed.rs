@@ -44,7 +44,7 @@ pub fn parse_seed(text: &str) -> Option<u64> {
     }
 }
 
-/// "seed N; rerun with: WARPFLOW_SEED=N cargo test <this test> -- --exact", naming the current
+/// "seed N; rerun with: WARPFLOW_SEED=N cargo test THIS_TEST -- --exact", naming the current
 /// test when the test harness named the thread after it.
 pub fn rerun_hint(seed: u64) -> String {
     let test = std::thread::current().name().unwrap_or("<test name>").to_owned();
