@@ -57,15 +57,13 @@ impl Service {
         incoming: Incoming,
     ) -> ServiceResult<()> {
         update!(self, |batch| {
-            // In every attempt: see `start_workflow`.
-            if self.storage.get_request(&request_id).await?.is_some() {
+            let Some(i) = self
+                .load_running_once(batch, &request_id, &workflow_id, run_id.as_ref())
+                .await?
+            else {
                 return Ok(());
-            }
-            let i = self.load(batch, &workflow_id, run_id.as_ref()).await?;
+            };
             let run = &mut batch.runs[i];
-            if !run.is_running() {
-                return Err(not_running(&run.record));
-            }
             let is_cancel = matches!(
                 incoming,
                 Incoming::Event(E::WorkflowExecutionCancelRequested { .. })
@@ -88,19 +86,37 @@ impl Service {
         reason: String,
     ) -> ServiceResult<()> {
         update!(self, |batch| {
-            // In every attempt: see `start_workflow`.
-            if self.storage.get_request(&request_id).await?.is_some() {
+            let Some(i) = self
+                .load_running_once(batch, &request_id, &workflow_id, run_id.as_ref())
+                .await?
+            else {
                 return Ok(());
-            }
-            let i = self.load(batch, &workflow_id, run_id.as_ref()).await?;
-            if !batch.runs[i].is_running() {
-                return Err(not_running(&batch.runs[i].record));
-            }
+            };
             self.terminate_in(batch, i, reason.clone(), "client".into())
                 .await?;
             batch.requests.push((request_id.clone(), Payload::Bool(true)));
             Ok(())
         })
+    }
+
+    /// Loads the running run a request with `request_id` acts on; `None` when that request was
+    /// already carried out (a retry). Checked in every attempt of the update, so a duplicate
+    /// that wins a race is seen (see `start_workflow`).
+    async fn load_running_once(
+        &self,
+        batch: &mut super::txn::Batch,
+        request_id: &RequestId,
+        workflow_id: &WorkflowId,
+        run_id: Option<&RunId>,
+    ) -> ServiceResult<Option<usize>> {
+        if self.storage.get_request(request_id).await?.is_some() {
+            return Ok(None);
+        }
+        let i = self.load(batch, workflow_id, run_id).await?;
+        if !batch.runs[i].is_running() {
+            return Err(not_running(&batch.runs[i].record));
+        }
+        Ok(Some(i))
     }
 
     /// Asks a worker of the run's queue to answer a query from the run's state.
