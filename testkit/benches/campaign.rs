@@ -16,13 +16,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
-use std::cell::Cell;
-use std::collections::BTreeSet;
-use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use warpflow_engine::workflow::{Signal, Workflow, WorkflowCtx};
-use warpflow_engine::{Activity, ActivityCtx, ActivityError, Registry, Saga, WorkflowResult};
 use warpflow_testkit::Campaign;
 
 /// Order workflows per run.
@@ -31,78 +25,13 @@ const K: u64 = 10;
 /// Seeds per campaign (one iteration).
 const SEEDS: u64 = 4;
 
-/// The external world: the effects applied, as `activity:order`. A set, so every activity
-/// is idempotent: applying an effect again changes nothing.
-type World = Arc<Mutex<BTreeSet<String>>>;
-
-macro_rules! effect {
-    ($ty:ident, $name:literal, $prefix:literal) => {
-        struct $ty(World);
-        impl Activity for $ty {
-            const NAME: &'static str = $name;
-            type Input = String;
-            type Output = String;
-            async fn run(&self, _ctx: ActivityCtx, id: String) -> Result<String, ActivityError> {
-                if let Ok(mut world) = self.0.lock() {
-                    world.insert(format!("{}:{id}", $name));
-                }
-                Ok(format!("{}{id}", $prefix))
-            }
-        }
-    };
-}
-effect!(Reserve, "reserve_inventory", "res-");
-effect!(Charge, "charge_payment", "chg-");
-effect!(Refund, "refund_payment", "refund-");
-effect!(Release, "release_inventory", "released-");
-
-struct Approve;
-impl Signal for Approve {
-    const NAME: &'static str = "approve";
-    type Input = bool;
-}
-
-/// W1: the order workflow of BENCHMARKS.md.
-struct Order;
-impl Workflow for Order {
-    const NAME: &'static str = "order";
-    type Input = (String, u64);
-    type Output = String;
-    async fn run(ctx: WorkflowCtx, (id, hours): (String, u64)) -> WorkflowResult<String> {
-        let approved = Rc::new(Cell::new(false));
-        let flag = approved.clone();
-        ctx.on_signal::<Approve>(move |ok| flag.set(ok));
-        let step = Duration::from_secs(10);
-        let reservation = ctx.activity::<Reserve>(id.clone()).start_to_close(step).await?;
-        let charge = ctx.activity::<Charge>(id).start_to_close(step).await?;
-        if ctx
-            .condition_timeout(move || approved.get(), Duration::from_secs(hours * 3600))
-            .await
-        {
-            return Ok("approved".into());
-        }
-        let mut saga = Saga::new();
-        let c = ctx.clone();
-        saga.add("release", move || {
-            c.activity::<Release>(reservation).start_to_close(step).start()
-        });
-        let c = ctx.clone();
-        saga.add("refund", move || {
-            c.activity::<Refund>(charge).start_to_close(step).start()
-        });
-        saga.compensate().await;
-        Ok("fraud_timeout".into())
-    }
-}
+#[path = "../tests/support/w1.rs"]
+mod w1;
+use w1::{Order, World};
 
 fn campaign() -> Campaign {
     let world = World::default();
-    let registry = Registry::new()
-        .with_workflow::<Order>()
-        .with_activity(Reserve(world.clone()))
-        .with_activity(Charge(world.clone()))
-        .with_activity(Refund(world.clone()))
-        .with_activity(Release(world.clone()));
+    let registry = w1::registry(&world);
     let reset = world.clone();
     Campaign::new("w1 orders", registry)
         .workload(|w| {

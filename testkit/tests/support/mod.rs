@@ -1,0 +1,3 @@
+//! Workflows shared by the test kit's tests and benchmarks.
+
+pub mod w1;
