@@ -2,7 +2,7 @@
 //! and waiting for the outcome.
 
 use super::api::{PendingActivity, RunDescription, RunOutcome};
-use super::state::{ExecutionState, Incoming};
+use super::state::Incoming;
 use super::{Service, ServiceError, ServiceResult};
 use crate::history::{EventAttributes as E, History};
 use crate::ids::{RunId, WorkflowId};
@@ -197,7 +197,7 @@ impl Service {
             closed.as_mut().enable();
             let record = self.get_record(&workflow_id, run_id.as_ref()).await?;
             if record.status.is_closed() {
-                return Ok(ExecutionState::load(&record)?.outcome);
+                return Ok(record.state.outcome.clone());
             }
             if self.now() >= deadline {
                 return Ok(None);
@@ -225,7 +225,7 @@ fn not_running(record: &RunRecord) -> ServiceError {
 }
 
 fn describe(record: &RunRecord) -> ServiceResult<RunDescription> {
-    let state = ExecutionState::load(record)?;
+    let state = &record.state;
     Ok(RunDescription {
         run: record.key.clone(),
         workflow_type: record.workflow_type.clone(),
@@ -248,6 +248,6 @@ fn describe(record: &RunRecord) -> ServiceResult<RunDescription> {
         pending_timers: state.timers.len(),
         pending_children: state.children.len(),
         workflow_task_pending: state.workflow_task.is_some() || !state.buffered.is_empty(),
-        outcome: state.outcome,
+        outcome: state.outcome.clone(),
     })
 }

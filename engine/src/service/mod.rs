@@ -58,6 +58,7 @@ mod workflow_task;
 
 pub use api::{Request, Response};
 pub use error::{ServiceError, ServiceResult};
+pub use state::ExecutionState;
 pub use transport::{InProcess, Transport};
 
 use crate::env::SharedClock;
@@ -67,7 +68,6 @@ use crate::storage::{StorageError, TaskKind};
 use crate::time::Timestamp;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use state::ExecutionState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -346,8 +346,7 @@ impl Service {
         if let Some(i) = batch.position(&record.key) {
             return Ok(i);
         }
-        let state = ExecutionState::load(&record)?;
-        batch.runs.push(RunTxn::existing(record, state, batch.now));
+        batch.runs.push(RunTxn::existing(record, batch.now));
         Ok(batch.runs.len() - 1)
     }
 

@@ -9,6 +9,7 @@ use crate::history::{EventAttributes as E, ParentExecution};
 use crate::ids::{RunId, TaskQueue, WorkflowId};
 use crate::payload::{self, Payload};
 use crate::storage::{RunKey, RunRecord, RunStatus};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a new run starts with.
@@ -127,10 +128,9 @@ impl Service {
             start_time: batch.now,
             close_time: None,
             next_event_id: crate::ids::EventId::FIRST,
-            state: Payload::Null,
+            state: Arc::new(ExecutionState::new(workflow_task_timeout, new.parent.clone())),
         };
-        let state = ExecutionState::new(workflow_task_timeout, new.parent.clone());
-        let mut run = RunTxn::created(record, state, batch.now);
+        let mut run = RunTxn::created(record, batch.now);
         run.append(E::WorkflowExecutionStarted {
             workflow_type: new.workflow_type,
             task_queue: new.task_queue,

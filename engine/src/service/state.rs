@@ -1,6 +1,7 @@
 //! The service's mutable state of one run (Temporal's "mutable state"): what is pending, what
-//! arrived while a workflow task was running, how the run ended. Stored as JSON in the run's
-//! record and rewritten by every commit of the run.
+//! arrived while a workflow task was running, how the run ended. Kept in the run's record,
+//! shared rather than copied (`Arc`), and replaced by every commit that changes it; backends
+//! that persist it store its serde encoding.
 
 use super::api::RunOutcome;
 use crate::activity::ActivityOptions;
@@ -8,7 +9,6 @@ use crate::failure::{Failure, TimeoutType};
 use crate::history::{EventAttributes, ParentClosePolicy, ParentExecution, RetryState};
 use crate::ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
-use crate::storage::{RunRecord, StorageError};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -109,29 +109,31 @@ pub(crate) struct Sticky {
     pub next_event_id: EventId,
 }
 
-/// The service's mutable state of a run.
+/// The service's mutable state of a run. Opaque outside the service: a storage backend only
+/// keeps it, through its `Serialize`/`Deserialize` encoding if it persists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ExecutionState {
-    pub workflow_task_timeout: Duration,
-    pub workflow_task: Option<WorkflowTaskState>,
+pub struct ExecutionState {
+    pub(crate) workflow_task_timeout: Duration,
+    pub(crate) workflow_task: Option<WorkflowTaskState>,
     /// What arrived while a workflow task was started: written after its completion.
-    pub buffered: Vec<Incoming>,
+    pub(crate) buffered: Vec<Incoming>,
     /// By `ActivityTaskScheduled` event id.
-    pub activities: BTreeMap<EventId, ActivityState>,
+    pub(crate) activities: BTreeMap<EventId, ActivityState>,
     /// By timer id: the `TimerStarted` event id.
-    pub timers: BTreeMap<TimerId, EventId>,
+    pub(crate) timers: BTreeMap<TimerId, EventId>,
     /// By `StartChildWorkflowExecutionInitiated` event id.
-    pub children: BTreeMap<EventId, ChildState>,
-    pub parent: Option<ParentExecution>,
-    pub cancel_requested: bool,
-    pub sticky: Option<Sticky>,
-    pub outcome: Option<RunOutcome>,
+    pub(crate) children: BTreeMap<EventId, ChildState>,
+    pub(crate) parent: Option<ParentExecution>,
+    pub(crate) cancel_requested: bool,
+    pub(crate) sticky: Option<Sticky>,
+    pub(crate) outcome: Option<RunOutcome>,
     /// Consecutive failed workflow tasks, for backoff.
-    pub failed_workflow_tasks: u32,
+    pub(crate) failed_workflow_tasks: u32,
 }
 
 impl ExecutionState {
+    /// The state of a run that just started.
     pub fn new(workflow_task_timeout: Duration, parent: Option<ParentExecution>) -> ExecutionState {
         ExecutionState {
             workflow_task_timeout,
@@ -148,21 +150,8 @@ impl ExecutionState {
         }
     }
 
-    /// Reads the state out of a stored run.
-    pub fn load(record: &RunRecord) -> Result<ExecutionState, StorageError> {
-        // Deserialized from a reference: no copy of the stored value.
-        ExecutionState::deserialize(&record.state)
-            .map_err(|e| StorageError::Corrupt(format!("run {}: mutable state: {e}", record.key)))
-    }
-
-    /// The state as stored.
-    pub fn to_payload(&self) -> Payload {
-        // Serializing plain data with string keys cannot fail; `Null` would be caught by `load`.
-        serde_json::to_value(self).unwrap_or(Payload::Null)
-    }
-
     /// True while a worker runs a workflow task of this run.
-    pub fn workflow_task_started(&self) -> bool {
+    pub(crate) fn workflow_task_started(&self) -> bool {
         self.workflow_task
             .as_ref()
             .is_some_and(|t| t.started_event_id.is_some())

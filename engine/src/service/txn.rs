@@ -12,6 +12,7 @@ use crate::storage::{
 };
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest delay before a repeatedly failing workflow task is retried.
@@ -20,11 +21,14 @@ const WORKFLOW_TASK_BACKOFF_MAX: Duration = Duration::from_secs(600);
 /// One run within a batch.
 #[derive(Debug)]
 pub(crate) struct RunTxn {
+    /// The run as it will be written; its `state` is replaced from `state` at commit.
     pub record: RunRecord,
+    /// The live copy of the run's mutable state.
     pub state: ExecutionState,
     /// `next_event_id` as read; `None` for a run this batch creates.
     expected: Option<EventId>,
-    original: Option<(RunRecord, ExecutionState)>,
+    /// The run as read, to tell whether the batch changed it.
+    original: Option<RunRecord>,
     pub events: Vec<HistoryEvent>,
     now: Timestamp,
     tasks: Vec<Task>,
@@ -34,30 +38,30 @@ pub(crate) struct RunTxn {
 }
 
 impl RunTxn {
-    /// A run read from storage. Its stored state payload is dropped: `state` is the live
-    /// copy, and the payload is written afresh from it at commit.
-    pub fn existing(mut record: RunRecord, state: ExecutionState, now: Timestamp) -> RunTxn {
-        record.state = Payload::Null;
+    /// A run read from storage. The stored state is shared, not decoded: only the live
+    /// copy the batch mutates is new.
+    pub fn existing(record: RunRecord, now: Timestamp) -> RunTxn {
         RunTxn {
             expected: Some(record.next_event_id),
-            original: Some((record.clone(), state.clone())),
+            state: ExecutionState::clone(&record.state),
+            original: Some(record.clone()),
+            ..RunTxn::created(record, now)
+        }
+    }
+
+    /// A run this batch creates; `record.state` is its initial state.
+    pub fn created(record: RunRecord, now: Timestamp) -> RunTxn {
+        RunTxn {
+            state: ExecutionState::clone(&record.state),
             record,
-            state,
+            expected: None,
+            original: None,
             events: Vec::new(),
             now,
             tasks: Vec::new(),
             done_tasks: Vec::new(),
             timers: Vec::new(),
             dropped_timers: Vec::new(),
-        }
-    }
-
-    /// A run this batch creates.
-    pub fn created(record: RunRecord, state: ExecutionState, now: Timestamp) -> RunTxn {
-        RunTxn {
-            expected: None,
-            original: None,
-            ..RunTxn::existing(record, state, now)
         }
     }
 
@@ -309,17 +313,39 @@ impl RunTxn {
     fn is_dirty(&self) -> bool {
         match &self.original {
             None => true,
-            Some((record, state)) => {
+            Some(original) => {
                 !self.events.is_empty()
                     || !self.tasks.is_empty()
                     || !self.done_tasks.is_empty()
                     || !self.timers.is_empty()
                     || !self.dropped_timers.is_empty()
-                    || *record != self.record
-                    || *state != self.state
+                    || indexed_fields_changed(original, &self.record)
+                    || *original.state != self.state
             }
         }
     }
+}
+
+/// True when a run's fields other than its state differ. Destructured so that a new field
+/// cannot be forgotten here.
+fn indexed_fields_changed(before: &RunRecord, after: &RunRecord) -> bool {
+    let RunRecord {
+        key,
+        workflow_type,
+        task_queue,
+        status,
+        start_time,
+        close_time,
+        next_event_id,
+        state: _,
+    } = before;
+    *key != after.key
+        || *workflow_type != after.workflow_type
+        || *task_queue != after.task_queue
+        || *status != after.status
+        || *start_time != after.start_time
+        || *close_time != after.close_time
+        || *next_event_id != after.next_event_id
 }
 
 /// What to wake once a batch is durable.
@@ -367,9 +393,8 @@ impl Batch {
         };
         let mut wake = Wakeups::default();
         for mut run in self.runs.into_iter().filter(RunTxn::is_dirty) {
-            wake.closed |=
-                run.original.as_ref().is_some_and(|(r, _)| !r.status.is_closed()) && !run.is_running();
-            run.record.state = run.state.to_payload();
+            wake.closed |= run.original.as_ref().is_some_and(|r| !r.status.is_closed()) && !run.is_running();
+            run.record.state = Arc::new(run.state);
             wake.timers |= !run.timers.is_empty();
             wake.queues
                 .extend(run.tasks.iter().map(|t| (t.queue.clone(), t.key.kind)));

@@ -31,8 +31,10 @@ use super::{
 };
 use crate::history::{EventAttributes, HistoryEvent};
 use crate::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
+use crate::service::ExecutionState;
 use crate::time::Timestamp;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs every property but [`crash_keeps_only_committed`], each on a fresh storage from
@@ -1289,7 +1291,10 @@ fn record_for(
         close_time: close,
         next_event_id,
         // Changes with every write, so a stale record is told apart from the current one.
-        state: json!({"run": key.to_string(), "nextEventId": next_event_id.0, "status": format!("{status:?}")}),
+        state: Arc::new(ExecutionState::new(
+            Duration::from_millis(next_event_id.0 * 10 + status as u64),
+            None,
+        )),
     }
 }
 

@@ -19,9 +19,11 @@ use crate::failure::TimeoutType;
 use crate::history::HistoryEvent;
 use crate::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
+use crate::service::ExecutionState;
 use crate::time::Timestamp;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A run: a workflow id and one of its run ids.
@@ -85,8 +87,9 @@ pub struct RunRecord {
     pub close_time: Option<Timestamp>,
     /// The id the next appended event gets: history length + 1.
     pub next_event_id: EventId,
-    /// The service's mutable state of the run (pending activities, buffered events, ...).
-    pub state: Payload,
+    /// The service's mutable state of the run (pending activities, buffered events, ...),
+    /// opaque to storage: shared as it is, or stored through its serde encoding.
+    pub state: Arc<ExecutionState>,
 }
 
 /// Which kind of worker a task is for.

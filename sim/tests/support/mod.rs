@@ -14,6 +14,7 @@ use std::time::Duration;
 use warpflow_engine::env::{Clock, SharedClock};
 use warpflow_engine::history::{EventAttributes, HistoryEvent};
 use warpflow_engine::ids::{EventId, RunId, TaskQueue, WorkflowId};
+use warpflow_engine::service::ExecutionState;
 use warpflow_engine::storage::{Commit, RequestId, RunKey, RunRecord, RunStatus, RunWrite};
 use warpflow_engine::time::Timestamp;
 
@@ -155,7 +156,7 @@ pub fn create_run(workflow_id: &str, request_id: &str) -> Commit {
         start_time: T0,
         close_time: None,
         next_event_id: EventId(2),
-        state: json!({}),
+        state: Arc::new(ExecutionState::new(Duration::from_secs(10), None)),
     };
     let started = HistoryEvent {
         event_id: EventId(1),
