@@ -373,7 +373,7 @@ impl SimNetwork {
         let (number, route, timeout) = {
             let mut shared = self.lock();
             let (number, route) = shared.route(&node, sent);
-            shared.trace(sent, &node, format!("send #{number} {}", kind(&request)));
+            shared.trace(sent, &node, format!("send #{number} {}", <&str>::from(&request)));
             (number, route, shared.config.loss_timeout)
         };
         let lost_at = sent.plus(timeout);
@@ -535,11 +535,11 @@ impl Delivery<'_> {
             );
             return None;
         }
-        let what = match &reply {
-            Ok(response) => kind(response),
-            Err(e) => format!("error {}", kind(e)),
+        let (error, what) = match &reply {
+            Ok(response) => ("", <&str>::from(response)),
+            Err(e) => ("error ", <&str>::from(e)),
         };
-        network.trace(node, format!("reply #{number}{copy} {what}"));
+        network.trace(node, format!("reply #{number}{copy} {error}{what}"));
         Some((arrival, reply))
     }
 }
@@ -578,42 +578,5 @@ impl Transport for NodeTransport {
                 .clone()
                 .call(self.node.clone(), self.target.clone(), request),
         )
-    }
-}
-
-/// The variant name of an enum with a derived `Debug` (`StartWorkflow`, `Ack`...), without
-/// formatting the rest of it: the writer stops the formatting at the first character that
-/// cannot be part of a name.
-fn kind(value: &impl fmt::Debug) -> String {
-    struct Name {
-        name: String,
-    }
-    impl fmt::Write for Name {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            for c in s.chars() {
-                if c.is_alphanumeric() || c == '_' {
-                    self.name.push(c);
-                } else {
-                    return Err(fmt::Error);
-                }
-            }
-            Ok(())
-        }
-    }
-    let mut name = Name { name: String::new() };
-    // An error here is the writer stopping the formatting on purpose.
-    let _ = fmt::write(&mut name, format_args!("{value:?}"));
-    name.name
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kind_is_the_variant_name() {
-        assert_eq!(kind(&Response::Ack), "Ack");
-        assert_eq!(kind(&ServiceError::Unavailable("x y".to_owned())), "Unavailable");
-        assert_eq!(kind(&Some(3)), "Some");
     }
 }

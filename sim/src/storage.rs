@@ -308,20 +308,24 @@ impl SimStorage {
 
 /// A short description of a commit for the trace.
 fn summarize(commit: &Commit) -> String {
-    let runs: Vec<String> = commit
-        .runs
-        .iter()
-        .map(|w| format!("{} +{}", w.record.key, w.events.len()))
-        .collect();
-    format!(
-        "runs [{}], tasks +{} -{}, timers +{} -{}, requests +{}",
-        runs.join(", "),
+    use std::fmt::Write;
+    // One buffer written in place: this runs on every simulated commit.
+    let mut out = String::with_capacity(96);
+    out.push_str("runs [");
+    for (i, write) in commit.runs.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(out, "{sep}{} +{}", write.record.key, write.events.len());
+    }
+    let _ = write!(
+        out,
+        "], tasks +{} -{}, timers +{} -{}, requests +{}",
         commit.create_tasks.len(),
         commit.complete_tasks.len(),
         commit.create_timers.len(),
         commit.delete_timers.len(),
         commit.requests.len()
-    )
+    );
+    out
 }
 
 impl fmt::Debug for SimStorage {

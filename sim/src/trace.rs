@@ -6,11 +6,14 @@
 //! hashes is the cheap determinism check, and diffing [`Trace::render`]s shows where two runs
 //! went apart.
 //!
-//! The hash is FNV-1a 64 ([`fnv1a64`]), fed with the bytes of each line as
-//! [`TraceLine::text`] renders it followed by `\n`, continuing across lines (the hash of a
-//! trace is the FNV-1a 64 of its [`render`](Trace::render)ed text). FNV-1a is tiny, has no
-//! platform-dependent parts (no word size, no endianness, no seeding), and is stable by
-//! definition: the same trace hashes the same everywhere, forever.
+//! The hash is FNV-1a 64 ([`fnv1a64`]), continued across lines, over each line's canonical
+//! bytes ([`TraceLine::hash_into`]): the virtual time as 8 little-endian bytes of Unix
+//! milliseconds, the node, a NUL, the event, a newline. The canonical form, rather than the
+//! rendered text, is hashed because recording happens on every simulated operation and
+//! formatting an RFC 3339 time there would dominate a campaign's cost; the text is only made
+//! when someone reads the trace. FNV-1a is tiny, has no platform-dependent parts (no word
+//! size, no seeding), and is stable by definition: the same trace hashes the same
+//! everywhere, forever.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -48,6 +51,16 @@ pub struct TraceLine {
 }
 
 impl TraceLine {
+    /// Continues the FNV-1a 64 `state` over the line's canonical bytes (see the module
+    /// documentation).
+    pub fn hash_into(&self, state: u64) -> u64 {
+        let state = fnv1a64_update(state, &self.at.as_millis().to_le_bytes());
+        let state = fnv1a64_update(state, self.node.as_bytes());
+        let state = fnv1a64_update(state, b"\0");
+        let state = fnv1a64_update(state, self.event.as_bytes());
+        fnv1a64_update(state, b"\n")
+    }
+
     /// The line as rendered and hashed: `<RFC 3339 time> <node> <event>`, with newlines in
     /// the node or event escaped as `\n` so that one line stays one line.
     pub fn text(&self) -> String {
@@ -95,8 +108,7 @@ impl Trace {
             node: node.into(),
             event: event.into(),
         };
-        self.hash = fnv1a64_update(self.hash, line.text().as_bytes());
-        self.hash = fnv1a64_update(self.hash, b"\n");
+        self.hash = line.hash_into(self.hash);
         self.lines.push(line);
     }
 
@@ -120,7 +132,7 @@ impl Trace {
         self.lines.is_empty()
     }
 
-    /// Every line, each followed by `\n`: exactly the bytes the hash covers.
+    /// Every line as [`TraceLine::text`], each followed by `\n`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for line in &self.lines {
@@ -163,6 +175,12 @@ impl SharedTrace {
     /// A copy of the trace as it is now.
     pub fn snapshot(&self) -> Trace {
         self.lock().clone()
+    }
+
+    /// The trace as it is now, leaving this shared trace empty: for the end of a run, when
+    /// nothing records any more and a copy would be waste.
+    pub fn take(&self) -> Trace {
+        std::mem::take(&mut *self.lock())
     }
 
     /// The rendered trace (see [`Trace::render`]).
@@ -218,9 +236,17 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_covers_exactly_the_rendered_text() {
+    fn the_hash_covers_the_canonical_bytes_of_every_line() {
         let trace = sample("commit #1 applied");
-        assert_eq!(trace.hash(), fnv1a64(trace.render().as_bytes()));
+        let mut bytes = Vec::new();
+        for line in trace.lines() {
+            bytes.extend_from_slice(&line.at.as_millis().to_le_bytes());
+            bytes.extend_from_slice(line.node.as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(line.event.as_bytes());
+            bytes.push(b'\n');
+        }
+        assert_eq!(trace.hash(), fnv1a64(&bytes));
         assert_eq!(Trace::new().hash(), FNV1A64_OFFSET);
     }
 
@@ -229,11 +255,11 @@ mod tests {
         let mut trace = Trace::new();
         trace.record(t(1_767_225_600_000), "engine", "start");
         assert_eq!(trace.render(), "2026-01-01T00:00:00.000Z engine start\n");
-        // FNV-1a 64 of the line above, computed independently of this code.
+        // FNV-1a 64 of the line's canonical bytes, computed independently of this code.
         assert_eq!(trace.hash(), KNOWN_HASH);
     }
 
-    const KNOWN_HASH: u64 = 0x3988_b9d3_bc7e_0457;
+    const KNOWN_HASH: u64 = 0x59eb_dd99_35c5_cf2b;
 
     #[test]
     fn newlines_are_escaped() {
@@ -241,6 +267,15 @@ mod tests {
         trace.record(t(0), "n", "a\nb");
         assert_eq!(trace.render(), "1970-01-01T00:00:00.000Z n a\\nb\n");
         assert_eq!(trace.len(), 1);
+    }
+
+    #[test]
+    fn take_empties_the_shared_trace() {
+        let shared = SharedTrace::new();
+        shared.record(t(0), "a", "b");
+        let taken = shared.take();
+        assert_eq!(taken.len(), 1);
+        assert!(shared.snapshot().is_empty());
     }
 
     #[test]

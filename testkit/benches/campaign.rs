@@ -7,10 +7,10 @@
 //!
 //! One iteration is one `Campaign::run` over [`SEEDS`] seeds. Throughput is reported as
 //! **faulted W1 workflows per second**: `K × SEEDS` = 40 elements per iteration. Each iteration
-//! simulates more than that: every seed also runs a fault-free baseline (`K` workflows), and
-//! the first seed's faulted run is run a second time for the same-seed-twice oracle (`K`
-//! more), so `K × (2 × SEEDS + 1)` = 90 workflows are simulated per iteration in all; only the
-//! 40 faulted ones are counted.
+//! simulates more than that: the fault-free baseline (`K` workflows; the seeds share it, as
+//! their workloads are the same), and the first seed's faulted run a second time for the
+//! same-seed-twice oracle (`K` more), so `K × (SEEDS + 2)` = 60 workflows are simulated per
+//! iteration in all; only the 40 faulted ones are counted.
 //!
 //! `cargo bench -p warpflow-testkit --bench campaign`
 

@@ -207,7 +207,8 @@ pub struct RunDescription {
 }
 
 /// Every call a client or worker makes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `<&str>::from(&request)` is the variant name (`"StartWorkflow"`), for traces and logs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
 pub enum Request {
     /// Start (or signal-with-start) a workflow.
     StartWorkflow(StartWorkflow),
@@ -346,7 +347,8 @@ pub enum Request {
 }
 
 /// The answer to a [`Request`], variant for variant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `<&str>::from(&response)` is the variant name (`"Ack"`), for traces and logs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
 pub enum Response {
     /// To `StartWorkflow`.
     Started(Started),

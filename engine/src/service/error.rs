@@ -5,8 +5,8 @@ use crate::payload::PayloadError;
 use crate::storage::StorageError;
 use serde::{Deserialize, Serialize};
 
-/// Why a call to the service failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+/// Why a call to the service failed. `<&str>::from(&error)` is the variant name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize, strum::IntoStaticStr)]
 pub enum ServiceError {
     /// No such workflow id, or no such run of it.
     #[error("workflow {workflow_id} not found{}", .run_id.as_ref().map(|r| format!(" (run {r})")).unwrap_or_default())]
