@@ -9,18 +9,9 @@
 
 pub mod services;
 
-use warpflow_testkit::Campaign;
-
-/// An example as `warpflow simulate` knows it.
-#[derive(Debug, Clone, Copy)]
-pub struct Example {
-    /// Its name: the name of its module and of its runnable example.
-    pub name: &'static str,
-    /// One line saying what it shows.
-    pub summary: &'static str,
-    /// Its fault campaign: the workload, the default fault mix and its oracles.
-    pub campaign: fn() -> Campaign,
-}
+/// An example as `warpflow simulate` knows it: its name (that of its module and of its
+/// runnable example), a one-line summary, and its fault campaign.
+pub use warpflow_testkit::NamedCampaign as Example;
 
 /// Every example, in the order of the guide.
 pub fn all() -> Vec<Example> {

@@ -242,6 +242,21 @@ pub struct Campaign {
     invariants: Vec<(String, Invariant)>,
     saga: BTreeMap<String, String>,
     max_shrink_runs: usize,
+    /// Seeds set by [`Campaign::seed_range`], which environment variables do not override.
+    explicit_seeds: Option<(u64, u64)>,
+    reproduce: Box<dyn Fn(u64) -> String>,
+}
+
+/// A campaign with a name, as `warpflow simulate` lists and runs them: a program offers its
+/// workloads to the command line as a list of these.
+#[derive(Debug, Clone, Copy)]
+pub struct NamedCampaign {
+    /// The name `--workflow` selects it by.
+    pub name: &'static str,
+    /// One line saying what it exercises.
+    pub summary: &'static str,
+    /// Builds the campaign: workload, fault mix, world and oracles.
+    pub campaign: fn() -> Campaign,
 }
 
 impl fmt::Debug for Campaign {
@@ -277,6 +292,8 @@ impl Campaign {
             invariants: Vec::new(),
             saga: BTreeMap::new(),
             max_shrink_runs: DEFAULT_MAX_SHRINK_RUNS,
+            explicit_seeds: None,
+            reproduce: Box::new(reproduce),
         }
     }
 
@@ -387,8 +404,25 @@ impl Campaign {
         self
     }
 
+    /// Runs exactly the seeds `first..first + n`, whatever `WARPFLOW_SEED(S)` say: for a
+    /// command line whose flags choose the seeds.
+    pub fn seed_range(mut self, first: u64, n: u64) -> Campaign {
+        self.explicit_seeds = Some((first, n));
+        self
+    }
+
+    /// How a failure's report says to rerun its seed (default: the `WARPFLOW_SEED=… cargo
+    /// test …` line of the current test).
+    pub fn reproduce_command(mut self, command: impl Fn(u64) -> String + 'static) -> Campaign {
+        self.reproduce = Box::new(command);
+        self
+    }
+
     /// The seeds this campaign runs (see [`Campaign::seeds`]).
     pub fn seed_list(&self) -> Vec<u64> {
+        if let Some((first, n)) = self.explicit_seeds {
+            return (first..first.saturating_add(n)).collect();
+        }
         let single = Seed::resolve(None);
         if single.from_env {
             return vec![single.value];
@@ -403,6 +437,11 @@ impl Campaign {
 
     /// Runs every seed, checks the oracles, shrinks failures, and reports.
     pub fn run(&self) -> CampaignReport {
+        self.run_with_progress(|_| {})
+    }
+
+    /// [`run`](Campaign::run), calling `after_seed` with the report so far after each seed.
+    pub fn run_with_progress(&self, mut after_seed: impl FnMut(&CampaignReport)) -> CampaignReport {
         let seeds = self.seed_list();
         let mut report = CampaignReport {
             name: self.name.clone(),
@@ -462,11 +501,12 @@ impl Campaign {
                     oracle,
                     message,
                     faults: faulted.faults.clone(),
-                    reproduce: reproduce(seed),
+                    reproduce: (self.reproduce)(seed),
                     original_plan: original,
                     shrunk,
                 });
             }
+            after_seed(&report);
         }
         report
     }

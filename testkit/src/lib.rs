@@ -64,7 +64,9 @@ pub mod snapshot;
 pub mod strategy;
 
 pub use activity_env::{ActivityEnv, CancelHandle};
-pub use campaign::{Campaign, CampaignFailure, CampaignReport, FaultMode, RunReport, WorkloadCtx};
+pub use campaign::{
+    Campaign, CampaignFailure, CampaignReport, FaultMode, NamedCampaign, RunReport, WorkloadCtx,
+};
 pub use cluster::{ClusterConfig, EngineSlot, SimCluster};
 pub use env::{TEST_TASK_QUEUE, TestEnv, TestEnvBuilder};
 pub use faulty_activity::{ActivityFaults, FaultyActivity};
