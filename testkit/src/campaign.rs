@@ -19,14 +19,18 @@
 //!   virtual-time budget;
 //! - `invariant:<name>`: the user's own checks over the [`RunReport`];
 //! - `same-seed-twice`: on a sample of seeds, the faulted run is run again and must give the
-//!   same trace hash.
+//!   same trace hash;
+//! - `plan`: a fault plan given to the campaign that no run can follow (a fault planned at an
+//!   operation that cannot take it) fails this, once, and nothing runs.
 //!
 //! Seeds: `WARPFLOW_SEED` runs exactly that seed; otherwise `WARPFLOW_SEEDS` (or
 //! [`Campaign::seeds`], default [`DEFAULT_SEEDS`]) seeds from [`Campaign::first_seed`].
 //!
-//! A failure is shrunk: the failing run's [`FaultLog`] becomes a plan, and faults are removed
-//! one at a time (re-running the seed with the plan instead of random rates) as long as the
-//! same oracle still fails.
+//! A failure is shrunk: the failing run's [`FaultLog`] becomes a plan that replays the run
+//! exactly ([`RunReport::plan`]: each per-operation fault at the commit, message or attempt it
+//! hit, each crash at its time, the same horizon), and faults are removed one at a time
+//! (re-running the seed with the plan instead of random rates) as long as the same oracle
+//! still fails.
 
 use crate::cluster::{CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
 use crate::seed::{Seed, parse_seed};
@@ -46,7 +50,7 @@ use warpflow_engine::storage::Storage;
 use warpflow_engine::workflow::Workflow;
 use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
-use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace, When};
+use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace};
 
 /// Seeds a campaign runs when neither the test nor `WARPFLOW_SEEDS` says.
 pub const DEFAULT_SEEDS: u64 = 8;
@@ -140,17 +144,7 @@ impl FaultMode {
         match self {
             FaultMode::None => Duration::ZERO,
             FaultMode::Random { horizon, .. } => *horizon,
-            FaultMode::Plan(plan) => {
-                plan.faults
-                    .iter()
-                    .filter_map(|(when, _)| match when {
-                        When::At(d) => Some(*d),
-                        When::Step(_) => None,
-                    })
-                    .max()
-                    .unwrap_or_default()
-                    + Duration::from_millis(1)
-            }
+            FaultMode::Plan(plan) => plan.end(),
         }
     }
 }
@@ -171,6 +165,9 @@ pub struct RunReport {
     pub world: Value,
     /// The faults injected.
     pub faults: FaultLog,
+    /// The faults injected as a plan that replays this run exactly on the same seed
+    /// ([`SimCluster::fault_plan`]).
+    pub plan: FaultPlan,
     /// The trace's hash and length.
     pub trace_hash: u64,
     /// Lines in the trace.
@@ -407,12 +404,29 @@ impl Campaign {
             seeds: seeds.clone(),
             ..CampaignReport::default()
         };
+        if let FaultMode::Plan(plan) = &self.mode
+            && let Err(e) = plan.check()
+        {
+            // Nothing to run: the plan is wrong for every seed.
+            let seed = seeds.first().copied().unwrap_or(self.first_seed);
+            report.failures.push(CampaignFailure {
+                campaign: self.name.clone(),
+                seed,
+                oracle: "plan".to_owned(),
+                message: e.to_string(),
+                faults: FaultLog::new(),
+                reproduce: reproduce(seed),
+                original_plan: plan.clone(),
+                shrunk: None,
+            });
+            return report;
+        }
         for (n, &seed) in seeds.iter().enumerate() {
             let baseline = self.run_one(seed, &FaultMode::None);
             let faulted = self.run_one(seed, &self.mode);
             report.workflows_run += faulted.workflows.len();
             report.virtual_time += baseline.elapsed + faulted.elapsed;
-            for (_, fault) in faulted.faults.entries() {
+            for fault in faulted.faults.faults() {
                 *report
                     .faults_by_kind
                     .entry(fault_kind(fault).to_owned())
@@ -439,7 +453,7 @@ impl Campaign {
             for (i, (oracle, message)) in failures.into_iter().enumerate() {
                 let original = match &self.mode {
                     FaultMode::Plan(plan) => plan.clone(),
-                    _ => faulted.faults.to_plan(SIM_EPOCH),
+                    _ => faulted.plan.clone(),
                 };
                 // Shrink the first failing oracle of a seed; the others share its plan.
                 let shrunk = if i == 0 && oracle != "same-seed-twice" {
@@ -484,51 +498,46 @@ impl Campaign {
             },
             self.registry.clone(),
         );
-        match mode {
-            FaultMode::None => {}
-            FaultMode::Random { rates, horizon } => cluster.run_random(rates, *horizon),
-            FaultMode::Plan(plan) => {
-                cluster.run_plan(plan);
-                // Faults stop after the last one: a partition a shrink left unhealed heals.
-                let clock = cluster.sim().clock();
-                let at = SIM_EPOCH.plus(end);
-                let stopper = cluster.network().clone();
-                cluster.sim().spawn("faults stop", async move {
-                    clock.sleep_until(at).await;
-                    for node in stopper.nodes() {
-                        stopper.heal(&node);
-                    }
-                });
+        let armed = match mode {
+            FaultMode::None => Ok(()),
+            FaultMode::Random { rates, horizon } => {
+                cluster.run_random(rates, *horizon);
+                Ok(())
             }
-        }
+            // Faults stop after the last one: a partition a shrink left unhealed heals.
+            FaultMode::Plan(plan) => cluster.run_plan(plan),
+        };
         let mut ctx = WorkloadCtx::new(seed);
         (self.workload)(&mut ctx);
         let workflows: Vec<WorkflowId> = ctx.starts.iter().map(|s| s.workflow_id.clone()).collect();
         let client = cluster.client();
         let starts = ctx.starts;
-        let mut liveness = match cluster.run(async move {
-            let calls = starts.into_iter().map(|s| {
-                let client = client.clone();
-                async move {
-                    client
-                        .start_untyped(
-                            &s.workflow_type,
-                            s.workflow_id.clone(),
-                            s.input,
-                            StartOptions::new(CLUSTER_TASK_QUEUE),
-                        )
-                        .await
-                        .map_err(|e| format!("start of {} failed: {e}", s.workflow_id))
-                }
-            });
-            join_all(calls)
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>, String>>()
-        }) {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(format!("simulation failed while starting: {e}")),
+        let mut liveness = match armed {
+            Err(e) => Err(format!("the fault plan cannot run: {e}")),
+            Ok(()) => match cluster.run(async move {
+                let calls = starts.into_iter().map(|s| {
+                    let client = client.clone();
+                    async move {
+                        client
+                            .start_untyped(
+                                &s.workflow_type,
+                                s.workflow_id.clone(),
+                                s.input,
+                                StartOptions::new(CLUSTER_TASK_QUEUE),
+                            )
+                            .await
+                            .map_err(|e| format!("start of {} failed: {e}", s.workflow_id))
+                    }
+                });
+                join_all(calls)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<_>, String>>()
+            }) {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(format!("simulation failed while starting: {e}")),
+            },
         };
         if liveness.is_ok() {
             let deadline = SIM_EPOCH.plus(end + self.liveness_budget);
@@ -594,6 +603,7 @@ impl Campaign {
             outcomes,
             world: (self.world_snapshot)(),
             faults: cluster.fault_log().snapshot(),
+            plan: cluster.fault_plan(),
             trace_hash: trace.hash(),
             trace_len: trace.len(),
             trace,
@@ -878,8 +888,8 @@ impl fmt::Display for CampaignFailure {
         writeln!(f, "  {}", self.message.replace('\n', "\n  "))?;
         writeln!(f, "  reproduce: {}", self.reproduce)?;
         writeln!(f, "  injected faults ({}):", self.faults.len())?;
-        for (at, fault) in self.faults.entries() {
-            writeln!(f, "    {at} {fault}")?;
+        for entry in self.faults.entries() {
+            writeln!(f, "    {entry}")?;
         }
         match &self.shrunk {
             Some(plan) => {
