@@ -28,9 +28,13 @@
 //!
 //! A failure is shrunk: the failing run's [`FaultLog`] becomes a plan that replays the run
 //! exactly ([`RunReport::plan`]: each per-operation fault at the commit, message or attempt it
-//! hit, each crash at its time, the same horizon), and faults are removed one at a time
-//! (re-running the seed with the plan instead of random rates) as long as the same oracle
-//! still fails.
+//! hit, each crash at its time, the same horizon), and faults are removed from it, re-running
+//! the seed with the plan instead of random rates, as long as the same oracle still fails:
+//! first every fault after the shortest failing prefix (found by bisection: dropping the
+//! faults after some point leaves the run as it was up to that point, so this costs a few
+//! runs however long the log), then single faults, first to last, pass after pass while a
+//! pass removes one (within [`Campaign::max_shrink_runs`]). A plan given to the campaign is
+//! shrunk as it was written.
 
 use crate::cluster::{CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
 use crate::seed::{Seed, parse_seed};
@@ -694,35 +698,77 @@ impl Campaign {
         failures
     }
 
-    /// Greedily removes faults from `plan` while `oracle` still fails on `seed`.
+    /// Removes faults from `plan` while `oracle` still fails on `seed` (see the module
+    /// documentation); `None` if the plan does not fail it at all.
     fn shrink(&self, seed: u64, baseline: &RunReport, plan: &FaultPlan, oracle: &str) -> Option<FaultPlan> {
-        if self.max_shrink_runs == 0 {
-            return None;
-        }
-        let mut scratch = BTreeMap::new();
-        let mut fails = |plan: &FaultPlan| {
-            let run = self.run_one(seed, &FaultMode::Plan(plan.clone()));
-            self.check(baseline, &run, &mut scratch)
-                .iter()
-                .any(|(name, _)| name == oracle)
+        let mut shrinker = Shrinker {
+            campaign: self,
+            seed,
+            baseline,
+            oracle,
+            runs_left: self.max_shrink_runs,
         };
-        let mut runs = 1;
-        if !fails(plan) {
+        if !shrinker.fails(plan)? {
             return None;
         }
-        let mut current = plan.clone();
-        let mut i = 0;
-        while i < current.len() && runs < self.max_shrink_runs {
-            let mut candidate = current.clone();
-            candidate.faults.remove(i);
-            runs += 1;
-            if fails(&candidate) {
-                current = candidate;
-            } else {
-                i += 1;
+        // The shortest failing prefix, assuming that a failing prefix stays failing when it
+        // grows: `prefix(hi)` fails, and no prefix shorter than `lo` is thought to.
+        let (mut lo, mut hi) = (0, plan.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match shrinker.fails(&prefix(plan, mid)) {
+                Some(true) => hi = mid,
+                Some(false) => lo = mid + 1,
+                None => break,
             }
         }
-        Some(current)
+        let mut current = prefix(plan, hi);
+        // Then single faults, first to last, again while a pass removes one. (Early faults
+        // first shrank further than late ones first in practice: the run after a removed
+        // fault changes either way.)
+        loop {
+            let before = current.len();
+            let mut i = 0;
+            while i < current.len() {
+                let mut candidate = current.clone();
+                candidate.faults.remove(i);
+                match shrinker.fails(&candidate) {
+                    Some(true) => current = candidate,
+                    Some(false) => i += 1,
+                    None => return Some(current),
+                }
+            }
+            if current.len() == before {
+                return Some(current);
+            }
+        }
+    }
+}
+
+/// The re-runs of one shrink, within the campaign's budget.
+struct Shrinker<'a> {
+    campaign: &'a Campaign,
+    seed: u64,
+    baseline: &'a RunReport,
+    oracle: &'a str,
+    runs_left: usize,
+}
+
+impl Shrinker<'_> {
+    /// Whether the seed under `plan` fails the oracle; `None` once the budget is spent.
+    fn fails(&mut self, plan: &FaultPlan) -> Option<bool> {
+        self.runs_left = self.runs_left.checked_sub(1)?;
+        let run = self.campaign.run_one(self.seed, &FaultMode::Plan(plan.clone()));
+        let failures = self.campaign.check(self.baseline, &run, &mut BTreeMap::new());
+        Some(failures.iter().any(|(name, _)| name == self.oracle))
+    }
+}
+
+/// The first `n` faults of `plan`, with its horizon.
+fn prefix(plan: &FaultPlan, n: usize) -> FaultPlan {
+    FaultPlan {
+        faults: plan.faults[..n.min(plan.len())].to_vec(),
+        horizon: plan.horizon,
     }
 }
 
@@ -901,6 +947,10 @@ impl fmt::Display for CampaignFailure {
                 )?;
                 for line in plan.to_string().lines() {
                     writeln!(f, "    {line}")?;
+                }
+                // The same plan as a value to paste into `Campaign::fault_plan`.
+                if let Ok(json) = serde_json::to_string(plan) {
+                    writeln!(f, "  as JSON: {json}")?;
                 }
             }
             None => writeln!(f, "  (not shrunk)")?,

@@ -592,3 +592,83 @@ fn a_random_run_s_faults_as_a_plan_replay_the_run_exactly() {
         );
     }
 }
+
+/// Partitions only: a worker cut off after running an attempt cannot report it, so the
+/// attempt times out and runs again.
+fn partitions() -> FaultRates {
+    FaultRates {
+        partition: 0.02,
+        ..FaultRates::none()
+    }
+}
+
+#[test]
+fn a_failing_random_run_is_reported_with_a_smaller_plan_that_still_fails() {
+    let campaign = || {
+        ledger_campaign("non-idempotent under partitions", false)
+            .faults(partitions())
+            .fault_horizon(Duration::from_secs(20))
+            .check_twice(0)
+    };
+    let report = campaign().seeds(12).run();
+    let failures = report.failures_of("crash-equivalence");
+    assert!(!failures.is_empty(), "{report}");
+    for failure in &failures {
+        let shrunk = failure
+            .shrunk
+            .clone()
+            .unwrap_or_else(|| panic!("not shrunk:\n{failure}"));
+        assert!(shrunk.len() <= failure.faults.len(), "{failure}");
+        // The report says it all: the seed and the command that reruns it, the faults
+        // injected, and the shrunk plan.
+        let text = failure.to_string();
+        let command = format!(
+            "reproduce: WARPFLOW_SEED={} cargo test a_failing_random_run_is_reported_with_a_smaller_plan_that_still_fails -- --exact",
+            failure.seed
+        );
+        assert!(text.contains(&command), "{text}");
+        assert!(
+            text.contains(&format!("injected faults ({})", failure.faults.len())),
+            "{text}"
+        );
+        let shrunk_lines = format!(
+            "shrunk fault plan ({} of {} faults):",
+            shrunk.len(),
+            failure.faults.len()
+        );
+        assert!(text.contains(&shrunk_lines), "{text}");
+        for line in shrunk.to_string().lines() {
+            assert!(text.contains(&format!("\n    {line}\n")), "{line}: {text}");
+        }
+
+        // The seed alone (what `WARPFLOW_SEED` runs) fails again with the same faults.
+        let rerun = campaign()
+            .first_seed(failure.seed)
+            .seeds(1)
+            .max_shrink_runs(0)
+            .run();
+        let again = rerun.failures_of("crash-equivalence");
+        assert!(!again.is_empty(), "{rerun}");
+        assert_eq!(again[0].faults, failure.faults);
+        // The shrunk plan alone fails the same oracle.
+        let planned = campaign()
+            .fault_plan(shrunk)
+            .first_seed(failure.seed)
+            .seeds(1)
+            .max_shrink_runs(0)
+            .run();
+        assert!(
+            !planned.failures_of("crash-equivalence").is_empty(),
+            "{failure}\n{planned}"
+        );
+    }
+    // Down to the one or two faults that matter, from more.
+    let smallest = failures
+        .iter()
+        .filter_map(|f| Some((f.shrunk.as_ref()?.len(), f.faults.len())))
+        .min();
+    assert!(
+        matches!(smallest, Some((shrunk, injected)) if shrunk <= 2 && shrunk < injected),
+        "{report}"
+    );
+}
