@@ -5,7 +5,8 @@
 //! interleavings across seeds and repeats exactly for one seed. When no task is ready, virtual
 //! time jumps to the earliest timer; when no task is ready and no timer is set while work is
 //! pending, the run is a deadlock, reported with the blocked tasks' names — never a hang.
-//! Step and virtual-time budgets bound every run.
+//! Step and virtual-time budgets bound every run. [`Sim::at_step`] runs an action once the
+//! executor has made a given number of steps (a fault plan's [`When::Step`](crate::When::Step)).
 //!
 //! [`SimClock`] and [`SimSpawner`] are the engine's `Clock` and `Spawner` on this executor;
 //! they are `Send + Sync` handles to state shared with it (behind a std mutex that is never
@@ -15,7 +16,7 @@ use crate::rng::{self, Stream};
 use futures::future::{BoxFuture, LocalBoxFuture};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::Rng;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -132,7 +133,14 @@ pub struct Sim {
     next_task: RefCell<TaskId>,
     scheduling: RefCell<ChaCha8Rng>,
     steps: RefCell<u64>,
+    /// Actions to run once the executor has made a number of steps, in registration order.
+    step_actions: RefCell<BTreeMap<u64, Vec<StepAction>>>,
+    /// The step of the first action in `step_actions` (`u64::MAX`: none), so that a step
+    /// without an action due costs one comparison.
+    next_action_step: Cell<u64>,
 }
+
+type StepAction = Box<dyn FnOnce()>;
 
 impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,6 +164,8 @@ impl Sim {
             tasks: RefCell::new(BTreeMap::new()),
             next_task: RefCell::new(0),
             steps: RefCell::new(0),
+            step_actions: RefCell::new(BTreeMap::new()),
+            next_action_step: Cell::new(u64::MAX),
         }
     }
 
@@ -177,6 +187,40 @@ impl Sim {
     /// Polls made so far.
     pub fn steps(&self) -> u64 {
         *self.steps.borrow()
+    }
+
+    /// Runs `action` once the executor has made `step` steps, just before the next one (at
+    /// once, before the next step, if `step` has passed). Actions for the same step run in
+    /// the order they were registered. The action runs outside any task: it may wake and
+    /// spawn tasks, not await.
+    pub fn at_step(&self, step: u64, action: impl FnOnce() + 'static) {
+        self.step_actions
+            .borrow_mut()
+            .entry(step)
+            .or_default()
+            .push(Box::new(action));
+        self.next_action_step.set(self.next_action_step.get().min(step));
+    }
+
+    /// Runs the actions due once `steps` steps are made.
+    fn run_step_actions(&self, steps: u64) {
+        loop {
+            let due = {
+                let mut actions = self.step_actions.borrow_mut();
+                let due = match actions.first_entry() {
+                    Some(entry) if *entry.key() <= steps => entry.remove(),
+                    _ => Vec::new(),
+                };
+                let next = actions.first_key_value().map_or(u64::MAX, |(step, _)| *step);
+                self.next_action_step.set(next);
+                due
+            };
+            if due.is_empty() {
+                return;
+            }
+            // Run with the map released: an action may register another.
+            due.into_iter().for_each(|action| action());
+        }
     }
 
     /// The engine's clock on this simulation's virtual time.
@@ -317,6 +361,10 @@ impl Sim {
     }
 
     fn step(&self, id: TaskId) -> Result<(), SimError> {
+        let made = *self.steps.borrow();
+        if made >= self.next_action_step.get() {
+            self.run_step_actions(made);
+        }
         {
             let mut steps = self.steps.borrow_mut();
             *steps += 1;

@@ -1,30 +1,34 @@
-//! Faults as data: what can go wrong in a simulated run ([`Fault`]), when ([`When`]), a
-//! schedule of faults ([`FaultPlan`]), the probabilities of a random run ([`FaultRates`]),
+//! Faults as data: what can go wrong in a simulated run ([`Fault`]), when ([`When`], [`Op`]),
+//! a schedule of faults ([`FaultPlan`]), the probabilities of a random run ([`FaultRates`]),
 //! and the record of what was injected ([`FaultLog`]).
 //!
 //! A run meets faults in one of two modes:
 //! - **planned**: a [`FaultPlan`] is a plain value that proptest generates and shrinks
 //!   (`fault::strategy`, with the `proptest` feature); whoever drives the run arms each
-//!   fault at its time, on the component it belongs to ([`SimStorage`](crate::SimStorage),
-//!   [`SimNetwork`](crate::SimNetwork), or the test kit for crashes and activities);
+//!   fault at its time, at its executor step, or at the operation it names, on the component
+//!   it belongs to ([`SimStorage`](crate::SimStorage), [`SimNetwork`](crate::SimNetwork), or
+//!   the test kit for crashes and activities);
 //! - **random**: components draw faults from [`FaultRates`] with seeded [`Dice`](crate::Dice),
 //!   for soak runs.
 //!
 //! Either way, every fault that takes effect is appended to a shared [`FaultLog`] with the
-//! virtual time it was decided at. [`FaultLog::to_plan`] turns the log of a failing random
-//! run into an explicit plan that reproduces it, so the failure can be replayed and shrunk.
-//! The log records a fault when the decision is made (a commit or a call starts), which is
-//! also when a plan arms the same fault: replaying the plan makes the same decision for the
-//! same operation.
+//! virtual time it was decided at and, for the faults a component decides per operation, the
+//! operation it hit ([`Op`]: the n-th commit, message or activity attempt). [`FaultLog::to_plan`]
+//! turns the log of a failing random run into an explicit plan that reproduces it exactly:
+//! each per-operation fault is planned at its operation, each crash at its time. Replaying
+//! the plan on the same seed makes the same decision for the same operation, because the
+//! components draw the same random values per operation whatever they decide, and the
+//! driver of the faults wakes at the same times in both modes (see the test kit's cluster).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use warpflow_engine::time::{Timestamp, format_duration};
 
-/// One fault. Storage and network faults are one-shot: they apply to the next operation of
-/// their kind after they are armed.
+/// One fault. Storage, network and activity faults are one-shot: they apply to the next
+/// operation of their kind after they are armed (planned at an [`Op`], that operation itself).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "fault", rename_all = "camelCase")]
 pub enum Fault {
@@ -92,14 +96,54 @@ impl fmt::Display for Fault {
     }
 }
 
-/// When a planned fault is armed.
+/// When a planned fault is armed. In JSON: `{"at": "1.250s"}`, `{"step": 7}`, or the
+/// operation (`{"commit": 3}`, `{"message": 12}`, `{"attempt": 2}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "WhenJson", into = "WhenJson")]
 pub enum When {
     /// At this much virtual time after the start of the run.
-    At(#[serde(with = "duration_text")] Duration),
-    /// At this step of the simulation's executor.
+    At(Duration),
+    /// Once the simulation's executor has made this many steps (polls), before the next one.
     Step(u64),
+    /// As this operation starts: only for the faults that operation takes (see
+    /// [`Op::takes`]).
+    Op(Op),
+}
+
+/// [`When`] as JSON writes it: one flat, externally tagged enum, so that a wrong key or
+/// value is an error that names it.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum WhenJson {
+    At(#[serde(with = "duration_text")] Duration),
+    Step(u64),
+    Commit(u64),
+    Message(u64),
+    Attempt(u64),
+}
+
+impl From<WhenJson> for When {
+    fn from(json: WhenJson) -> When {
+        match json {
+            WhenJson::At(d) => When::At(d),
+            WhenJson::Step(n) => When::Step(n),
+            WhenJson::Commit(n) => When::Op(Op::Commit(n)),
+            WhenJson::Message(n) => When::Op(Op::Message(n)),
+            WhenJson::Attempt(n) => When::Op(Op::Attempt(n)),
+        }
+    }
+}
+
+impl From<When> for WhenJson {
+    fn from(when: When) -> WhenJson {
+        match when {
+            When::At(d) => WhenJson::At(d),
+            When::Step(n) => WhenJson::Step(n),
+            When::Op(Op::Commit(n)) => WhenJson::Commit(n),
+            When::Op(Op::Message(n)) => WhenJson::Message(n),
+            When::Op(Op::Attempt(n)) => WhenJson::Attempt(n),
+        }
+    }
 }
 
 impl fmt::Display for When {
@@ -107,15 +151,94 @@ impl fmt::Display for When {
         match self {
             When::At(d) => write!(f, "at {}", format_duration(*d)),
             When::Step(n) => write!(f, "at step {n}"),
+            When::Op(op) => write!(f, "at {op}"),
         }
     }
+}
+
+impl From<Op> for When {
+    fn from(op: Op) -> When {
+        When::Op(op)
+    }
+}
+
+/// An operation of a simulated component, numbered from 1 in the order they start: what a
+/// per-operation fault hits. The numbers are the ones the trace shows (`commit #3`, `send
+/// #12`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Op {
+    /// The n-th storage commit (of every engine incarnation: the storage counts them).
+    Commit(u64),
+    /// The n-th call on the network, from any node.
+    Message(u64),
+    /// The n-th activity attempt started by any worker (the test kit counts them).
+    Attempt(u64),
+}
+
+impl Op {
+    /// Whether this operation can take `fault`: commits take the commit faults, messages the
+    /// network faults (a partition or heal of any node), attempts the activity faults.
+    pub fn takes(&self, fault: &Fault) -> bool {
+        match self {
+            Op::Commit(_) => matches!(fault, Fault::FailCommit | Fault::LoseCommitReply),
+            Op::Message(_) => matches!(
+                fault,
+                Fault::DropMessages { .. }
+                    | Fault::DuplicateNextRequest
+                    | Fault::LoseNextReply
+                    | Fault::Partition { .. }
+                    | Fault::Heal { .. }
+            ),
+            Op::Attempt(_) => matches!(fault, Fault::FailActivity { .. } | Fault::TimeOutActivity),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Commit(n) => write!(f, "commit #{n}"),
+            Op::Message(n) => write!(f, "message #{n}"),
+            Op::Attempt(n) => write!(f, "activity attempt #{n}"),
+        }
+    }
+}
+
+/// A plan a run cannot follow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A fault is planned at an operation that cannot take it (a crash at a commit, say).
+    #[error(
+        "fault {index} of the plan (`{fault}`) is planned {when}, which cannot take it: commits take \
+         commit faults, messages network faults, attempts activity faults; plan crashes at a time or a step"
+    )]
+    Misplaced {
+        /// Its index in [`FaultPlan::faults`].
+        index: usize,
+        /// Where it is planned.
+        when: When,
+        /// The fault.
+        fault: Fault,
+    },
 }
 
 /// A schedule of faults: a value, so that it can be generated, shrunk, printed and saved.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultPlan {
-    /// The faults and when to arm them. Faults at the same time are armed in this order.
+    /// The faults and when to arm them. Faults at the same time, step or operation are armed
+    /// in this order.
     pub faults: Vec<(When, Fault)>,
+    /// When faults stop, since the start (partitions heal; see [`FaultPlan::end`]). A plan
+    /// exported from a random run has the run's horizon, and the test kit replays a plan with
+    /// a horizon as that run was driven (its crash rolls woke the fault driver at a fixed
+    /// cadence until then), so that the replay is exact.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_duration_text"
+    )]
+    pub horizon: Option<Duration>,
 }
 
 impl FaultPlan {
@@ -130,12 +253,52 @@ impl FaultPlan {
         self
     }
 
-    /// The plan ordered by time: every `At` by duration, then every `Step` by step. The sort
-    /// is stable: faults at the same time keep their order (a partition and a heal at the
-    /// same instant mean different things in different orders).
+    /// This plan with faults stopping at `horizon` after the start.
+    pub fn with_horizon(mut self, horizon: Duration) -> FaultPlan {
+        self.horizon = Some(horizon);
+        self
+    }
+
+    /// The plan ordered by time: every `At` by duration, then every `Step` by step, then
+    /// the operations by component and number. The sort is stable: faults at the same time
+    /// keep their order (a partition and a heal at the same instant mean different things in
+    /// different orders).
     pub fn sorted(mut self) -> FaultPlan {
         self.faults.sort_by_key(|(when, _)| *when);
         self
+    }
+
+    /// When faults stop, since the start: the horizon if set, else 1 ms after the last
+    /// fault planned at a time (faults planned at a step or an operation do not count: when
+    /// they happen is not known in advance).
+    pub fn end(&self) -> Duration {
+        self.horizon.unwrap_or_else(|| {
+            self.faults
+                .iter()
+                .filter_map(|(when, _)| match when {
+                    When::At(d) => Some(*d),
+                    When::Step(_) | When::Op(_) => None,
+                })
+                .max()
+                .unwrap_or_default()
+                + Duration::from_millis(1)
+        })
+    }
+
+    /// Checks that every fault planned at an operation is one that operation takes.
+    pub fn check(&self) -> Result<(), PlanError> {
+        for (index, (when, fault)) in self.faults.iter().enumerate() {
+            if let When::Op(op) = when
+                && !op.takes(fault)
+            {
+                return Err(PlanError::Misplaced {
+                    index,
+                    when: *when,
+                    fault: fault.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The number of faults.
@@ -150,15 +313,43 @@ impl FaultPlan {
 }
 
 impl fmt::Display for FaultPlan {
-    /// One line per fault: `at 1.250s: fail the next commit`.
+    /// One line per fault (`at 1.250s: fail the next commit`, `at message #12: duplicate the
+    /// next request`), then the horizon if set (`faults stop at 30s`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.faults.is_empty() {
-            return writeln!(f, "(no faults)");
+            writeln!(f, "(no faults)")?;
         }
         for (when, fault) in &self.faults {
             writeln!(f, "{when}: {fault}")?;
         }
+        if let Some(horizon) = self.horizon {
+            writeln!(f, "faults stop at {}", format_duration(horizon))?;
+        }
         Ok(())
+    }
+}
+
+/// Faults planned at the operations of one component, by operation number: what a component
+/// arms as each operation starts. Empty, it costs one map lookup per operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlannedOps {
+    faults: BTreeMap<u64, Vec<Fault>>,
+}
+
+impl PlannedOps {
+    /// Plans `fault` at operation `n` (after the faults already planned there).
+    pub fn plan(&mut self, n: u64, fault: Fault) {
+        self.faults.entry(n).or_default().push(fault);
+    }
+
+    /// Takes the faults planned at operation `n`, in the order they were planned.
+    pub fn take(&mut self, n: u64) -> Vec<Fault> {
+        self.faults.remove(&n).unwrap_or_default()
+    }
+
+    /// True when nothing is planned.
+    pub fn is_empty(&self) -> bool {
+        self.faults.is_empty()
     }
 }
 
@@ -230,11 +421,47 @@ impl Default for FaultRates {
     }
 }
 
-/// Every fault injected in a run, with the virtual time it was decided at, in the order they
-/// were recorded.
+/// One injected fault: when it was decided, the operation it hit (for the faults a component
+/// decides per operation), and the fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedFault {
+    /// The virtual time it was decided at.
+    pub at: Timestamp,
+    /// The operation it hit; `None` for faults applied at a time (crashes, the heals when
+    /// faults stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Op>,
+    /// The fault.
+    pub fault: Fault,
+}
+
+impl LoggedFault {
+    /// Where a plan replaying this entry arms it: at its operation, else at its time since
+    /// `start` (an entry before `start` counts as at `start`).
+    pub fn when(&self, start: Timestamp) -> When {
+        match self.op {
+            Some(op) => When::Op(op),
+            None => When::At(self.at.since(start)),
+        }
+    }
+}
+
+impl fmt::Display for LoggedFault {
+    /// `2026-01-01T00:00:01.250Z commit #7: fail the next commit`, or without the operation
+    /// for a fault applied at a time.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op {
+            Some(op) => write!(f, "{} {op}: {}", self.at, self.fault),
+            None => write!(f, "{} {}", self.at, self.fault),
+        }
+    }
+}
+
+/// Every fault injected in a run, in the order they were recorded (the order they happened).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultLog {
-    entries: Vec<(Timestamp, Fault)>,
+    entries: Vec<LoggedFault>,
 }
 
 impl FaultLog {
@@ -243,14 +470,19 @@ impl FaultLog {
         FaultLog::default()
     }
 
-    /// Records `fault`, injected at `at`.
-    pub fn record(&mut self, at: Timestamp, fault: Fault) {
-        self.entries.push((at, fault));
+    /// Records `fault`, decided at `at`, hitting `op` (`None`: applied at a time).
+    pub fn record(&mut self, at: Timestamp, op: Option<Op>, fault: Fault) {
+        self.entries.push(LoggedFault { at, op, fault });
     }
 
     /// The entries, in the order they were recorded.
-    pub fn entries(&self) -> &[(Timestamp, Fault)] {
+    pub fn entries(&self) -> &[LoggedFault] {
         &self.entries
+    }
+
+    /// The faults, in the order they were recorded.
+    pub fn faults(&self) -> impl Iterator<Item = &Fault> {
+        self.entries.iter().map(|entry| &entry.fault)
     }
 
     /// The number of entries.
@@ -263,25 +495,27 @@ impl FaultLog {
         self.entries.is_empty()
     }
 
-    /// The plan that reproduces this log in a run that started at `start`: each fault at
-    /// its time since `start` (an entry before `start` counts as at `start`), sorted.
+    /// The plan that reproduces this log in a run that started at `start`, in the order the
+    /// faults happened: each per-operation fault at its operation, each other fault at its
+    /// time since `start` (see [`LoggedFault::when`]). It has no horizon: give it the one the
+    /// run had ([`FaultPlan::with_horizon`]) to replay a random run exactly.
     pub fn to_plan(&self, start: Timestamp) -> FaultPlan {
         FaultPlan {
             faults: self
                 .entries
                 .iter()
-                .map(|(at, fault)| (When::At(at.since(start)), fault.clone()))
+                .map(|entry| (entry.when(start), entry.fault.clone()))
                 .collect(),
+            horizon: None,
         }
-        .sorted()
     }
 }
 
 impl fmt::Display for FaultLog {
-    /// One line per fault: `2026-01-01T00:00:01.250Z fail the next commit`.
+    /// One line per fault (see [`LoggedFault`]'s `Display`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (at, fault) in &self.entries {
-            writeln!(f, "{at} {fault}")?;
+        for entry in &self.entries {
+            writeln!(f, "{entry}")?;
         }
         Ok(())
     }
@@ -305,9 +539,9 @@ impl SharedFaultLog {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records `fault`, injected at `at`.
-    pub fn record(&self, at: Timestamp, fault: Fault) {
-        self.lock().record(at, fault);
+    /// Records `fault`, decided at `at`, hitting `op` (see [`FaultLog::record`]).
+    pub fn record(&self, at: Timestamp, op: Option<Op>, fault: Fault) {
+        self.lock().record(at, op, fault);
     }
 
     /// A copy of the log as it is now.
@@ -344,6 +578,26 @@ mod duration_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `Option<Duration>`s in plans, as [`duration_text`] writes them.
+mod optional_duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    use warpflow_engine::time::parse_duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -410,8 +664,13 @@ pub mod strategy {
         max_len: usize,
         horizon: Duration,
     ) -> impl Strategy<Value = FaultPlan> {
-        proptest::collection::vec((when(horizon), faults), 0..=max_len)
-            .prop_map(|faults| FaultPlan { faults }.sorted())
+        proptest::collection::vec((when(horizon), faults), 0..=max_len).prop_map(|faults| {
+            FaultPlan {
+                faults,
+                horizon: None,
+            }
+            .sorted()
+        })
     }
 }
 
@@ -428,10 +687,12 @@ mod tests {
     fn sorted_is_stable_and_orders_by_time() {
         let node = || "worker-0".to_owned();
         let plan = FaultPlan::new()
+            .with(When::Op(Op::Message(4)), Fault::DuplicateNextRequest)
             .with(When::At(ms(20)), Fault::CrashEngine)
-            .with(When::Step(3), Fault::FailCommit)
+            .with(When::Step(3), Fault::CrashWorker { worker: 0 })
             .with(When::At(ms(5)), Fault::Partition { node: node() })
             .with(When::At(ms(5)), Fault::Heal { node: node() })
+            .with(When::Op(Op::Commit(9)), Fault::FailCommit)
             .sorted();
         assert_eq!(
             plan.faults,
@@ -439,7 +700,9 @@ mod tests {
                 (When::At(ms(5)), Fault::Partition { node: node() }),
                 (When::At(ms(5)), Fault::Heal { node: node() }),
                 (When::At(ms(20)), Fault::CrashEngine),
-                (When::Step(3), Fault::FailCommit),
+                (When::Step(3), Fault::CrashWorker { worker: 0 }),
+                (When::Op(Op::Commit(9)), Fault::FailCommit),
+                (When::Op(Op::Message(4)), Fault::DuplicateNextRequest),
             ]
         );
     }
@@ -449,14 +712,24 @@ mod tests {
         let plan = FaultPlan::new()
             .with(When::At(ms(1_250)), Fault::FailCommit)
             .with(When::At(ms(2_000)), Fault::DropMessages { count: 2 })
-            .with(When::Step(7), Fault::CrashWorker { worker: 1 });
+            .with(When::Step(7), Fault::CrashWorker { worker: 1 })
+            .with(Op::Commit(3).into(), Fault::LoseCommitReply)
+            .with(Op::Message(12).into(), Fault::LoseNextReply)
+            .with(Op::Attempt(2).into(), Fault::TimeOutActivity);
         assert_eq!(
             plan.to_string(),
             "at 1.250s: fail the next commit\n\
              at 2s: drop the next 2 message(s)\n\
-             at step 7: crash worker 1\n"
+             at step 7: crash worker 1\n\
+             at commit #3: lose the next commit's reply\n\
+             at message #12: lose the next reply\n\
+             at activity attempt #2: time out the next activity\n"
         );
         assert_eq!(FaultPlan::new().to_string(), "(no faults)\n");
+        assert_eq!(
+            FaultPlan::new().with_horizon(ms(30_000)).to_string(),
+            "(no faults)\nfaults stop at 30s\n"
+        );
     }
 
     #[test]
@@ -464,40 +737,151 @@ mod tests {
         let plan = FaultPlan::new()
             .with(When::At(ms(1_250)), Fault::Partition { node: "w".to_owned() })
             .with(When::Step(2), Fault::DropMessages { count: 3 })
-            .with(When::At(ms(0)), Fault::CrashEngine);
+            .with(When::At(ms(0)), Fault::CrashEngine)
+            .with(Op::Commit(3).into(), Fault::FailCommit)
+            .with(Op::Message(12).into(), Fault::Heal { node: "w".to_owned() })
+            .with(Op::Attempt(2).into(), Fault::FailActivity { attempts: 1 });
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(
             json,
             concat!(
                 r#"{"faults":[[{"at":"1.250s"},{"fault":"partition","node":"w"}],"#,
                 r#"[{"step":2},{"fault":"dropMessages","count":3}],"#,
-                r#"[{"at":"0s"},{"fault":"crashEngine"}]]}"#
+                r#"[{"at":"0s"},{"fault":"crashEngine"}],"#,
+                r#"[{"commit":3},{"fault":"failCommit"}],"#,
+                r#"[{"message":12},{"fault":"heal","node":"w"}],"#,
+                r#"[{"attempt":2},{"fault":"failActivity","attempts":1}]]}"#
             )
         );
         assert_eq!(serde_json::from_str::<FaultPlan>(&json).unwrap(), plan);
+
+        let with_horizon = plan.with_horizon(ms(30_000));
+        let json = serde_json::to_string(&with_horizon).unwrap();
+        assert!(json.ends_with(r#"]],"horizon":"30s"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<FaultPlan>(&json).unwrap(), with_horizon);
     }
 
     #[test]
-    fn log_to_plan_uses_time_since_start() {
+    fn a_bad_plan_is_an_error_naming_what_is_wrong() {
+        let wrong = |json: &str| serde_json::from_str::<FaultPlan>(json).unwrap_err().to_string();
+        let fault = r#"{"fault":"failCommit"}"#;
+        assert_eq!(
+            wrong(&format!(r#"{{"faults":[[{{"at":"soon"}},{fault}]]}}"#)),
+            r#""soon" is not a duration like "10s" or "0.250s" at line 1 column 24"#
+        );
+        assert!(
+            wrong(&format!(r#"{{"faults":[[{{"tick":3}},{fault}]]}}"#)).starts_with(
+                "unknown variant `tick`, expected one of `at`, `step`, `commit`, `message`, `attempt`"
+            ),
+        );
+        assert!(
+            wrong(&format!(r#"{{"faults":[[{{"commit":"x"}},{fault}]]}}"#))
+                .starts_with(r#"invalid type: string "x", expected u64"#)
+        );
+        assert!(wrong(r#"{"faults":[],"horizon":"soon"}"#).starts_with(r#""soon" is not a duration"#));
+
+        let plan = FaultPlan::new()
+            .with(Op::Commit(1).into(), Fault::FailCommit)
+            .with(Op::Commit(5).into(), Fault::CrashEngine);
+        let error = plan.check().unwrap_err();
+        assert_eq!(
+            error,
+            PlanError::Misplaced {
+                index: 1,
+                when: Op::Commit(5).into(),
+                fault: Fault::CrashEngine,
+            }
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("fault 1 of the plan (`crash the engine`) is planned at commit #5"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn operations_take_only_their_component_s_faults() {
+        let every = strategy::DEFAULT_NODES.map(|node| Fault::Partition {
+            node: node.to_owned(),
+        });
+        assert!(every.iter().all(|f| Op::Message(1).takes(f)));
+        assert!(Op::Message(1).takes(&Fault::Heal { node: "x".to_owned() }));
+        assert!(Op::Commit(1).takes(&Fault::LoseCommitReply));
+        assert!(Op::Attempt(1).takes(&Fault::FailActivity { attempts: 2 }));
+        for crash in [Fault::CrashEngine, Fault::CrashWorker { worker: 0 }] {
+            for op in [Op::Commit(1), Op::Message(1), Op::Attempt(1)] {
+                assert!(!op.takes(&crash), "{op} takes {crash}");
+            }
+        }
+        assert!(!Op::Commit(1).takes(&Fault::DuplicateNextRequest));
+        assert!(!Op::Message(1).takes(&Fault::TimeOutActivity));
+        assert!(!Op::Attempt(1).takes(&Fault::FailCommit));
+    }
+
+    #[test]
+    fn a_plan_ends_at_its_horizon_or_after_its_last_timed_fault() {
+        let plan = FaultPlan::new()
+            .with(When::At(ms(300)), Fault::CrashEngine)
+            .with(When::At(ms(100)), Fault::CrashEngine)
+            .with(When::Step(1_000_000), Fault::CrashEngine)
+            .with(Op::Message(99).into(), Fault::LoseNextReply);
+        assert_eq!(plan.end(), ms(301));
+        assert_eq!(plan.with_horizon(ms(30_000)).end(), ms(30_000));
+        assert_eq!(FaultPlan::new().end(), ms(1));
+    }
+
+    #[test]
+    fn log_to_plan_plans_operations_at_their_operation_and_the_rest_at_their_time() {
         let start = Timestamp::from_millis(10_000);
         let mut log = FaultLog::new();
-        log.record(Timestamp::from_millis(10_500), Fault::LoseCommitReply);
-        log.record(Timestamp::from_millis(10_100), Fault::FailCommit);
-        log.record(Timestamp::from_millis(10_500), Fault::LoseNextReply);
+        log.record(
+            Timestamp::from_millis(10_500),
+            Some(Op::Commit(7)),
+            Fault::LoseCommitReply,
+        );
+        log.record(Timestamp::from_millis(10_100), None, Fault::CrashEngine);
+        log.record(
+            Timestamp::from_millis(10_500),
+            Some(Op::Message(3)),
+            Fault::LoseNextReply,
+        );
+        log.record(
+            Timestamp::from_millis(10_600),
+            Some(Op::Attempt(2)),
+            Fault::TimeOutActivity,
+        );
         assert_eq!(
-            log.to_plan(start).faults,
-            vec![
-                (When::At(ms(100)), Fault::FailCommit),
-                (When::At(ms(500)), Fault::LoseCommitReply),
-                (When::At(ms(500)), Fault::LoseNextReply),
-            ]
+            log.to_plan(start),
+            FaultPlan::new()
+                .with(Op::Commit(7).into(), Fault::LoseCommitReply)
+                .with(When::At(ms(100)), Fault::CrashEngine)
+                .with(Op::Message(3).into(), Fault::LoseNextReply)
+                .with(Op::Attempt(2).into(), Fault::TimeOutActivity),
+            "in the order they happened, without a horizon"
         );
         assert_eq!(
             log.to_string(),
-            "1970-01-01T00:00:10.500Z lose the next commit's reply\n\
-             1970-01-01T00:00:10.100Z fail the next commit\n\
-             1970-01-01T00:00:10.500Z lose the next reply\n"
+            "1970-01-01T00:00:10.500Z commit #7: lose the next commit's reply\n\
+             1970-01-01T00:00:10.100Z crash the engine\n\
+             1970-01-01T00:00:10.500Z message #3: lose the next reply\n\
+             1970-01-01T00:00:10.600Z activity attempt #2: time out the next activity\n"
         );
+        assert_eq!(log.faults().count(), 4);
+    }
+
+    #[test]
+    fn planned_operations_are_taken_once_in_order() {
+        let mut planned = PlannedOps::default();
+        assert!(planned.is_empty());
+        planned.plan(3, Fault::FailCommit);
+        planned.plan(3, Fault::LoseCommitReply);
+        planned.plan(1, Fault::FailCommit);
+        assert_eq!(planned.take(2), []);
+        assert_eq!(planned.take(3), [Fault::FailCommit, Fault::LoseCommitReply]);
+        assert_eq!(planned.take(3), []);
+        assert_eq!(planned.take(1), [Fault::FailCommit]);
+        assert!(planned.is_empty());
     }
 
     #[test]

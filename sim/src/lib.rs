@@ -11,8 +11,10 @@
 //!   the engine's `Clock` and `Spawner` on it;
 //! - [`rng`]: independent random streams derived from the seed ([`Stream`]);
 //! - [`fault`]: faults as data: [`Fault`], [`FaultPlan`] (what a property test generates and
-//!   shrinks, with the strategies of `fault::strategy` under the `proptest` feature),
-//!   [`FaultRates`] for random runs, and the [`FaultLog`] that turns a random run into a plan;
+//!   shrinks, with the strategies of `fault::strategy` under the `proptest` feature), planned
+//!   at a time, a step, or an operation ([`Op`]: the n-th commit, message or activity
+//!   attempt), [`FaultRates`] for random runs, and the [`FaultLog`] that turns a random run
+//!   into a plan that replays it exactly;
 //! - [`dice`]: [`Dice`], the seeded fault-decision source, and [`LatencyRange`];
 //! - [`storage`]: [`SimStorage`], the engine's `Storage` with commit latency, failed commits,
 //!   lost commit replies and crashes that lose the commits in flight;
@@ -36,7 +38,9 @@ pub mod trace;
 
 pub use dice::{Dice, LatencyRange};
 pub use executor::{SIM_EPOCH, Sim, SimClock, SimConfig, SimError, SimSpawner};
-pub use fault::{Fault, FaultLog, FaultPlan, FaultRates, SharedFaultLog, When};
+pub use fault::{
+    Fault, FaultLog, FaultPlan, FaultRates, LoggedFault, Op, PlanError, PlannedOps, SharedFaultLog, When,
+};
 pub use network::{NetworkConfig, SimNetwork};
 pub use rng::Stream;
 pub use storage::{SimStorage, StorageFaults};

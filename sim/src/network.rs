@@ -3,9 +3,10 @@
 //!
 //! [`SimNetwork::transport`] gives a node a [`Transport`] to the engine behind another
 //! transport (in the simulator, the engine's in-process one). Each call is one request and
-//! one reply, and its fate is decided when the call starts (recorded in the
-//! [`FaultLog`](crate::FaultLog) at that virtual time, whether the fault came from a one-shot
-//! knob or from the random rates):
+//! one reply, numbered from 1 across nodes, and its fate is decided when the call starts
+//! (recorded in the [`FaultLog`](crate::FaultLog) at that virtual time with the call's number,
+//! [`Op::Message`], whether the fault came from a one-shot knob, from a
+//! fault planned at that number, or from the random rates):
 //! - a **partitioned** node's call fails fast with `Unavailable`;
 //! - a **dropped** request is never delivered; the caller gets `Unavailable("message
 //!   lost")` after [`NetworkConfig::loss_timeout`] rather than hanging;
@@ -21,15 +22,18 @@
 //! - a partition that starts while a message is in flight loses it (the caller times out).
 //!
 //! In random mode ([`SimNetwork::set_rates`]), each call rolls for a partition of its node
-//! (lasting [`NetworkConfig::partition_length`], healed at the node's next call after that),
-//! a drop, a duplication and a lost reply. Each call draws the same number of values from
-//! the [`Dice`] whatever happens, so the latencies do not depend on the rates.
+//! (lasting at least [`NetworkConfig::partition_length`]: it heals at the node's first call
+//! after that, and the node is cut off until then), a drop, a duplication and a lost reply.
+//! Each call draws the same number of values from the [`Dice`] whatever happens, so the
+//! latencies do not depend on the rates. Partitions and heals therefore only ever happen as
+//! a call starts (or when a test or a plan's timed fault applies them), and a plan made from
+//! the log ([`SimNetwork::plan`] at each call's number) replays a random run exactly.
 //!
 //! Everything the network does goes to the optional [`Trace`](crate::Trace), on the caller's
 //! node: sends, deliveries, replies (by request and response kind), losses and timeouts.
 
 use crate::dice::{Dice, LatencyRange};
-use crate::fault::{Fault, FaultRates, SharedFaultLog};
+use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
 use crate::trace::SharedTrace;
 use futures::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
@@ -84,6 +88,8 @@ struct Shared {
     drop_next: u32,
     duplicate_next: u32,
     lose_reply_next: u32,
+    /// Faults planned at call numbers, armed as that call starts.
+    planned: PlannedOps,
     /// Partitioned nodes, with when a random partition ends (`None`: until healed).
     partitions: BTreeMap<String, Option<Timestamp>>,
     /// Nodes that were given a transport.
@@ -116,13 +122,14 @@ impl Shared {
         }
     }
 
-    fn partition(&mut self, node: &str, until: Option<Timestamp>, now: Timestamp) {
+    fn partition(&mut self, node: &str, until: Option<Timestamp>, now: Timestamp, op: Option<Op>) {
         if self.partitions.contains_key(node) {
             return;
         }
         self.partitions.insert(node.to_owned(), until);
         self.log.record(
             now,
+            op,
             Fault::Partition {
                 node: node.to_owned(),
             },
@@ -132,10 +139,11 @@ impl Shared {
         self.trace(now, node, "partitioned");
     }
 
-    fn heal(&mut self, node: &str, now: Timestamp) {
+    fn heal(&mut self, node: &str, now: Timestamp, op: Option<Op>) {
         if self.partitions.remove(node).is_some() {
             self.log.record(
                 now,
+                op,
                 Fault::Heal {
                     node: node.to_owned(),
                 },
@@ -144,23 +152,43 @@ impl Shared {
         }
     }
 
-    /// Whether `node` is cut off at `now`, healing a random partition that has ended.
-    fn is_partitioned(&mut self, node: &str, now: Timestamp) -> bool {
+    /// Whether `node`, starting call `op`, is cut off, healing a random partition that has
+    /// lasted its length. Only a call of the node heals it, so that a heal always falls on
+    /// a call's start, where a plan can arm it again.
+    fn check_caller(&mut self, node: &str, now: Timestamp, op: Op) -> bool {
         match self.partitions.get(node) {
             None => false,
             Some(None) => true,
             Some(Some(until)) if *until > now => true,
             Some(Some(_)) => {
-                self.heal(node, now);
+                self.heal(node, now, Some(op));
                 false
             }
         }
+    }
+
+    /// Arms `fault` if it is a network fault, and says whether it was: the one-shot knobs
+    /// count up, partitions and heals apply at once (logged with `op`).
+    fn arm(&mut self, fault: &Fault, now: Timestamp, op: Option<Op>) -> bool {
+        match fault {
+            Fault::DropMessages { count } => self.drop_next = self.drop_next.saturating_add(*count),
+            Fault::DuplicateNextRequest => self.duplicate_next += 1,
+            Fault::LoseNextReply => self.lose_reply_next += 1,
+            Fault::Partition { node } => self.partition(node, None, now, op),
+            Fault::Heal { node } => self.heal(node, now, op),
+            _ => return false,
+        }
+        true
     }
 
     /// Decides the fate of a call from `node` (see the module documentation).
     fn route(&mut self, node: &str, now: Timestamp) -> (u64, Route) {
         self.messages += 1;
         let number = self.messages;
+        let op = Op::Message(number);
+        for fault in self.planned.take(number) {
+            self.arm(&fault, now, Some(op));
+        }
         // Always nine draws, in this order, whatever the knobs, rates and partitions.
         let roll_partition = self.dice.chance(self.rates.partition);
         let partition_length = self.dice.latency(self.config.partition_length);
@@ -174,24 +202,24 @@ impl Shared {
             self.dice.latency(self.config.latency),
         ];
 
-        if self.is_partitioned(node, now) {
+        if self.check_caller(node, now, op) {
             return (number, Route::Refused);
         }
         if roll_partition {
-            self.partition(node, Some(now.plus(partition_length)), now);
+            self.partition(node, Some(now.plus(partition_length)), now, Some(op));
             return (number, Route::Refused);
         }
         if take(&mut self.drop_next) || roll_drop {
-            self.log.record(now, Fault::DropMessages { count: 1 });
+            self.log.record(now, Some(op), Fault::DropMessages { count: 1 });
             return (number, Route::Dropped);
         }
         let duplicate = take(&mut self.duplicate_next) || roll_duplicate;
         if duplicate {
-            self.log.record(now, Fault::DuplicateNextRequest);
+            self.log.record(now, Some(op), Fault::DuplicateNextRequest);
         }
         let lose_reply = take(&mut self.lose_reply_next) || roll_lose;
         if lose_reply {
-            self.log.record(now, Fault::LoseNextReply);
+            self.log.record(now, Some(op), Fault::LoseNextReply);
         }
         (
             number,
@@ -225,6 +253,7 @@ impl SimNetwork {
             drop_next: 0,
             duplicate_next: 0,
             lose_reply_next: 0,
+            planned: PlannedOps::default(),
             partitions: BTreeMap::new(),
             nodes: BTreeSet::new(),
             log: SharedFaultLog::new(),
@@ -310,50 +339,56 @@ impl SimNetwork {
 
     /// The next `count` calls (from any node) lose their request.
     pub fn drop_next(&self, count: u32) {
-        let mut shared = self.lock();
-        shared.drop_next = shared.drop_next.saturating_add(count);
+        self.apply(&Fault::DropMessages { count });
     }
 
     /// The next call (from any node) is delivered twice.
     pub fn duplicate_next(&self) {
-        self.lock().duplicate_next += 1;
+        self.apply(&Fault::DuplicateNextRequest);
     }
 
     /// The next call (from any node) is delivered, and its reply lost.
     pub fn lose_next_reply(&self) {
-        self.lock().lose_reply_next += 1;
+        self.apply(&Fault::LoseNextReply);
     }
 
     /// Cuts `node` off until [`SimNetwork::heal`] (nothing if it is cut off already).
     pub fn partition(&self, node: &str) {
-        let now = self.clock.now();
-        self.lock().partition(node, None, now);
+        self.apply(&Fault::Partition {
+            node: node.to_owned(),
+        });
     }
 
     /// Makes `node` reachable again (nothing if it is not cut off).
     pub fn heal(&self, node: &str) {
-        let now = self.clock.now();
-        self.lock().heal(node, now);
+        self.apply(&Fault::Heal {
+            node: node.to_owned(),
+        });
     }
 
-    /// Whether `node` is cut off now.
+    /// Whether `node` is cut off now (a random partition that has lasted its length still
+    /// cuts the node off until its next call heals it).
     pub fn is_partitioned(&self, node: &str) -> bool {
-        let now = self.clock.now();
-        self.lock().is_partitioned(node, now)
+        self.lock().partitions.contains_key(node)
     }
 
-    /// Arms `fault` if it is a network fault ([`Fault::DropMessages`],
+    /// Arms `fault` now if it is a network fault ([`Fault::DropMessages`],
     /// [`Fault::DuplicateNextRequest`], [`Fault::LoseNextReply`], [`Fault::Partition`],
     /// [`Fault::Heal`]) and says whether it was.
     pub fn apply(&self, fault: &Fault) -> bool {
-        match fault {
-            Fault::DropMessages { count } => self.drop_next(*count),
-            Fault::DuplicateNextRequest => self.duplicate_next(),
-            Fault::LoseNextReply => self.lose_next_reply(),
-            Fault::Partition { node } => self.partition(node),
-            Fault::Heal { node } => self.heal(node),
-            _ => return false,
+        let now = self.clock.now();
+        self.lock().arm(fault, now, None)
+    }
+
+    /// Plans `fault` for call number `message` (numbered from 1 across nodes, as the trace
+    /// and the log number them) if it is a network fault, and says whether it was: it is
+    /// armed as that call starts, before its fate is decided, so that call takes it (a
+    /// partition or heal applies then, to whichever node it names).
+    pub fn plan(&self, message: u64, fault: &Fault) -> bool {
+        if !Op::Message(message).takes(fault) {
+            return false;
         }
+        self.lock().planned.plan(message, fault.clone());
         true
     }
 

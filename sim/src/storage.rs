@@ -3,9 +3,10 @@
 //!
 //! The wrapped `MemoryStorage` is the durable state: what it holds survives a crash. Every
 //! `commit` goes through three steps:
-//! 1. **decide**: draw a latency and the fault dice (always the same number of draws, see
-//!    [`Dice`]), take the one-shot knobs, and record any injected fault in the
-//!    [`FaultLog`](crate::FaultLog);
+//! 1. **decide**: number the commit, arm the faults planned at that number, draw a latency
+//!    and the fault dice (always the same number of draws, see [`Dice`]), take the one-shot
+//!    knobs, and record any injected fault in the [`FaultLog`](crate::FaultLog) with the
+//!    commit's number ([`Op::Commit`]);
 //! 2. **wait** out the latency on the [`Clock`](warpflow_engine::env::Clock) (virtual time
 //!    in the simulator): this is the window in which a crash loses the commit;
 //! 3. **apply** to the durable state, unless the fault says the commit fails, and lose the
@@ -22,10 +23,12 @@
 //!
 //! Reads go straight to the durable state, without latency or faults (but not through a dead
 //! handle). The knobs live in a shared [`StorageFaults`] handle, so a test or a fault plan
-//! can arm them while the engine owns the storage.
+//! can arm them while the engine owns the storage: at once for the next commit
+//! ([`StorageFaults::apply`]), or for the commit of a given number ([`StorageFaults::plan`]),
+//! which is how a plan exported from a random run hits the very commits the dice hit.
 
 use crate::dice::{Dice, LatencyRange};
-use crate::fault::{Fault, FaultRates, SharedFaultLog};
+use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
 use crate::trace::SharedTrace;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -80,6 +83,8 @@ struct Shared {
     /// One-shot knobs: how many upcoming commits fail / lose their reply.
     fail_next: u32,
     lose_reply_next: u32,
+    /// Faults planned at commit numbers, armed as that commit starts.
+    planned: PlannedOps,
     log: SharedFaultLog,
     trace: Option<SharedTrace>,
     node: String,
@@ -106,17 +111,21 @@ impl Shared {
     fn decide(&mut self, now: Timestamp) -> Decision {
         self.commits += 1;
         let number = self.commits;
+        for fault in self.planned.take(number) {
+            self.arm(&fault);
+        }
         // Always three draws, in this order, whatever the knobs and rates.
         let latency = self.dice.latency(self.latency);
         let roll_fail = self.dice.chance(self.fail_rate);
         let roll_lose = self.dice.chance(self.lose_reply_rate);
         let fail = take(&mut self.fail_next) || roll_fail;
         let lose_reply = !fail && (take(&mut self.lose_reply_next) || roll_lose);
+        let op = Some(Op::Commit(number));
         if fail {
-            self.log.record(now, Fault::FailCommit);
+            self.log.record(now, op, Fault::FailCommit);
         }
         if lose_reply {
-            self.log.record(now, Fault::LoseCommitReply);
+            self.log.record(now, op, Fault::LoseCommitReply);
         }
         self.trace(
             now,
@@ -128,6 +137,16 @@ impl Shared {
             fail,
             lose_reply,
         }
+    }
+
+    /// Arms `fault` for the next commit if it is a storage fault; says whether it was.
+    fn arm(&mut self, fault: &Fault) -> bool {
+        match fault {
+            Fault::FailCommit => self.fail_next += 1,
+            Fault::LoseCommitReply => self.lose_reply_next += 1,
+            _ => return false,
+        }
+        true
     }
 }
 
@@ -162,6 +181,7 @@ impl SimStorage {
             lose_reply_rate: 0.0,
             fail_next: 0,
             lose_reply_next: 0,
+            planned: PlannedOps::default(),
             log: SharedFaultLog::new(),
             trace: None,
             node: DEFAULT_STORAGE_NODE.to_owned(),
@@ -226,7 +246,7 @@ impl SimStorage {
         let now = self.clock.now();
         let mut shared = lock(&self.shared);
         shared.epoch += 1;
-        shared.log.record(now, Fault::CrashEngine);
+        shared.log.record(now, None, Fault::CrashEngine);
         let epoch = shared.epoch;
         shared.trace(now, format!("crash: commits in flight are lost (epoch {epoch})"));
     }
@@ -379,11 +399,17 @@ impl StorageFaults {
     /// [`Fault::LoseCommitReply`]) and says whether it was. Crashes are not armed here: the
     /// test kit crashes the engine and calls [`SimStorage::crash`].
     pub fn apply(&self, fault: &Fault) -> bool {
-        match fault {
-            Fault::FailCommit => self.fail_next_commit(),
-            Fault::LoseCommitReply => self.lose_next_commit_reply(),
-            _ => return false,
+        lock(&self.shared).arm(fault)
+    }
+
+    /// Plans `fault` for commit number `commit` (numbered from 1, as the trace and the log
+    /// number them) if it is a storage fault, and says whether it was: it is armed as that
+    /// commit starts, so that commit takes it.
+    pub fn plan(&self, commit: u64, fault: &Fault) -> bool {
+        if !Op::Commit(commit).takes(fault) {
+            return false;
         }
+        lock(&self.shared).planned.plan(commit, fault.clone());
         true
     }
 

@@ -170,3 +170,34 @@ fn a_dropped_timer_does_not_hold_time_up() {
     assert!(matches!(err, SimError::Deadlock { .. }));
     assert_eq!(sim.elapsed(), Duration::from_secs(1));
 }
+
+#[test]
+fn step_actions_run_once_the_executor_has_made_their_steps() {
+    let sim = Sim::new(SimConfig::new(3));
+    let seen: Rc<RefCell<Vec<(&str, u64)>>> = Rc::default();
+    let sim = Rc::new(sim);
+    let record = |name: &'static str| {
+        let (seen, sim) = (seen.clone(), sim.clone());
+        move || seen.borrow_mut().push((name, sim.steps()))
+    };
+    sim.at_step(5, record("five"));
+    sim.at_step(2, record("two"));
+    sim.at_step(5, record("five, registered later"));
+    sim.at_step(1_000, record("never reached"));
+    sim.run_until(async {
+        for _ in 0..9 {
+            yield_now().await;
+        }
+    })
+    .expect("runs");
+    assert_eq!(
+        *seen.borrow(),
+        [("two", 2), ("five", 5), ("five, registered later", 5)],
+        "each before the step after its count, in registration order"
+    );
+    // A step already made: before the next one.
+    let made = sim.steps();
+    sim.at_step(1, record("late"));
+    sim.run_until(async {}).expect("runs");
+    assert_eq!(seen.borrow().last(), Some(&("late", made)));
+}

@@ -13,7 +13,8 @@ use support::{ManualClock, T0, at, drive, poll_once};
 use warpflow_engine::ids::WorkflowId;
 use warpflow_engine::service::{Request, Response, ServiceError, Transport};
 use warpflow_sim::{
-    Fault, FaultPlan, FaultRates, LatencyRange, NetworkConfig, SharedFaultLog, SharedTrace, SimNetwork, When,
+    Fault, FaultPlan, FaultRates, LatencyRange, LoggedFault, NetworkConfig, Op, SharedFaultLog, SharedTrace,
+    SimNetwork, When,
 };
 
 /// The engine's side: records every request delivered to it, answers `Ack`.
@@ -99,8 +100,17 @@ fn a_dropped_request_is_not_delivered_and_the_caller_times_out() {
     assert_eq!(s.engine.delivered(), ["b"]);
     assert_eq!(
         s.log.snapshot().entries(),
-        [(T0, Fault::DropMessages { count: 1 })]
+        [hit(T0, 1, Fault::DropMessages { count: 1 })]
     );
+}
+
+/// A log entry: `fault` decided at `at` for call number `message`.
+fn hit(at: warpflow_engine::time::Timestamp, message: u64, fault: Fault) -> LoggedFault {
+    LoggedFault {
+        at,
+        op: Some(Op::Message(message)),
+        fault,
+    }
 }
 
 #[test]
@@ -112,7 +122,10 @@ fn a_duplicated_request_is_delivered_twice_with_one_response() {
     assert_eq!(s.engine.delivered(), ["a", "a"]);
     assert_eq!(block_on(worker.call(request("b"))), Ok(Response::Ack));
     assert_eq!(s.engine.delivered(), ["a", "a", "b"]);
-    assert_eq!(s.log.snapshot().entries(), [(T0, Fault::DuplicateNextRequest)]);
+    assert_eq!(
+        s.log.snapshot().entries(),
+        [hit(T0, 1, Fault::DuplicateNextRequest)]
+    );
 }
 
 #[test]
@@ -123,7 +136,7 @@ fn a_lost_reply_is_delivered_once_and_the_caller_sees_unavailable() {
     assert_eq!(block_on(worker.call(request("a"))), unavailable("reply lost"));
     assert_eq!(s.engine.delivered(), ["a"]);
     assert_eq!(s.now(), at(1_000));
-    assert_eq!(s.log.snapshot().entries(), [(T0, Fault::LoseNextReply)]);
+    assert_eq!(s.log.snapshot().entries(), [hit(T0, 1, Fault::LoseNextReply)]);
 }
 
 #[test]
@@ -144,16 +157,14 @@ fn a_partitioned_node_fails_fast_until_healed() {
     assert_eq!(block_on(w0.call(request("c"))), Ok(Response::Ack));
     assert_eq!(s.engine.delivered(), ["b", "c"]);
     let node = || "worker-0".to_owned();
-    let faults: Vec<Fault> = s
-        .log
-        .snapshot()
-        .entries()
-        .iter()
-        .map(|(_, f)| f.clone())
-        .collect();
+    let log = s.log.snapshot();
     assert_eq!(
-        faults,
+        log.faults().cloned().collect::<Vec<_>>(),
         [Fault::Partition { node: node() }, Fault::Heal { node: node() }]
+    );
+    assert!(
+        log.entries().iter().all(|entry| entry.op.is_none()),
+        "applied at a time, not at a call:\n{log}"
     );
     assert_eq!(s.network.nodes(), ["worker-0", "worker-1"]);
 }
@@ -227,7 +238,8 @@ struct Observed {
 }
 
 /// 150 sequential calls from the three nodes, 10 ms apart; in random mode with `rates`, or
-/// with `plan` armed as its faults fall due.
+/// with `plan`: its faults at a call number planned on the network, its timed faults armed as
+/// they fall due.
 fn run(seed: u64, rates: &FaultRates, plan: &FaultPlan) -> Observed {
     let s = Setup::new(ManualClock::auto(), seed);
     s.network.set_config(NetworkConfig {
@@ -237,16 +249,20 @@ fn run(seed: u64, rates: &FaultRates, plan: &FaultPlan) -> Observed {
     });
     s.network.set_rates(rates);
     let transports: Vec<_> = NODES.iter().map(|n| s.transport(n)).collect();
-    let mut pending = plan.faults.iter().peekable();
+    let mut timed = Vec::new();
+    for (when, fault) in &plan.faults {
+        match when {
+            When::Op(Op::Message(n)) => assert!(s.network.plan(*n, fault), "{fault} is a network fault"),
+            When::At(d) => timed.push((*d, fault)),
+            other => panic!("{other} is not a network test's"),
+        }
+    }
+    let mut pending = timed.into_iter().peekable();
     let mut results = Vec::new();
     for i in 0..150 {
         let elapsed = s.now().since(T0);
-        while let Some((When::At(d), fault)) = pending.peek() {
-            if *d > elapsed {
-                break;
-            }
+        while let Some((_, fault)) = pending.next_if(|(d, _)| *d <= elapsed) {
             assert!(s.network.apply(fault), "{fault} is a network fault");
-            pending.next();
         }
         let node = i % NODES.len();
         let result = block_on(transports[node].call(request(&format!("m{i}"))));
@@ -276,7 +292,7 @@ fn the_same_seed_reproduces_the_same_run() {
 #[test]
 fn every_fault_is_logged_and_the_log_replays_as_a_plan() {
     let random = run(13, &busy_rates(), &FaultPlan::new());
-    let count = |pred: &dyn Fn(&Fault) -> bool| random.log.entries().iter().filter(|(_, f)| pred(f)).count();
+    let count = |pred: &dyn Fn(&Fault) -> bool| random.log.faults().filter(|f| pred(f)).count();
     let drops = count(&|f| matches!(f, Fault::DropMessages { count: 1 }));
     let duplicates = count(&|f| *f == Fault::DuplicateNextRequest);
     let lost_replies = count(&|f| *f == Fault::LoseNextReply);
@@ -307,6 +323,16 @@ fn every_fault_is_logged_and_the_log_replays_as_a_plan() {
     );
     assert!(seen_refused(&random) >= partitions);
 
+    // Every fault of a random run is decided as a call starts, and logged with its number.
+    assert!(
+        random
+            .log
+            .entries()
+            .iter()
+            .all(|e| matches!(e.op, Some(Op::Message(_)))),
+        "{}",
+        random.log
+    );
     // The log as a plan, replayed on the same seed without random faults, is the same run.
     let plan = random.log.to_plan(T0);
     let replayed = run(13, &FaultRates::none(), &plan);
@@ -316,6 +342,80 @@ fn every_fault_is_logged_and_the_log_replays_as_a_plan() {
     assert_eq!(replayed.trace, random.trace);
     assert_eq!(replayed.trace_hash, random.trace_hash);
     assert_eq!(replayed.log.to_plan(T0), plan);
+}
+
+/// The call numbers and faults of a log.
+fn ops_and_faults(log: &warpflow_sim::FaultLog) -> Vec<(Option<Op>, Fault)> {
+    log.entries().iter().map(|e| (e.op, e.fault.clone())).collect()
+}
+
+#[test]
+fn a_fault_planned_at_a_call_number_hits_that_call() {
+    let s = Setup::new(ManualClock::auto(), 17);
+    let worker = s.transport("worker-0");
+    let other = || "worker-1".to_owned();
+    assert!(s.network.plan(2, &Fault::DropMessages { count: 1 }));
+    assert!(s.network.plan(3, &Fault::Partition { node: other() }));
+    assert!(!s.network.plan(3, &Fault::FailCommit), "not a network fault");
+    assert!(!s.network.plan(3, &Fault::CrashWorker { worker: 0 }));
+    let results: Vec<_> = ["a", "b", "c"]
+        .map(|name| block_on(worker.call(request(name))))
+        .into();
+    assert_eq!(
+        results,
+        [Ok(Response::Ack), unavailable("message lost"), Ok(Response::Ack)]
+    );
+    assert_eq!(s.engine.delivered(), ["a", "c"]);
+    assert!(
+        s.network.is_partitioned("worker-1"),
+        "a planned partition names its node"
+    );
+    assert_eq!(
+        ops_and_faults(&s.log.snapshot()),
+        [
+            (Some(Op::Message(2)), Fault::DropMessages { count: 1 }),
+            (Some(Op::Message(3)), Fault::Partition { node: other() }),
+        ]
+    );
+}
+
+#[test]
+fn a_random_partition_lasts_until_the_node_calls_after_its_length() {
+    let s = Setup::new(ManualClock::auto(), 18);
+    s.network.set_config(NetworkConfig {
+        partition_length: LatencyRange::millis(100, 100),
+        ..NetworkConfig::default()
+    });
+    let (w0, w1) = (s.transport("worker-0"), s.transport("worker-1"));
+    s.network.set_rates(&FaultRates {
+        partition: 1.0,
+        ..FaultRates::none()
+    });
+    assert_eq!(
+        block_on(w0.call(request("a"))),
+        unavailable("worker-0 is partitioned")
+    );
+    s.network.set_rates(&FaultRates::none());
+    s.clock.advance(Duration::from_secs(1));
+    assert!(
+        s.network.is_partitioned("worker-0"),
+        "cut off past its length, until its next call"
+    );
+    assert_eq!(block_on(w1.call(request("b"))), Ok(Response::Ack));
+    assert!(
+        s.network.is_partitioned("worker-0"),
+        "another node's call does not heal it"
+    );
+    assert_eq!(block_on(w0.call(request("c"))), Ok(Response::Ack));
+    assert!(!s.network.is_partitioned("worker-0"));
+    let node = || "worker-0".to_owned();
+    assert_eq!(
+        ops_and_faults(&s.log.snapshot()),
+        [
+            (Some(Op::Message(1)), Fault::Partition { node: node() }),
+            (Some(Op::Message(3)), Fault::Heal { node: node() }),
+        ]
+    );
 }
 
 fn seen_refused(observed: &Observed) -> usize {

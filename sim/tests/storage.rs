@@ -11,7 +11,10 @@ use std::time::Duration;
 use support::{ManualClock, T0, at, create_run, poll_once, run_key};
 use warpflow_engine::ids::WorkflowId;
 use warpflow_engine::storage::{MemoryStorage, RequestId, Storage, StorageError, conformance};
-use warpflow_sim::{Fault, FaultRates, LatencyRange, SharedFaultLog, SharedTrace, SimStorage};
+use warpflow_sim::{
+    Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, LoggedFault, Op, SharedFaultLog, SharedTrace,
+    SimStorage, When,
+};
 
 fn storage(clock: &ManualClock, seed: u64) -> SimStorage {
     SimStorage::new(
@@ -46,7 +49,7 @@ fn a_failed_commit_is_not_applied() {
     );
     assert_eq!(
         storage.faults().log().snapshot().entries(),
-        [(T0, Fault::FailCommit)]
+        [hit(T0, 1, Fault::FailCommit)]
     );
 
     // One-shot: the retry goes through.
@@ -80,8 +83,17 @@ fn a_lost_reply_is_applied_and_the_retry_is_recognised() {
     );
     assert_eq!(
         storage.faults().log().snapshot().entries(),
-        [(T0, Fault::LoseCommitReply)]
+        [hit(T0, 1, Fault::LoseCommitReply)]
     );
+}
+
+/// A log entry: `fault` decided at `at` for commit number `commit`.
+fn hit(at: warpflow_engine::time::Timestamp, commit: u64, fault: Fault) -> LoggedFault {
+    LoggedFault {
+        at,
+        op: Some(Op::Commit(commit)),
+        fault,
+    }
 }
 
 #[test]
@@ -138,7 +150,11 @@ fn a_crash_drops_commits_in_flight_and_keeps_completed_ones() {
 
     assert_eq!(
         storage.faults().log().snapshot().entries(),
-        [(at(7), Fault::CrashEngine)]
+        [LoggedFault {
+            at: at(7),
+            op: None,
+            fault: Fault::CrashEngine
+        }]
     );
     let lines: Vec<String> = trace.snapshot().lines().iter().map(|l| l.to_string()).collect();
     let commit = "tasks +0 -0, timers +0 -0, requests +1";
@@ -157,8 +173,17 @@ fn a_crash_drops_commits_in_flight_and_keeps_completed_ones() {
     );
 }
 
+/// What a run of [`random_run`] observes: each commit's result, the time after each, the
+/// fault log and the trace's hash.
+type Observed = (Vec<Result<(), StorageError>>, Vec<u64>, FaultLog, u64);
+
 /// Runs 40 commits with random faults and latencies; returns what a run can observe.
-fn random_run(seed: u64, rates: &FaultRates) -> (Vec<Result<(), StorageError>>, Vec<u64>, String, u64) {
+fn random_run(seed: u64, rates: &FaultRates) -> Observed {
+    planned_run(seed, rates, &FaultPlan::new())
+}
+
+/// [`random_run`], with the faults of `plan` (all at commit numbers) planned on the storage.
+fn planned_run(seed: u64, rates: &FaultRates, plan: &FaultPlan) -> Observed {
     let clock = ManualClock::auto();
     let trace = SharedTrace::new();
     let log = SharedFaultLog::new();
@@ -167,6 +192,12 @@ fn random_run(seed: u64, rates: &FaultRates) -> (Vec<Result<(), StorageError>>, 
         .with_rates(rates)
         .with_log(log.clone())
         .with_trace(trace.clone());
+    for (when, fault) in &plan.faults {
+        let When::Op(Op::Commit(n)) = when else {
+            panic!("{when} is not a commit");
+        };
+        assert!(storage.faults().plan(*n, fault), "{fault} is a storage fault");
+    }
     let mut results = Vec::new();
     let mut times = Vec::new();
     for i in 0..40 {
@@ -175,16 +206,21 @@ fn random_run(seed: u64, rates: &FaultRates) -> (Vec<Result<(), StorageError>>, 
         ));
         times.push(clock.shared().now().as_millis());
     }
-    (results, times, log.snapshot().to_string(), trace.hash())
+    (results, times, log.snapshot(), trace.hash())
+}
+
+/// Rates at which a run of 40 commits meets both commit faults.
+fn busy_rates() -> FaultRates {
+    FaultRates {
+        fail_commit: 0.2,
+        lose_commit_reply: 0.2,
+        ..FaultRates::none()
+    }
 }
 
 #[test]
 fn the_same_seed_gives_the_same_latencies_and_faults() {
-    let rates = FaultRates {
-        fail_commit: 0.2,
-        lose_commit_reply: 0.2,
-        ..FaultRates::none()
-    };
+    let rates = busy_rates();
     let first = random_run(7, &rates);
     assert_eq!(first, random_run(7, &rates));
     assert_ne!(first.1, random_run(8, &rates).1, "another seed, other latencies");
@@ -194,10 +230,18 @@ fn the_same_seed_gives_the_same_latencies_and_faults() {
 }
 
 #[test]
+fn a_random_run_s_log_replays_as_a_plan() {
+    let random = random_run(12, &busy_rates());
+    assert!(random.2.len() > 2, "{}", random.2);
+    let replayed = planned_run(12, &FaultRates::none(), &random.2.to_plan(T0));
+    assert_eq!(replayed, random);
+}
+
+#[test]
 fn random_mode_at_rate_zero_injects_nothing_and_at_rate_one_fails_everything() {
     let (results, _, log, _) = random_run(9, &FaultRates::none());
     assert!(results.iter().all(Result::is_ok));
-    assert_eq!(log, "");
+    assert!(log.is_empty(), "{log}");
 
     let clock = ManualClock::auto();
     let all_fail = FaultRates {
@@ -212,7 +256,7 @@ fn random_mode_at_rate_zero_injects_nothing_and_at_rate_one_fails_everything() {
     assert!(block_on(storage.list_runs(None, 100)).unwrap().is_empty());
     let log = storage.faults().log().snapshot();
     assert_eq!(log.len(), 20);
-    assert!(log.entries().iter().all(|(_, f)| *f == Fault::FailCommit));
+    assert!(log.faults().all(|f| *f == Fault::FailCommit));
 
     let all_lost = FaultRates {
         lose_commit_reply: 1.0,
@@ -247,14 +291,37 @@ fn plans_arm_storage_faults() {
     assert!(!exists(&storage, "a"));
     assert!(is_unavailable(&block_on(storage.commit(create_run("a", "r1")))));
     assert!(exists(&storage, "a"));
-    let kinds: Vec<Fault> = faults
-        .log()
-        .snapshot()
-        .entries()
-        .iter()
-        .map(|(_, f)| f.clone())
-        .collect();
+    let kinds: Vec<Fault> = faults.log().snapshot().faults().cloned().collect();
     assert_eq!(kinds, [Fault::FailCommit, Fault::LoseCommitReply]);
+}
+
+#[test]
+fn a_fault_planned_at_a_commit_number_hits_that_commit() {
+    let clock = ManualClock::auto();
+    let storage = storage(&clock, 11);
+    let faults = storage.faults();
+    assert!(faults.plan(2, &Fault::FailCommit));
+    assert!(faults.plan(3, &Fault::LoseCommitReply));
+    assert!(
+        !faults.plan(3, &Fault::CrashEngine),
+        "the test kit crashes the engine"
+    );
+    assert!(!faults.plan(3, &Fault::LoseNextReply), "not a storage fault");
+    let results: Vec<bool> = (1..=4)
+        .map(|i| block_on(storage.commit(create_run(&format!("w{i}"), &format!("r{i}")))).is_ok())
+        .collect();
+    assert_eq!(results, [true, false, false, true]);
+    assert!(!exists(&storage, "w2"), "failed");
+    assert!(exists(&storage, "w3"), "applied, its reply lost");
+    let log = faults.log().snapshot();
+    let ops: Vec<_> = log.entries().iter().map(|e| (e.op, e.fault.clone())).collect();
+    assert_eq!(
+        ops,
+        [
+            (Some(Op::Commit(2)), Fault::FailCommit),
+            (Some(Op::Commit(3)), Fault::LoseCommitReply),
+        ]
+    );
 }
 
 #[test]

@@ -21,14 +21,22 @@
 //!   virtual-time budget;
 //! - `invariant:<name>`: the user's own checks over the [`RunReport`];
 //! - `same-seed-twice`: on a sample of seeds, the faulted run is run again and must give the
-//!   same trace hash.
+//!   same trace hash;
+//! - `plan`: a fault plan given to the campaign that no run can follow (a fault planned at an
+//!   operation that cannot take it) fails this, once, and nothing runs.
 //!
 //! Seeds: `WARPFLOW_SEED` runs exactly that seed; otherwise `WARPFLOW_SEEDS` (or
 //! [`Campaign::seeds`], default [`DEFAULT_SEEDS`]) seeds from [`Campaign::first_seed`].
 //!
-//! A failure is shrunk: the failing run's [`FaultLog`] becomes a plan, and faults are removed
-//! one at a time (re-running the seed with the plan instead of random rates) as long as the
-//! same oracle still fails.
+//! A failure is shrunk: the failing run's [`FaultLog`] becomes a plan that replays the run
+//! exactly ([`RunReport::plan`]: each per-operation fault at the commit, message or attempt it
+//! hit, each crash at its time, the same horizon), and faults are removed from it, re-running
+//! the seed with the plan instead of random rates, as long as the same oracle still fails:
+//! first every fault after the shortest failing prefix (found by bisection: dropping the
+//! faults after some point leaves the run as it was up to that point, so this costs a few
+//! runs however long the log), then single faults, first to last, pass after pass while a
+//! pass removes one (within [`Campaign::max_shrink_runs`]). A plan given to the campaign is
+//! shrunk as it was written.
 
 use crate::cluster::{CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
 use crate::seed::{Seed, parse_seed};
@@ -48,7 +56,7 @@ use warpflow_engine::storage::Storage;
 use warpflow_engine::workflow::Workflow;
 use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
-use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace, When};
+use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace};
 
 /// Seeds a campaign runs when neither the test nor `WARPFLOW_SEEDS` says.
 pub const DEFAULT_SEEDS: u64 = 8;
@@ -142,17 +150,7 @@ impl FaultMode {
         match self {
             FaultMode::None => Duration::ZERO,
             FaultMode::Random { horizon, .. } => *horizon,
-            FaultMode::Plan(plan) => {
-                plan.faults
-                    .iter()
-                    .filter_map(|(when, _)| match when {
-                        When::At(d) => Some(*d),
-                        When::Step(_) => None,
-                    })
-                    .max()
-                    .unwrap_or_default()
-                    + Duration::from_millis(1)
-            }
+            FaultMode::Plan(plan) => plan.end(),
         }
     }
 }
@@ -173,6 +171,9 @@ pub struct RunReport {
     pub world: Value,
     /// The faults injected.
     pub faults: FaultLog,
+    /// The faults injected as a plan that replays this run exactly on the same seed
+    /// ([`SimCluster::fault_plan`]).
+    pub plan: FaultPlan,
     /// The trace's hash and length.
     pub trace_hash: u64,
     /// Lines in the trace.
@@ -448,6 +449,23 @@ impl Campaign {
             seeds: seeds.clone(),
             ..CampaignReport::default()
         };
+        if let FaultMode::Plan(plan) = &self.mode
+            && let Err(e) = plan.check()
+        {
+            // Nothing to run: the plan is wrong for every seed.
+            let seed = seeds.first().copied().unwrap_or(self.first_seed);
+            report.failures.push(CampaignFailure {
+                campaign: self.name.clone(),
+                seed,
+                oracle: "plan".to_owned(),
+                message: e.to_string(),
+                faults: FaultLog::new(),
+                reproduce: (self.reproduce)(seed),
+                original_plan: plan.clone(),
+                shrunk: None,
+            });
+            return report;
+        }
         // Baselines by workload (see the module documentation).
         let mut baselines: BTreeMap<String, RunReport> = BTreeMap::new();
         for (n, &seed) in seeds.iter().enumerate() {
@@ -460,7 +478,7 @@ impl Campaign {
             let faulted = self.run_one(seed, &self.mode);
             report.workflows_run += faulted.workflows.len();
             report.virtual_time += faulted.elapsed;
-            for (_, fault) in faulted.faults.entries() {
+            for fault in faulted.faults.faults() {
                 *report
                     .faults_by_kind
                     .entry(fault_kind(fault).to_owned())
@@ -487,7 +505,7 @@ impl Campaign {
             for (i, (oracle, message)) in failures.into_iter().enumerate() {
                 let original = match &self.mode {
                     FaultMode::Plan(plan) => plan.clone(),
-                    _ => faulted.faults.to_plan(SIM_EPOCH),
+                    _ => faulted.plan.clone(),
                 };
                 // Shrink the first failing oracle of a seed; the others share its plan.
                 let shrunk = if i == 0 && oracle != "same-seed-twice" {
@@ -540,51 +558,46 @@ impl Campaign {
             },
             self.registry.clone(),
         );
-        match mode {
-            FaultMode::None => {}
-            FaultMode::Random { rates, horizon } => cluster.run_random(rates, *horizon),
-            FaultMode::Plan(plan) => {
-                cluster.run_plan(plan);
-                // Faults stop after the last one: a partition a shrink left unhealed heals.
-                let clock = cluster.sim().clock();
-                let at = SIM_EPOCH.plus(end);
-                let stopper = cluster.network().clone();
-                cluster.sim().spawn("faults stop", async move {
-                    clock.sleep_until(at).await;
-                    for node in stopper.nodes() {
-                        stopper.heal(&node);
-                    }
-                });
+        let armed = match mode {
+            FaultMode::None => Ok(()),
+            FaultMode::Random { rates, horizon } => {
+                cluster.run_random(rates, *horizon);
+                Ok(())
             }
-        }
+            // Faults stop after the last one: a partition a shrink left unhealed heals.
+            FaultMode::Plan(plan) => cluster.run_plan(plan),
+        };
         let mut ctx = WorkloadCtx::new(seed);
         (self.workload)(&mut ctx);
         let workflows: Vec<WorkflowId> = ctx.starts.iter().map(|s| s.workflow_id.clone()).collect();
         let client = cluster.client();
         let starts = ctx.starts;
-        let mut liveness = match cluster.run(async move {
-            let calls = starts.into_iter().map(|s| {
-                let client = client.clone();
-                async move {
-                    client
-                        .start_untyped(
-                            &s.workflow_type,
-                            s.workflow_id.clone(),
-                            s.input,
-                            StartOptions::new(CLUSTER_TASK_QUEUE),
-                        )
-                        .await
-                        .map_err(|e| format!("start of {} failed: {e}", s.workflow_id))
-                }
-            });
-            join_all(calls)
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>, String>>()
-        }) {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(format!("simulation failed while starting: {e}")),
+        let mut liveness = match armed {
+            Err(e) => Err(format!("the fault plan cannot run: {e}")),
+            Ok(()) => match cluster.run(async move {
+                let calls = starts.into_iter().map(|s| {
+                    let client = client.clone();
+                    async move {
+                        client
+                            .start_untyped(
+                                &s.workflow_type,
+                                s.workflow_id.clone(),
+                                s.input,
+                                StartOptions::new(CLUSTER_TASK_QUEUE),
+                            )
+                            .await
+                            .map_err(|e| format!("start of {} failed: {e}", s.workflow_id))
+                    }
+                });
+                join_all(calls)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<_>, String>>()
+            }) {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(format!("simulation failed while starting: {e}")),
+            },
         };
         if liveness.is_ok() {
             let deadline = SIM_EPOCH.plus(end + self.liveness_budget);
@@ -650,6 +663,7 @@ impl Campaign {
             outcomes,
             world: (self.world_snapshot)(),
             faults: cluster.fault_log().snapshot(),
+            plan: cluster.fault_plan(),
             trace_hash: trace.hash(),
             trace_len: trace.len(),
             trace,
@@ -740,35 +754,77 @@ impl Campaign {
         failures
     }
 
-    /// Greedily removes faults from `plan` while `oracle` still fails on `seed`.
+    /// Removes faults from `plan` while `oracle` still fails on `seed` (see the module
+    /// documentation); `None` if the plan does not fail it at all.
     fn shrink(&self, seed: u64, baseline: &RunReport, plan: &FaultPlan, oracle: &str) -> Option<FaultPlan> {
-        if self.max_shrink_runs == 0 {
-            return None;
-        }
-        let mut scratch = BTreeMap::new();
-        let mut fails = |plan: &FaultPlan| {
-            let run = self.run_one(seed, &FaultMode::Plan(plan.clone()));
-            self.check(baseline, &run, &mut scratch)
-                .iter()
-                .any(|(name, _)| name == oracle)
+        let mut shrinker = Shrinker {
+            campaign: self,
+            seed,
+            baseline,
+            oracle,
+            runs_left: self.max_shrink_runs,
         };
-        let mut runs = 1;
-        if !fails(plan) {
+        if !shrinker.fails(plan)? {
             return None;
         }
-        let mut current = plan.clone();
-        let mut i = 0;
-        while i < current.len() && runs < self.max_shrink_runs {
-            let mut candidate = current.clone();
-            candidate.faults.remove(i);
-            runs += 1;
-            if fails(&candidate) {
-                current = candidate;
-            } else {
-                i += 1;
+        // The shortest failing prefix, assuming that a failing prefix stays failing when it
+        // grows: `prefix(hi)` fails, and no prefix shorter than `lo` is thought to.
+        let (mut lo, mut hi) = (0, plan.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match shrinker.fails(&prefix(plan, mid)) {
+                Some(true) => hi = mid,
+                Some(false) => lo = mid + 1,
+                None => break,
             }
         }
-        Some(current)
+        let mut current = prefix(plan, hi);
+        // Then single faults, first to last, again while a pass removes one. (Early faults
+        // first shrank further than late ones first in practice: the run after a removed
+        // fault changes either way.)
+        loop {
+            let before = current.len();
+            let mut i = 0;
+            while i < current.len() {
+                let mut candidate = current.clone();
+                candidate.faults.remove(i);
+                match shrinker.fails(&candidate) {
+                    Some(true) => current = candidate,
+                    Some(false) => i += 1,
+                    None => return Some(current),
+                }
+            }
+            if current.len() == before {
+                return Some(current);
+            }
+        }
+    }
+}
+
+/// The re-runs of one shrink, within the campaign's budget.
+struct Shrinker<'a> {
+    campaign: &'a Campaign,
+    seed: u64,
+    baseline: &'a RunReport,
+    oracle: &'a str,
+    runs_left: usize,
+}
+
+impl Shrinker<'_> {
+    /// Whether the seed under `plan` fails the oracle; `None` once the budget is spent.
+    fn fails(&mut self, plan: &FaultPlan) -> Option<bool> {
+        self.runs_left = self.runs_left.checked_sub(1)?;
+        let run = self.campaign.run_one(self.seed, &FaultMode::Plan(plan.clone()));
+        let failures = self.campaign.check(self.baseline, &run, &mut BTreeMap::new());
+        Some(failures.iter().any(|(name, _)| name == self.oracle))
+    }
+}
+
+/// The first `n` faults of `plan`, with its horizon.
+fn prefix(plan: &FaultPlan, n: usize) -> FaultPlan {
+    FaultPlan {
+        faults: plan.faults[..n.min(plan.len())].to_vec(),
+        horizon: plan.horizon,
     }
 }
 
@@ -934,8 +990,8 @@ impl fmt::Display for CampaignFailure {
         writeln!(f, "  {}", self.message.replace('\n', "\n  "))?;
         writeln!(f, "  reproduce: {}", self.reproduce)?;
         writeln!(f, "  injected faults ({}):", self.faults.len())?;
-        for (at, fault) in self.faults.entries() {
-            writeln!(f, "    {at} {fault}")?;
+        for entry in self.faults.entries() {
+            writeln!(f, "    {entry}")?;
         }
         match &self.shrunk {
             Some(plan) => {
@@ -947,6 +1003,10 @@ impl fmt::Display for CampaignFailure {
                 )?;
                 for line in plan.to_string().lines() {
                     writeln!(f, "    {line}")?;
+                }
+                // The same plan as a value to paste into `Campaign::fault_plan`.
+                if let Ok(json) = serde_json::to_string(plan) {
+                    writeln!(f, "  as JSON: {json}")?;
                 }
             }
             None => writeln!(f, "  (not shrunk)")?,

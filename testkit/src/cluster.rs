@@ -25,8 +25,17 @@
 //! armed on the cluster's [`ActivityFaults`]: every activity definition of the workers'
 //! registry is wrapped in a [`FaultyActivity`](crate::faulty_activity::FaultyActivity) that
 //! fails or hangs the next attempts (of any type), logging each attempt it affects.
-//! [`SimCluster::run_plan`] applies a [`FaultPlan`] at its times; [`SimCluster::run_random`]
-//! draws faults from [`FaultRates`] until a horizon.
+//!
+//! [`SimCluster::run_random`] draws faults from [`FaultRates`] until a horizon;
+//! [`SimCluster::run_plan`] follows a [`FaultPlan`]. Both spawn the same **fault driver**, a
+//! task that wakes at each fault a plan times, at the horizon, where faults stop, and, in
+//! random mode or for a plan with a horizon, every [`RANDOM_FAULT_CADENCE`] until then (random
+//! mode rolls for crashes and arms activity faults at these ticks). Since the storage and
+//! network draw the same random values per operation in both modes, and the driver wakes at
+//! the same times, the plan exported from a random run ([`SimCluster::fault_plan`]: each
+//! per-operation fault at its operation, each crash at its tick, the run's horizon) replays
+//! that run exactly: the same fault log, the same trace. That is what lets a campaign shrink
+//! a failing random run.
 
 use crate::faulty_activity::ActivityFaults;
 use futures::StreamExt;
@@ -44,8 +53,8 @@ use warpflow_engine::worker::{CancellationToken, Worker, WorkerOptions};
 use warpflow_engine::{Registry, Timestamp};
 use warpflow_sim::rng::{Stream, stream, stream_seed};
 use warpflow_sim::{
-    Dice, Fault, FaultPlan, FaultRates, LatencyRange, SharedFaultLog, SharedTrace, Sim, SimConfig, SimError,
-    SimNetwork, SimStorage, When,
+    Dice, Fault, FaultPlan, FaultRates, LatencyRange, Op, PlanError, SharedFaultLog, SharedTrace, Sim,
+    SimConfig, SimError, SimNetwork, SimStorage, When,
 };
 
 /// The task queue of a cluster's workers.
@@ -54,7 +63,8 @@ pub const CLUSTER_TASK_QUEUE: &str = "campaign";
 /// The network node name of the cluster's client.
 pub const CLIENT_NODE: &str = "client-0";
 
-/// How often random mode rolls for crashes.
+/// How often random mode rolls for crashes (the fault driver wakes at this cadence in both
+/// modes).
 pub const RANDOM_FAULT_CADENCE: Duration = Duration::from_millis(100);
 
 /// The longest a poll waits for a task. Pollers are woken when work arrives (even after a
@@ -181,6 +191,8 @@ struct Inner {
     /// Restart delays: a stream of their own, so that a plan replayed from a log restarts
     /// nodes after the same delays as the random run it came from.
     restarts: Mutex<Dice>,
+    /// When faults stop, since the start, once `run_random` or `run_plan` set it.
+    horizon: Mutex<Option<Duration>>,
     shutdown: CancellationToken,
 }
 
@@ -264,7 +276,8 @@ impl Inner {
         node.up = false;
         node.kill.cancel();
         drop(workers);
-        self.log.record(self.now(), Fault::CrashWorker { worker: i });
+        self.log
+            .record(self.now(), None, Fault::CrashWorker { worker: i });
         self.trace(&worker_node(i), "crashed: cache and in-flight tasks lost");
         true
     }
@@ -318,35 +331,88 @@ impl Inner {
                 }
                 crashed
             }
-            Fault::FailActivity { .. } | Fault::TimeOutActivity => {
-                // Logged by the knob as each attempt it affects starts.
-                let armed = self.activities.apply(fault);
+            // They apply at once, and the network logs and traces them.
+            Fault::Partition { .. } | Fault::Heal { .. } => self.network.apply(fault),
+            // One-shot knobs, logged by their component as the operation they hit starts.
+            knob => {
+                let armed = self.activities.apply(knob)
+                    || self.storage.faults().apply(knob)
+                    || self.network.apply(knob);
                 if armed {
-                    self.trace("faults", format!("armed: {fault}"));
+                    self.trace("faults", format!("armed: {knob}"));
                 }
                 armed
-            }
-            other => {
-                if self.storage.faults().apply(other) || self.network.apply(other) {
-                    self.trace("faults", format!("armed: {other}"));
-                    true
-                } else {
-                    false
-                }
             }
         }
     }
 
-    /// Stops random faults, disarms the activity faults not yet taken, and heals every
-    /// partition.
+    /// Plans `fault` at operation `op` on the component that counts such operations; says
+    /// whether `op` takes it.
+    fn plan_at(&self, op: Op, fault: &Fault) -> bool {
+        match op {
+            Op::Commit(n) => self.storage.faults().plan(n, fault),
+            Op::Message(n) => self.network.plan(n, fault),
+            Op::Attempt(n) => self.activities.plan(n, fault),
+        }
+    }
+
+    /// Stops random faults and heals every partition.
     fn stop_faults(&self) {
         self.storage.faults().set_rates(&FaultRates::none());
         self.network.set_rates(&FaultRates::none());
-        self.activities.clear();
         for node in self.network.nodes() {
             self.network.heal(&node);
         }
         self.trace("faults", "faults stop");
+    }
+}
+
+/// What the fault driver of [`SimCluster::run_random`] and [`SimCluster::run_plan`] does.
+struct FaultDriver {
+    /// When faults stop, since the start.
+    horizon: Duration,
+    /// Whether it wakes every [`RANDOM_FAULT_CADENCE`] before the horizon.
+    ticks: bool,
+    /// Random mode's rolls at each tick.
+    roller: Option<Roller>,
+    /// Faults to apply at these times, in order.
+    timed: Vec<(Timestamp, Fault)>,
+}
+
+/// Random mode's rolls at each tick of the fault driver.
+struct Roller {
+    rates: FaultRates,
+    workers: u64,
+    /// Crashes: the faults stream of the seed.
+    crashes: Dice,
+    /// Activity faults: a stream of their own, so that adding them left the crashes of
+    /// every seed as they were.
+    activities: Dice,
+}
+
+impl Roller {
+    fn roll(&mut self, inner: &Arc<Inner>) {
+        // Always three draws per tick on each stream, whatever the rates.
+        let crash_worker = self.crashes.chance(self.rates.crash_worker);
+        let which = self.crashes.below(self.workers);
+        let crash_engine = self.crashes.chance(self.rates.crash_engine);
+        if crash_worker {
+            inner.apply(&Fault::CrashWorker { worker: which as u32 });
+        }
+        if crash_engine {
+            inner.apply(&Fault::CrashEngine);
+        }
+        let fail_activity = self.activities.chance(self.rates.activity_failure);
+        let attempts = 1 + self.activities.below(3) as u32;
+        let time_out_activity = self.activities.chance(self.rates.activity_timeout);
+        // Armed without a trace line: each attempt they affect is logged and traced with its
+        // number, which is all a plan replaying this run arms.
+        if fail_activity {
+            inner.activities.apply(&Fault::FailActivity { attempts });
+        }
+        if time_out_activity {
+            inner.activities.apply(&Fault::TimeOutActivity);
+        }
     }
 }
 
@@ -468,6 +534,7 @@ impl SimCluster {
             }),
             workers: Mutex::new(Vec::new()),
             restarts: Mutex::new(restarts),
+            horizon: Mutex::new(None),
             shutdown: CancellationToken::new(),
         });
         inner.start_engine(0, storage);
@@ -633,73 +700,128 @@ impl SimCluster {
     }
 
     /// Applies `plan` as the simulation runs: each fault at its [`When::At`] time since the
-    /// start of the simulation (faults at a time already past apply at once). `When::Step`
-    /// entries are skipped: steps depend on scheduling.
-    pub fn run_plan(&self, plan: &FaultPlan) {
-        let inner = self.inner.clone();
+    /// start of the simulation (faults at a time already past apply at once), at its
+    /// [`When::Step`], or as the operation it names starts ([`When::Op`]); faults stop at the
+    /// plan's [end](FaultPlan::end) (partitions heal). Fails, arming nothing, if a fault is
+    /// planned at an operation that cannot take it.
+    pub fn run_plan(&self, plan: &FaultPlan) -> Result<(), PlanError> {
+        plan.check()?;
         let start = self.sim.config().start;
-        let plan = plan.clone().sorted();
-        self.sim.spawn("fault plan", async move {
-            for (when, fault) in plan.faults {
-                let When::At(after) = when else { continue };
-                inner.clock.sleep_until(start.plus(after)).await;
-                inner.apply(&fault);
+        let mut timed = Vec::new();
+        for (when, fault) in &plan.faults {
+            match *when {
+                When::At(after) => timed.push((start.plus(after), fault.clone())),
+                When::Step(step) => {
+                    let (inner, fault) = (self.inner.clone(), fault.clone());
+                    self.sim.at_step(step, move || {
+                        inner.apply(&fault);
+                    });
+                }
+                When::Op(op) => {
+                    // Checked above: the operation takes the fault.
+                    self.inner.plan_at(op, fault);
+                }
             }
+        }
+        // Stable: faults at the same time keep the plan's order.
+        timed.sort_by_key(|(at, _)| *at);
+        self.spawn_fault_driver(FaultDriver {
+            horizon: plan.end(),
+            // A horizon marks a random run's plan: replaying it needs the random ticks.
+            ticks: plan.horizon.is_some(),
+            roller: None,
+            timed,
         });
+        Ok(())
     }
 
     /// Random mode: storage and network draw their faults from `rates` on every commit and
     /// call, and every [`RANDOM_FAULT_CADENCE`] the cluster rolls for a worker crash and an
     /// engine crash (the faults stream of the seed), and for arming an activity failure (of
-    /// 1 to 3 attempts) and an activity timeout (a stream of their own, so that adding them
-    /// left the crashes of every seed as they were), until `horizon` after the start; then
-    /// random faults stop, armed activity faults are disarmed, and every partition heals.
+    /// 1 to 3 attempts) and an activity timeout (a stream of their own), until `horizon` after
+    /// the start; then random faults stop, armed activity faults are disarmed, and every
+    /// partition heals. [`SimCluster::fault_plan`] then gives the plan that replays the run.
     pub fn run_random(&self, rates: &FaultRates, horizon: Duration) {
         self.inner.storage.faults().set_rates(rates);
         self.inner.network.set_rates(rates);
-        let inner = self.inner.clone();
-        let rates = *rates;
-        let end = self.sim.config().start.plus(horizon);
-        let workers = u64::from(self.inner.config.workers.max(1));
-        self.sim.spawn("random faults", async move {
-            let mut dice = Dice::new(stream(inner.config.seed, Stream::Faults));
-            let mut activity_dice = Dice::new(activity_fault_stream(inner.config.seed));
-            loop {
-                let next = inner.now().plus(RANDOM_FAULT_CADENCE);
-                if next >= end {
-                    break;
-                }
-                inner.clock.sleep_until(next).await;
-                // Always three draws per tick, whatever the rates.
-                let crash_worker = dice.chance(rates.crash_worker);
-                let which = dice.below(workers);
-                let crash_engine = dice.chance(rates.crash_engine);
-                if crash_worker {
-                    inner.apply(&Fault::CrashWorker { worker: which as u32 });
-                }
-                if crash_engine {
-                    inner.apply(&Fault::CrashEngine);
-                }
-                // Always three draws per tick on the activity stream too.
-                let fail_activity = activity_dice.chance(rates.activity_failure);
-                let attempts = 1 + activity_dice.below(3) as u32;
-                let time_out_activity = activity_dice.chance(rates.activity_timeout);
-                if fail_activity {
-                    inner.apply(&Fault::FailActivity { attempts });
-                }
-                if time_out_activity {
-                    inner.apply(&Fault::TimeOutActivity);
-                }
-            }
-            inner.clock.sleep_until(end).await;
-            inner.stop_faults();
+        let seed = self.inner.config.seed;
+        let roller = Roller {
+            rates: *rates,
+            workers: u64::from(self.inner.config.workers.max(1)),
+            crashes: Dice::new(stream(seed, Stream::Faults)),
+            activities: Dice::new(activity_fault_stream(seed)),
+        };
+        self.spawn_fault_driver(FaultDriver {
+            horizon,
+            ticks: true,
+            roller: Some(roller),
+            timed: Vec::new(),
         });
     }
 
-    /// Stops random faults now and heals every partition (a plan's remaining faults still
-    /// apply).
+    /// Spawns the fault driver (see the module documentation and [`FaultDriver`]).
+    fn spawn_fault_driver(&self, driver: FaultDriver) {
+        let FaultDriver {
+            horizon,
+            ticks,
+            mut roller,
+            timed,
+        } = driver;
+        *lock(&self.inner.horizon) = Some(horizon);
+        let inner = self.inner.clone();
+        let origin = self.sim.now();
+        let end = self.sim.config().start.plus(horizon);
+        self.sim.spawn("faults", async move {
+            let mut timed = timed.into_iter().peekable();
+            let mut tick: u32 = 1;
+            let mut stopped = false;
+            loop {
+                let next_tick =
+                    Some(origin.plus(RANDOM_FAULT_CADENCE * tick)).filter(|at| ticks && *at < end);
+                let next_timed = timed.peek().map(|(at, _)| *at);
+                let stop = Some(end).filter(|_| !stopped);
+                let Some(next) = [next_tick, next_timed, stop].into_iter().flatten().min() else {
+                    return;
+                };
+                inner.clock.sleep_until(next).await;
+                if next_tick == Some(next) {
+                    tick += 1;
+                    if let Some(roller) = &mut roller {
+                        roller.roll(&inner);
+                    }
+                }
+                while let Some((_, fault)) = timed.next_if(|(at, _)| *at <= next) {
+                    inner.apply(&fault);
+                }
+                if !stopped && next >= end {
+                    stopped = true;
+                    if roller.is_some() {
+                        // Random arming not taken by now is not a fault of this run.
+                        inner.activities.clear();
+                    }
+                    inner.stop_faults();
+                }
+            }
+        });
+    }
+
+    /// Stops random faults now, disarms the activity faults armed and not yet taken, and
+    /// heals every partition (a plan's remaining faults still apply).
     pub fn stop_faults(&self) {
+        self.inner.activities.clear();
         self.inner.stop_faults();
+    }
+
+    /// The faults injected so far as a plan that replays this run on a fresh cluster of the
+    /// same seed and shape: per-operation faults at their operations, crashes at their times
+    /// (see [`FaultLog::to_plan`](warpflow_sim::FaultLog::to_plan)), and the horizon of
+    /// [`SimCluster::run_random`] or [`SimCluster::run_plan`].
+    pub fn fault_plan(&self) -> FaultPlan {
+        let plan = self.inner.log.to_plan(self.sim.config().start);
+        match *lock(&self.inner.horizon) {
+            Some(horizon) => plan.with_horizon(horizon),
+            None => plan,
+        }
     }
 
     /// Stops every node's background work.

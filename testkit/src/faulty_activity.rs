@@ -8,10 +8,13 @@
 //!   (then returns [`ActivityError::Cancelled`]), so the engine's start-to-close or heartbeat
 //!   timeout fires and the retry policy runs the activity again.
 //!
-//! Arming a fault only counts it; each attempt it affects is logged to the [`SharedFaultLog`]
-//! as it starts (`FailActivity { attempts: 1 }` per failed attempt, or `TimeOutActivity`), like
-//! storage and network faults, which are logged when they take effect: the log's plan arms
-//! each fault again just before the attempt it affected.
+//! Attempts are numbered from 1 as they start, across workers and activity types. Arming a
+//! fault only counts it, at once ([`ActivityFaults::apply`]) or as the attempt of a given
+//! number starts ([`ActivityFaults::plan`]); each attempt it affects is logged to the
+//! [`SharedFaultLog`] as it starts, with its number ([`Op::Attempt`]; `FailActivity { attempts:
+//! 1 }` per failed attempt, or `TimeOutActivity`), like storage and network faults, which are
+//! logged when they take effect: the log's plan arms each fault again at the very attempt it
+//! affected.
 
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,7 +22,7 @@ use warpflow_engine::env::SharedClock;
 use warpflow_engine::payload::Payload;
 use warpflow_engine::registry::ActivityDefinition;
 use warpflow_engine::{ActivityCtx, ActivityError, Registry};
-use warpflow_sim::{Fault, SharedFaultLog, SharedTrace};
+use warpflow_sim::{Fault, Op, PlannedOps, SharedFaultLog, SharedTrace};
 
 /// The error type of an injected activity failure.
 pub const INJECTED_FAILURE: &str = "InjectedFailure";
@@ -28,6 +31,22 @@ pub const INJECTED_FAILURE: &str = "InjectedFailure";
 struct Pending {
     failures: u64,
     timeouts: u64,
+    /// Attempts started so far.
+    attempts: u64,
+    /// Faults planned at attempt numbers, armed as that attempt starts.
+    planned: PlannedOps,
+}
+
+impl Pending {
+    /// Counts `fault` if it is an activity fault; says whether it was.
+    fn arm(&mut self, fault: &Fault) -> bool {
+        match fault {
+            Fault::FailActivity { attempts } => self.failures += u64::from(*attempts),
+            Fault::TimeOutActivity => self.timeouts += 1,
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// What happens to the next attempt.
@@ -76,18 +95,26 @@ impl ActivityFaults {
     /// [`Fault::TimeOutActivity`]) and says whether it was. Failures are counted before
     /// timeouts: armed together, the failures come first.
     pub fn apply(&self, fault: &Fault) -> bool {
-        let mut pending = self.lock();
-        match fault {
-            Fault::FailActivity { attempts } => pending.failures += u64::from(*attempts),
-            Fault::TimeOutActivity => pending.timeouts += 1,
-            _ => return false,
+        self.lock().arm(fault)
+    }
+
+    /// Plans `fault` for attempt number `attempt` (numbered from 1 as attempts start, as the
+    /// log numbers them) if it is an activity fault, and says whether it was: it is armed as
+    /// that attempt starts, so that attempt takes it.
+    pub fn plan(&self, attempt: u64, fault: &Fault) -> bool {
+        if !Op::Attempt(attempt).takes(fault) {
+            return false;
         }
+        self.lock().planned.plan(attempt, fault.clone());
         true
     }
 
-    /// Disarms every activity fault not yet taken.
+    /// Disarms every activity fault armed and not yet taken (those planned at an attempt
+    /// stay planned).
     pub fn clear(&self) {
-        *self.lock() = Pending::default();
+        let mut pending = self.lock();
+        pending.failures = 0;
+        pending.timeouts = 0;
     }
 
     /// The failures and timeouts armed and not yet taken.
@@ -98,9 +125,14 @@ impl ActivityFaults {
 
     /// Decides the fate of an attempt starting now, and logs it if it is a fault.
     fn take(&self, ctx: &ActivityCtx) -> Verdict {
-        let verdict = {
+        let (verdict, number) = {
             let mut pending = self.lock();
-            if pending.failures > 0 {
+            pending.attempts += 1;
+            let number = pending.attempts;
+            for fault in pending.planned.take(number) {
+                pending.arm(&fault);
+            }
+            let verdict = if pending.failures > 0 {
                 pending.failures -= 1;
                 Verdict::Fail
             } else if pending.timeouts > 0 {
@@ -108,7 +140,8 @@ impl ActivityFaults {
                 Verdict::Hang
             } else {
                 Verdict::Run
-            }
+            };
+            (verdict, number)
         };
         let fault = match verdict {
             Verdict::Run => return verdict,
@@ -117,7 +150,7 @@ impl ActivityFaults {
         };
         let now = self.clock.now();
         let info = ctx.info();
-        self.log.record(now, fault.clone());
+        self.log.record(now, Some(Op::Attempt(number)), fault.clone());
         self.trace.record(
             now,
             "faults",

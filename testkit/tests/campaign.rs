@@ -1,5 +1,6 @@
 //! Fault campaigns: a ledger workload passes every oracle under faults; each fault kind
-//! recovers; each oracle catches a deliberately broken case; shrinking shrinks; seeds repeat.
+//! recovers; each oracle catches a deliberately broken case; a random run's log replays it
+//! exactly, so a failing random run shrinks; seeds repeat.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use warpflow_engine::history::EventAttributes;
 use warpflow_engine::workflow::{Workflow, WorkflowCtx};
 use warpflow_engine::{Activity, ActivityCtx, ActivityError, Registry, WorkflowResult};
-use warpflow_sim::{Fault, FaultPlan, FaultRates, When};
+use warpflow_sim::{Fault, FaultPlan, FaultRates, Op, When};
 use warpflow_testkit::{Campaign, FaultMode, RunReport};
 
 /// The external world: account balances, and the applied operations by key.
@@ -244,9 +245,8 @@ fn injected_activity_failures_and_timeouts_are_retried_and_every_oracle_holds() 
         // Each failed attempt is logged once, as it starts.
         let failed = run
             .faults
-            .entries()
-            .iter()
-            .filter(|(_, f)| matches!(f, Fault::FailActivity { attempts: 1 }))
+            .faults()
+            .filter(|f| matches!(f, Fault::FailActivity { attempts: 1 }))
             .count();
         assert!(
             failed <= 6,
@@ -462,4 +462,213 @@ fn shrinking_removes_the_faults_a_failure_does_not_need() {
     assert!(shrunk.len() < plan.len(), "{failure}");
     let again = fickle(shrunk).max_shrink_runs(0).run();
     assert!(!again.failures_of("replay").is_empty(), "{again}");
+}
+
+#[test]
+fn faults_planned_at_operations_hit_those_operations() {
+    let plan = FaultPlan::new()
+        .with(Op::Commit(5).into(), Fault::FailCommit)
+        .with(Op::Commit(9).into(), Fault::LoseCommitReply)
+        .with(Op::Message(10).into(), Fault::LoseNextReply)
+        .with(Op::Message(14).into(), Fault::DuplicateNextRequest)
+        .with(Op::Attempt(2).into(), Fault::TimeOutActivity)
+        .with(Op::Attempt(3).into(), Fault::FailActivity { attempts: 2 });
+    let campaign = ledger_campaign("operations", true)
+        .fault_plan(plan.clone())
+        .seeds(3);
+    campaign.run_or_panic();
+    let mut expected = vec![
+        (Some(Op::Commit(5)), Fault::FailCommit),
+        (Some(Op::Commit(9)), Fault::LoseCommitReply),
+        (Some(Op::Message(10)), Fault::LoseNextReply),
+        (Some(Op::Message(14)), Fault::DuplicateNextRequest),
+        (Some(Op::Attempt(2)), Fault::TimeOutActivity),
+        // Two attempts fail from the third on, each logged as it starts.
+        (Some(Op::Attempt(3)), Fault::FailActivity { attempts: 1 }),
+        (Some(Op::Attempt(4)), Fault::FailActivity { attempts: 1 }),
+    ];
+    expected.sort();
+    for seed in campaign.seed_list() {
+        let run = campaign.run_one(seed, &FaultMode::Plan(plan.clone()));
+        let mut hits: Vec<(Option<Op>, Fault)> = run
+            .faults
+            .entries()
+            .iter()
+            .map(|e| (e.op, e.fault.clone()))
+            .collect();
+        hits.sort();
+        assert_eq!(hits, expected, "seed {seed}:\n{}", run.faults);
+    }
+}
+
+#[test]
+fn faults_planned_at_executor_steps_are_applied_and_recovered_from() {
+    let plan = FaultPlan::new()
+        .with(When::Step(20), Fault::CrashEngine)
+        .with(When::Step(100), Fault::CrashWorker { worker: 0 })
+        .with(When::Step(101), Fault::CrashWorker { worker: 1 });
+    recovers_from("steps", plan.clone(), "crashEngine");
+    let campaign = ledger_campaign("steps", true);
+    let run = campaign.run_one(1, &FaultMode::Plan(plan));
+    let crashes: Vec<&Fault> = run.faults.faults().collect();
+    assert_eq!(
+        crashes,
+        [
+            &Fault::CrashEngine,
+            &Fault::CrashWorker { worker: 0 },
+            &Fault::CrashWorker { worker: 1 }
+        ],
+        "{}",
+        run.faults
+    );
+}
+
+#[test]
+fn a_plan_with_a_fault_at_an_operation_that_cannot_take_it_is_reported_and_not_run() {
+    let plan = FaultPlan::new()
+        .with(at(5), Fault::CrashEngine)
+        .with(Op::Commit(3).into(), Fault::CrashWorker { worker: 0 });
+    let report = ledger_campaign("misplaced", true).fault_plan(plan).seeds(2).run();
+    assert_eq!(report.workflows_run, 0, "{report}");
+    let failures = report.failures_of("plan");
+    assert_eq!(failures.len(), 1, "{report}");
+    assert!(
+        failures[0]
+            .message
+            .contains("fault 1 of the plan (`crash worker 0`) is planned at commit #3"),
+        "{report}"
+    );
+}
+
+/// A run of the ledger in random mode with `rates`, and the same seed run again with the
+/// first run's faults as a plan.
+fn random_then_replayed(seed: u64, rates: FaultRates) -> (RunReport, RunReport) {
+    let campaign = ledger_campaign("replay", true);
+    let random = campaign.run_one(
+        seed,
+        &FaultMode::Random {
+            rates,
+            horizon: Duration::from_secs(30),
+        },
+    );
+    let replayed = campaign.run_one(seed, &FaultMode::Plan(random.plan.clone()));
+    (random, replayed)
+}
+
+#[test]
+fn a_random_run_s_faults_as_a_plan_replay_the_run_exactly() {
+    // Where the replayed faults were planned, over every seed: commits, messages, attempts,
+    // and times (crashes, and heals when faults stop).
+    let mut planned_at = BTreeMap::new();
+    for seed in 1..=50 {
+        let (random, replayed) = random_then_replayed(seed, FaultRates::default());
+        assert_eq!(replayed.faults, random.faults, "seed {seed}: the same faults");
+        assert_eq!(
+            replayed.trace_hash, random.trace_hash,
+            "seed {seed}: the same trace (the plan was\n{})",
+            random.plan
+        );
+        assert_eq!(replayed.world, random.world, "seed {seed}");
+        assert_eq!(
+            replayed.plan, random.plan,
+            "seed {seed}: a replay exports its own plan"
+        );
+        assert_eq!(random.plan.horizon, Some(Duration::from_secs(30)));
+        for (when, _) in &random.plan.faults {
+            let kind = match when {
+                When::Op(Op::Commit(_)) => "commit",
+                When::Op(Op::Message(_)) => "message",
+                When::Op(Op::Attempt(_)) => "attempt",
+                When::At(_) => "time",
+                When::Step(_) => "step",
+            };
+            *planned_at.entry(kind).or_insert(0) += 1;
+        }
+    }
+    for kind in ["commit", "message", "attempt", "time"] {
+        assert!(
+            planned_at.contains_key(kind),
+            "no fault at a {kind}: {planned_at:?}"
+        );
+    }
+}
+
+/// Partitions only: a worker cut off after running an attempt cannot report it, so the
+/// attempt times out and runs again.
+fn partitions() -> FaultRates {
+    FaultRates {
+        partition: 0.02,
+        ..FaultRates::none()
+    }
+}
+
+#[test]
+fn a_failing_random_run_is_reported_with_a_smaller_plan_that_still_fails() {
+    let campaign = || {
+        ledger_campaign("non-idempotent under partitions", false)
+            .faults(partitions())
+            .fault_horizon(Duration::from_secs(20))
+            .check_twice(0)
+    };
+    let report = campaign().seeds(12).run();
+    let failures = report.failures_of("crash-equivalence");
+    assert!(!failures.is_empty(), "{report}");
+    for failure in &failures {
+        let shrunk = failure
+            .shrunk
+            .clone()
+            .unwrap_or_else(|| panic!("not shrunk:\n{failure}"));
+        assert!(shrunk.len() <= failure.faults.len(), "{failure}");
+        // The report says it all: the seed and the command that reruns it, the faults
+        // injected, and the shrunk plan.
+        let text = failure.to_string();
+        let command = format!(
+            "reproduce: WARPFLOW_SEED={} cargo test a_failing_random_run_is_reported_with_a_smaller_plan_that_still_fails -- --exact",
+            failure.seed
+        );
+        assert!(text.contains(&command), "{text}");
+        assert!(
+            text.contains(&format!("injected faults ({})", failure.faults.len())),
+            "{text}"
+        );
+        let shrunk_lines = format!(
+            "shrunk fault plan ({} of {} faults):",
+            shrunk.len(),
+            failure.faults.len()
+        );
+        assert!(text.contains(&shrunk_lines), "{text}");
+        for line in shrunk.to_string().lines() {
+            assert!(text.contains(&format!("\n    {line}\n")), "{line}: {text}");
+        }
+
+        // The seed alone (what `WARPFLOW_SEED` runs) fails again with the same faults.
+        let rerun = campaign()
+            .first_seed(failure.seed)
+            .seeds(1)
+            .max_shrink_runs(0)
+            .run();
+        let again = rerun.failures_of("crash-equivalence");
+        assert!(!again.is_empty(), "{rerun}");
+        assert_eq!(again[0].faults, failure.faults);
+        // The shrunk plan alone fails the same oracle.
+        let planned = campaign()
+            .fault_plan(shrunk)
+            .first_seed(failure.seed)
+            .seeds(1)
+            .max_shrink_runs(0)
+            .run();
+        assert!(
+            !planned.failures_of("crash-equivalence").is_empty(),
+            "{failure}\n{planned}"
+        );
+    }
+    // Down to the one or two faults that matter, from more.
+    let smallest = failures
+        .iter()
+        .filter_map(|f| Some((f.shrunk.as_ref()?.len(), f.faults.len())))
+        .min();
+    assert!(
+        matches!(smallest, Some((shrunk, injected)) if shrunk <= 2 && shrunk < injected),
+        "{report}"
+    );
 }
