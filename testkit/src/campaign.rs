@@ -2,9 +2,10 @@
 //! the oracles, and report each failure with its seed, its injected faults, a one-line
 //! reproduction, and a shrunk fault plan.
 //!
-//! For each seed a [`Campaign`] runs the workload twice on fresh clusters: a **baseline**
-//! without faults, and the **faulted** run (random faults from [`FaultRates`] until the fault
-//! horizon, or a [`FaultPlan`]). After the faults stop, every started workflow must close
+//! A workload ([`WorkloadCtx`]) lists the workflows to start and the signals to send them at
+//! given virtual times. For each seed a [`Campaign`] runs it twice on fresh clusters: a
+//! **baseline** without faults, and the **faulted** run (random faults from [`FaultRates`]
+//! until the fault horizon, or a [`FaultPlan`]). After the faults stop, every started workflow must close
 //! within the liveness budget. The faulted run is then checked against these oracles:
 //! - `history`: every history is well formed (`history::validate`);
 //! - `replay`: every closed history replays against the registered code
@@ -28,7 +29,7 @@
 //! one at a time (re-running the seed with the plan instead of random rates) as long as the
 //! same oracle still fails.
 
-use crate::cluster::{CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
+use crate::cluster::{CLIENT_NODE, CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
 use crate::seed::{Seed, parse_seed};
 use futures::FutureExt;
 use futures::future::{Either, join_all, select};
@@ -43,7 +44,7 @@ use warpflow_engine::client::StartOptions;
 use warpflow_engine::env::Clock;
 use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::storage::Storage;
-use warpflow_engine::workflow::Workflow;
+use warpflow_engine::workflow::{Signal, Workflow};
 use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
 use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace, When};
@@ -73,13 +74,24 @@ struct Start {
     input: Payload,
 }
 
+/// One signal the workload sends, `at` after the start of the run.
+#[derive(Clone, Debug)]
+struct ScheduledSignal {
+    at: Duration,
+    workflow_id: WorkflowId,
+    name: String,
+    input: Payload,
+}
+
 /// What a workload sees: its seed, its random stream, and where it lists the workflows to
-/// start (all at the start of the run, through the cluster's client).
+/// start (all at the start of the run, through the cluster's client) and the signals to send
+/// them later (a human approving an order an hour in, say).
 #[derive(Debug)]
 pub struct WorkloadCtx {
     seed: u64,
     rng: ChaCha8Rng,
     starts: Vec<Start>,
+    signals: Vec<ScheduledSignal>,
 }
 
 impl WorkloadCtx {
@@ -88,6 +100,7 @@ impl WorkloadCtx {
             seed,
             rng: stream(seed, Stream::Workload),
             starts: Vec::new(),
+            signals: Vec::new(),
         }
     }
 
@@ -113,6 +126,33 @@ impl WorkloadCtx {
         self.starts.push(Start {
             workflow_type: workflow_type.to_owned(),
             workflow_id: workflow_id.into(),
+            input,
+        });
+    }
+
+    /// Sends signal `S` with `input` to the current run of `workflow_id` once `at` of virtual
+    /// time has passed since the start of the run (at once if the workflows took longer to
+    /// start), through the cluster's client and its retries. Whether it was delivered is in
+    /// the run's trace; a signal that never arrives shows in the outcomes. Panics if the
+    /// input cannot be encoded.
+    pub fn signal<S: Signal>(&mut self, at: Duration, workflow_id: impl Into<WorkflowId>, input: &S::Input) {
+        let input = warpflow_engine::payload::encode(input, || format!("input of signal `{}`", S::NAME))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.signal_untyped(at, workflow_id, S::NAME, input);
+    }
+
+    /// Sends the signal named `name` with a raw input (see [`signal`](Self::signal)).
+    pub fn signal_untyped(
+        &mut self,
+        at: Duration,
+        workflow_id: impl Into<WorkflowId>,
+        name: &str,
+        input: Payload,
+    ) {
+        self.signals.push(ScheduledSignal {
+            at,
+            workflow_id: workflow_id.into(),
+            name: name.to_owned(),
             input,
         });
     }
@@ -506,6 +546,7 @@ impl Campaign {
         let workflows: Vec<WorkflowId> = ctx.starts.iter().map(|s| s.workflow_id.clone()).collect();
         let client = cluster.client();
         let starts = ctx.starts;
+        let signals = ctx.signals;
         let mut liveness = match cluster.run(async move {
             let calls = starts.into_iter().map(|s| {
                 let client = client.clone();
@@ -531,6 +572,7 @@ impl Campaign {
             Err(e) => Err(format!("simulation failed while starting: {e}")),
         };
         if liveness.is_ok() {
+            send_signals(&cluster, signals);
             let deadline = SIM_EPOCH.plus(end + self.liveness_budget);
             let faults_end = SIM_EPOCH.plus(end);
             let clock = cluster.sim().clock();
@@ -713,6 +755,27 @@ impl Campaign {
             }
         }
         Some(current)
+    }
+}
+
+/// Spawns the sending of each of `signals` at its time, noting in the trace how it went.
+fn send_signals(cluster: &SimCluster, signals: Vec<ScheduledSignal>) {
+    for signal in signals {
+        let client = cluster.client();
+        let clock = cluster.sim().clock();
+        let trace = cluster.trace();
+        cluster.sim().spawn("workload signal", async move {
+            clock.sleep_until(SIM_EPOCH.plus(signal.at)).await;
+            let sent = client
+                .signal_untyped(&signal.workflow_id, None, &signal.name, signal.input)
+                .await;
+            let how = match sent {
+                Ok(()) => "sent".to_owned(),
+                Err(e) => format!("failed: {e}"),
+            };
+            let line = format!("signal `{}` to {}: {how}", signal.name, signal.workflow_id);
+            trace.record(clock.now(), CLIENT_NODE, line);
+        });
     }
 }
 
