@@ -7,6 +7,8 @@
 //! tests in the repository's `tests/`, and `warpflow simulate`, which runs every
 //! campaign listed by [`all`].
 
+pub mod local;
+pub mod order_processing;
 pub mod services;
 
 use warpflow_testkit::Campaign;
@@ -24,7 +26,11 @@ pub struct Example {
 
 /// Every example, in the order of the guide.
 pub fn all() -> Vec<Example> {
-    vec![]
+    vec![Example {
+        name: "order_processing",
+        summary: "reserve, charge, wait up to 24 h for a fraud check, then ship or refund and release",
+        campaign: order_processing::campaign,
+    }]
 }
 
 /// The example called `name`.
