@@ -5,8 +5,10 @@
 //! A workload ([`WorkloadCtx`]) lists the workflows to start and the signals to send them at
 //! given virtual times. For each seed a [`Campaign`] runs it twice on fresh clusters: a
 //! **baseline** without faults, and the **faulted** run (random faults from [`FaultRates`]
-//! until the fault horizon, or a [`FaultPlan`]). After the faults stop, every started workflow must close
-//! within the liveness budget. The faulted run is then checked against these oracles:
+//! until the fault horizon, or a [`FaultPlan`]). After the faults stop, every started
+//! workflow must close within the liveness budget. The faulted run is then checked against
+//! these oracles, over the workflows started and, recursively, the child workflows they
+//! started:
 //! - `history`: every history is well formed (`history::validate`);
 //! - `replay`: every closed history replays against the registered code
 //!   ([`Replayer::check`]: cold, task by task, resumed at every task);
@@ -36,7 +38,7 @@ use futures::future::{Either, join_all, select};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
@@ -202,9 +204,10 @@ pub struct RunReport {
     pub seed: u64,
     /// The workflows the workload started, in order.
     pub workflows: Vec<WorkflowId>,
-    /// Every run of each workflow, oldest first, read from durable storage.
+    /// Every run of each workflow, oldest first, read from durable storage: the workflows
+    /// the workload started and, recursively, the child workflows they started.
     pub histories: BTreeMap<WorkflowId, Vec<History>>,
-    /// How each workflow's last run ended (`{"completed": result}`, `{"failed": {...}}`,
+    /// How each workflow's last run ended (the same workflows as `histories`) (`{"completed": result}`, `{"failed": {...}}`,
     /// `"canceled"`, `{"terminated": reason}`, `"timedOut"`, or `"open"`).
     pub outcomes: BTreeMap<WorkflowId, Value>,
     /// The external world's snapshot at the end.
@@ -623,10 +626,16 @@ impl Campaign {
         cluster.shutdown();
         let mut histories = BTreeMap::new();
         let mut outcomes = BTreeMap::new();
-        for id in &workflows {
-            let runs = read_histories(cluster.durable(), id);
+        // The workflows started, then their children, and theirs: the oracles check them all.
+        let mut unread: VecDeque<WorkflowId> = workflows.iter().cloned().collect();
+        while let Some(id) = unread.pop_front() {
+            if histories.contains_key(&id) {
+                continue;
+            }
+            let runs = read_histories(cluster.durable(), &id);
+            unread.extend(runs.iter().flat_map(children));
             outcomes.insert(id.clone(), outcome(runs.last()));
-            histories.insert(id.clone(), runs);
+            histories.insert(id, runs);
         }
         let trace = cluster.trace().snapshot();
         RunReport {
@@ -805,6 +814,18 @@ fn read_histories(durable: &warpflow_engine::storage::MemoryStorage, id: &Workfl
                 run_id: run.key.run_id.clone(),
                 events,
             })
+        })
+        .collect()
+}
+
+/// The workflow ids of the children `history` started.
+fn children(history: &History) -> Vec<WorkflowId> {
+    history
+        .events
+        .iter()
+        .filter_map(|event| match &event.attributes {
+            E::ChildWorkflowExecutionStarted { workflow_id, .. } => Some(workflow_id.clone()),
+            _ => None,
         })
         .collect()
 }

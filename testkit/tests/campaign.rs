@@ -513,3 +513,34 @@ fn a_workload_signals_its_workflows_at_a_virtual_time_under_faults() {
         run.trace.render()
     );
 }
+
+/// Runs a `Fickle` child and returns its result.
+struct Delegate;
+impl Workflow for Delegate {
+    const NAME: &'static str = "delegate";
+    type Input = ();
+    type Output = i64;
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<i64> {
+        Ok(ctx.child::<Fickle>(()).await?)
+    }
+}
+
+#[test]
+fn the_oracles_check_the_children_of_the_workflows_started() {
+    let registry = Registry::new()
+        .with_workflow::<Delegate>()
+        .with_workflow::<Fickle>();
+    let campaign = Campaign::new("delegate", registry)
+        .workload(|w| w.start::<Delegate>("delegate-1", &()))
+        .fault_mode(FaultMode::None)
+        .seeds(1);
+    let run = campaign.run_one(1, &FaultMode::None);
+    let child = warpflow_engine::WorkflowId::new("delegate-1-child-1");
+    assert_eq!(run.workflows, [warpflow_engine::WorkflowId::new("delegate-1")]);
+    assert_eq!(run.histories[&child].len(), 1, "{:?}", run.histories.keys());
+    assert_eq!(run.outcomes[&child], json!({"completed": 1}));
+    let report = campaign.run();
+    let replay = report.failures_of("replay");
+    assert!(!replay.is_empty(), "{report}");
+    assert!(replay[0].message.contains("delegate-1-child-1"), "{}", replay[0]);
+}
