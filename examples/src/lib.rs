@@ -7,6 +7,7 @@
 //! tests in the repository's `tests/`, and `warpflow simulate`, which runs every
 //! campaign listed by [`all`].
 
+pub mod batch_orders;
 pub mod local;
 pub mod order_processing;
 pub mod services;
@@ -26,11 +27,18 @@ pub struct Example {
 
 /// Every example, in the order of the guide.
 pub fn all() -> Vec<Example> {
-    vec![Example {
-        name: "order_processing",
-        summary: "reserve, charge, wait up to 24 h for a fraud check, then ship or refund and release",
-        campaign: order_processing::campaign,
-    }]
+    vec![
+        Example {
+            name: "order_processing",
+            summary: "reserve, charge, wait up to 24 h for a fraud check, then ship or refund and release",
+            campaign: order_processing::campaign,
+        },
+        Example {
+            name: "batch_orders",
+            summary: "one child order workflow per order, in parallel or ten at a time; the admin hears of failures",
+            campaign: batch_orders::campaign,
+        },
+    ]
 }
 
 /// The example called `name`.

@@ -44,22 +44,29 @@ pub fn campaign() -> Campaign {
 }
 
 /// A campaign named `name` processing one order per case (ids `1`, `2`, ...) with the
-/// workflow and activities of `registry`, on a fresh [`World`]: the shop opened before each
-/// run, each order's trouble arranged as it starts.
+/// workflow and activities of `registry`, on a fresh [`World`] (see [`shop_campaign`]), each
+/// order's trouble arranged as it starts.
 pub fn orders_campaign(name: &str, registry: fn(&World) -> Registry, cases: &[OrderCase]) -> Campaign {
     let world = World::default();
-    let (arrange, reset, snapshot) = (world.clone(), world.clone(), world.clone());
+    let arrange = world.clone();
     let cases = cases.to_vec();
-    Campaign::new(name, registry(&world))
-        .workload(move |w| {
-            for (n, (trouble, verdict)) in cases.iter().enumerate() {
-                let order = trouble.order(&(n + 1).to_string(), &arrange);
-                w.start::<ProcessOrder>(order.workflow_id(), &order);
-                if let Some(verdict) = verdict {
-                    w.signal::<FraudCheck>(VERDICT_AFTER, order.workflow_id(), verdict);
-                }
+    shop_campaign(name, registry(&world), &world).workload(move |w| {
+        for (n, (trouble, verdict)) in cases.iter().enumerate() {
+            let order = trouble.order(&(n + 1).to_string(), &arrange);
+            w.start::<ProcessOrder>(order.workflow_id(), &order);
+            if let Some(verdict) = verdict {
+                w.signal::<FraudCheck>(VERDICT_AFTER, order.workflow_id(), verdict);
             }
-        })
+        }
+    })
+}
+
+/// A campaign named `name` over `registry`, whose activities act on `world`, without a
+/// workload yet: the shop opened before each run, the order's saga pairs ([`SAGA`]), a
+/// liveness budget that covers the fraud check, and the invariants of [`WorldSnapshot`].
+pub fn shop_campaign(name: &str, registry: Registry, world: &World) -> Campaign {
+    let (reset, snapshot) = (world.clone(), world.clone());
+    Campaign::new(name, registry)
         .world(
             move || {
                 reset.reset();
