@@ -11,6 +11,7 @@ pub mod batch_orders;
 pub mod local;
 pub mod order_processing;
 pub mod services;
+pub mod versioned_order;
 
 use warpflow_testkit::Campaign;
 
@@ -37,6 +38,11 @@ pub fn all() -> Vec<Example> {
             name: "batch_orders",
             summary: "one child order workflow per order, in parallel or ten at a time; the admin hears of failures",
             campaign: batch_orders::campaign,
+        },
+        Example {
+            name: "versioned_order",
+            summary: "version 2 of the order workflow adds a step behind patched(); version 1's runs still replay",
+            campaign: versioned_order::campaign,
         },
     ]
 }
