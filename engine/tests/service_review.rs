@@ -337,6 +337,52 @@ fn a_start_delivered_twice_concurrently_returns_the_same_run() {
     assert_eq!(second, first, "a retried start answers like the first");
 }
 
+#[test]
+fn a_signal_buffered_while_the_task_completes_concurrently_is_not_lost() {
+    let (mut h, a, racing) = racing_engines();
+    h.start("sleeper", "buf-1", json!("a")).expect("started");
+    let (token, commands) = h.take_workflow_task().expect("first task");
+    // The signal arrives while the task runs: buffered in the run's state, no event yet. Its
+    // commit goes in between the completion's read of the run and the completion's commit.
+    let b = h.service.clone();
+    racing.before_next_commit(move || {
+        let signal = Request::Signal {
+            request_id: RequestId("mid-task".into()),
+            workflow_id: WorkflowId::new("buf-1"),
+            run_id: None,
+            name: "poke".into(),
+            input: json!(1),
+        };
+        let answer = b
+            .handle(signal)
+            .now_or_never()
+            .expect("memory storage never waits");
+        assert_eq!(answer, Ok(Response::Ack));
+    });
+    let completed = a
+        .handle(Request::CompleteWorkflowTask {
+            token,
+            commands,
+            identity: "engine A".into(),
+        })
+        .now_or_never()
+        .expect("memory storage never waits");
+    assert_eq!(completed, Ok(Response::Ack));
+    let history = h.history("buf-1", None);
+    assert_eq!(
+        count(&history, "WorkflowExecutionSignaled"),
+        1,
+        "an acknowledged signal was lost:\n{}",
+        history.render_timeline()
+    );
+    assert_eq!(
+        last(&history).event_type(),
+        "WorkflowTaskScheduled",
+        "{}",
+        history.render_timeline()
+    );
+}
+
 // ---- commands naming things that do not exist ----
 
 /// Runs the first task of a fresh sleeper and completes it with `commands` instead.

@@ -18,6 +18,7 @@ macro_rules! properties {
 properties!(
     atomic_commit,
     optimistic_conflict,
+    version_conflict,
     workflow_id_uniqueness,
     invalid_event_ids,
     list_runs_order,

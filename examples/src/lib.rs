@@ -7,7 +7,11 @@
 //! tests in the repository's `tests/`, and `warpflow simulate`, which runs every
 //! campaign listed by [`all`].
 
+pub mod batch_orders;
+pub mod local;
+pub mod order_processing;
 pub mod services;
+pub mod versioned_order;
 
 /// An example as `warpflow simulate` knows it: its name (that of its module and of its
 /// runnable example), a one-line summary, and its fault campaign.
@@ -15,7 +19,23 @@ pub use warpflow_testkit::NamedCampaign as Example;
 
 /// Every example, in the order of the guide.
 pub fn all() -> Vec<Example> {
-    vec![]
+    vec![
+        Example {
+            name: "order_processing",
+            summary: "reserve, charge, wait up to 24 h for a fraud check, then ship or refund and release",
+            campaign: order_processing::campaign,
+        },
+        Example {
+            name: "batch_orders",
+            summary: "one child order workflow per order, in parallel or ten at a time; the admin hears of failures",
+            campaign: batch_orders::campaign,
+        },
+        Example {
+            name: "versioned_order",
+            summary: "version 2 of the order workflow adds a step behind patched(); version 1's runs still replay",
+            campaign: versioned_order::campaign,
+        },
+    ]
 }
 
 /// The example called `name`.

@@ -2,12 +2,15 @@
 //! the oracles, and report each failure with its seed, its injected faults, a one-line
 //! reproduction, and a shrunk fault plan.
 //!
-//! For each seed a [`Campaign`] runs the workload on fresh clusters: a **baseline** without
-//! faults, and the **faulted** run (random faults from [`FaultRates`] until the fault
-//! horizon, or a [`FaultPlan`]). Seeds whose workload starts the same workflows with the same
-//! inputs share one baseline: crash equivalence already demands that outcomes do not depend
-//! on scheduling (faults change it), so another fault-free schedule would prove nothing more. After the faults stop, every started workflow must close
-//! within the liveness budget. The faulted run is then checked against these oracles:
+//! A workload ([`WorkloadCtx`]) lists the workflows to start and the signals to send them at
+//! given virtual times. For each seed a [`Campaign`] runs it on fresh clusters: a
+//! **baseline** without faults, and the **faulted** run (random faults from [`FaultRates`]
+//! until the fault horizon, or a [`FaultPlan`]). Seeds whose workloads are the same (same
+//! starts, same inputs, same signals) share one baseline: crash equivalence already demands
+//! that outcomes do not depend on scheduling (faults change it), so another fault-free
+//! schedule would prove nothing more. After the faults stop, every started workflow must
+//! close within the liveness budget. The faulted run is then checked against these oracles,
+//! over the workflows started and, recursively, the child workflows they started:
 //! - `history`: every history is well formed (`history::validate`);
 //! - `replay`: every closed history replays against the registered code
 //!   ([`Replayer::check`]: cold, task by task, resumed at every task);
@@ -38,14 +41,14 @@
 //! pass removes one (within [`Campaign::max_shrink_runs`]). A plan given to the campaign is
 //! shrunk as it was written.
 
-use crate::cluster::{CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
+use crate::cluster::{CLIENT_NODE, CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
 use crate::seed::{Seed, parse_seed};
 use futures::FutureExt;
 use futures::future::{Either, join_all, select};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
@@ -53,7 +56,7 @@ use warpflow_engine::client::StartOptions;
 use warpflow_engine::env::Clock;
 use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::storage::Storage;
-use warpflow_engine::workflow::Workflow;
+use warpflow_engine::workflow::{Signal, Workflow};
 use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
 use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace};
@@ -83,13 +86,24 @@ struct Start {
     input: Payload,
 }
 
+/// One signal the workload sends, `at` after the start of the run.
+#[derive(Clone, Debug, Serialize)]
+struct ScheduledSignal {
+    at: Duration,
+    workflow_id: WorkflowId,
+    name: String,
+    input: Payload,
+}
+
 /// What a workload sees: its seed, its random stream, and where it lists the workflows to
-/// start (all at the start of the run, through the cluster's client).
+/// start (all at the start of the run, through the cluster's client) and the signals to send
+/// them later (a human approving an order an hour in, say).
 #[derive(Debug)]
 pub struct WorkloadCtx {
     seed: u64,
     rng: ChaCha8Rng,
     starts: Vec<Start>,
+    signals: Vec<ScheduledSignal>,
 }
 
 impl WorkloadCtx {
@@ -98,6 +112,7 @@ impl WorkloadCtx {
             seed,
             rng: stream(seed, Stream::Workload),
             starts: Vec::new(),
+            signals: Vec::new(),
         }
     }
 
@@ -123,6 +138,33 @@ impl WorkloadCtx {
         self.starts.push(Start {
             workflow_type: workflow_type.to_owned(),
             workflow_id: workflow_id.into(),
+            input,
+        });
+    }
+
+    /// Sends signal `S` with `input` to the current run of `workflow_id` once `at` of virtual
+    /// time has passed since the start of the run (at once if the workflows took longer to
+    /// start), through the cluster's client and its retries. Whether it was delivered is in
+    /// the run's trace; a signal that never arrives shows in the outcomes. Panics if the
+    /// input cannot be encoded.
+    pub fn signal<S: Signal>(&mut self, at: Duration, workflow_id: impl Into<WorkflowId>, input: &S::Input) {
+        let input = warpflow_engine::payload::encode(input, || format!("input of signal `{}`", S::NAME))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.signal_untyped(at, workflow_id, S::NAME, input);
+    }
+
+    /// Sends the signal named `name` with a raw input (see [`signal`](Self::signal)).
+    pub fn signal_untyped(
+        &mut self,
+        at: Duration,
+        workflow_id: impl Into<WorkflowId>,
+        name: &str,
+        input: Payload,
+    ) {
+        self.signals.push(ScheduledSignal {
+            at,
+            workflow_id: workflow_id.into(),
+            name: name.to_owned(),
             input,
         });
     }
@@ -162,9 +204,10 @@ pub struct RunReport {
     pub seed: u64,
     /// The workflows the workload started, in order.
     pub workflows: Vec<WorkflowId>,
-    /// Every run of each workflow, oldest first, read from durable storage.
+    /// Every run of each workflow, oldest first, read from durable storage: the workflows
+    /// the workload started and, recursively, the child workflows they started.
     pub histories: BTreeMap<WorkflowId, Vec<History>>,
-    /// How each workflow's last run ended (`{"completed": result}`, `{"failed": {...}}`,
+    /// How each workflow's last run ended (the same workflows as `histories`) (`{"completed": result}`, `{"failed": {...}}`,
     /// `"canceled"`, `{"terminated": reason}`, `"timedOut"`, or `"open"`).
     pub outcomes: BTreeMap<WorkflowId, Value>,
     /// The external world's snapshot at the end.
@@ -533,7 +576,7 @@ impl Campaign {
     fn workload_key(&self, seed: u64) -> String {
         let mut ctx = WorkloadCtx::new(seed);
         (self.workload)(&mut ctx);
-        serde_json::to_string(&ctx.starts).unwrap_or_else(|_| format!("seed {seed}"))
+        serde_json::to_string(&(&ctx.starts, &ctx.signals)).unwrap_or_else(|_| format!("seed {seed}"))
     }
 
     /// Runs, and panics with the report if anything failed.
@@ -572,6 +615,7 @@ impl Campaign {
         let workflows: Vec<WorkflowId> = ctx.starts.iter().map(|s| s.workflow_id.clone()).collect();
         let client = cluster.client();
         let starts = ctx.starts;
+        let signals = ctx.signals;
         let mut liveness = match armed {
             Err(e) => Err(format!("the fault plan cannot run: {e}")),
             Ok(()) => match cluster.run(async move {
@@ -600,6 +644,7 @@ impl Campaign {
             },
         };
         if liveness.is_ok() {
+            send_signals(&cluster, signals);
             let deadline = SIM_EPOCH.plus(end + self.liveness_budget);
             let faults_end = SIM_EPOCH.plus(end);
             let clock = cluster.sim().clock();
@@ -650,10 +695,16 @@ impl Campaign {
         cluster.shutdown();
         let mut histories = BTreeMap::new();
         let mut outcomes = BTreeMap::new();
-        for id in &workflows {
-            let runs = read_histories(cluster.durable(), id);
+        // The workflows started, then their children, and theirs: the oracles check them all.
+        let mut unread: VecDeque<WorkflowId> = workflows.iter().cloned().collect();
+        while let Some(id) = unread.pop_front() {
+            if histories.contains_key(&id) {
+                continue;
+            }
+            let runs = read_histories(cluster.durable(), &id);
+            unread.extend(runs.iter().flat_map(children));
             outcomes.insert(id.clone(), outcome(runs.last()));
-            histories.insert(id.clone(), runs);
+            histories.insert(id, runs);
         }
         let trace = cluster.trace().take();
         RunReport {
@@ -828,6 +879,27 @@ fn prefix(plan: &FaultPlan, n: usize) -> FaultPlan {
     }
 }
 
+/// Spawns the sending of each of `signals` at its time, noting in the trace how it went.
+fn send_signals(cluster: &SimCluster, signals: Vec<ScheduledSignal>) {
+    for signal in signals {
+        let client = cluster.client();
+        let clock = cluster.sim().clock();
+        let trace = cluster.trace();
+        cluster.sim().spawn("workload signal", async move {
+            clock.sleep_until(SIM_EPOCH.plus(signal.at)).await;
+            let sent = client
+                .signal_untyped(&signal.workflow_id, None, &signal.name, signal.input)
+                .await;
+            let how = match sent {
+                Ok(()) => "sent".to_owned(),
+                Err(e) => format!("failed: {e}"),
+            };
+            let line = format!("signal `{}` to {}: {how}", signal.name, signal.workflow_id);
+            trace.record(clock.now(), CLIENT_NODE, line);
+        });
+    }
+}
+
 /// Whether every run of each of `ids` is closed (and each has one).
 fn all_closed(durable: &warpflow_engine::storage::MemoryStorage, ids: &[WorkflowId]) -> bool {
     ids.iter().all(
@@ -854,6 +926,18 @@ fn read_histories(durable: &warpflow_engine::storage::MemoryStorage, id: &Workfl
                 run_id: run.key.run_id.clone(),
                 events,
             })
+        })
+        .collect()
+}
+
+/// The workflow ids of the children `history` started.
+fn children(history: &History) -> Vec<WorkflowId> {
+    history
+        .events
+        .iter()
+        .filter_map(|event| match &event.attributes {
+            E::ChildWorkflowExecutionStarted { workflow_id, .. } => Some(workflow_id.clone()),
+            _ => None,
         })
         .collect()
 }

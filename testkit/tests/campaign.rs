@@ -672,3 +672,84 @@ fn a_failing_random_run_is_reported_with_a_smaller_plan_that_still_fails() {
         "{report}"
     );
 }
+
+/// The verdict the `Review` workflow waits for.
+struct Decide;
+impl warpflow_engine::workflow::Signal for Decide {
+    const NAME: &'static str = "decide";
+    type Input = bool;
+}
+
+/// Waits up to 12 hours for a `decide` signal (within the campaign's liveness budget).
+struct Review;
+impl Workflow for Review {
+    const NAME: &'static str = "review";
+    type Input = ();
+    type Output = String;
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<String> {
+        let decisions = ctx.signal_channel::<Decide>();
+        let timeout = ctx.sleep(Duration::from_secs(12 * 3600));
+        match futures::future::select(std::pin::pin!(decisions.recv()), timeout).await {
+            futures::future::Either::Left((Ok(true), _)) => Ok("approved".into()),
+            futures::future::Either::Left((_, _)) => Ok("rejected".into()),
+            futures::future::Either::Right(_) => Ok("timed out".into()),
+        }
+    }
+}
+
+#[test]
+fn a_workload_signals_its_workflows_at_a_virtual_time_under_faults() {
+    let campaign = Campaign::new("review", Registry::new().with_workflow::<Review>())
+        .workload(|w| {
+            for i in 1..=3 {
+                w.start::<Review>(format!("review-{i}"), &());
+            }
+            // During the faults and well after them; review-3 hears nothing.
+            w.signal::<Decide>(Duration::from_secs(2), "review-1", &true);
+            w.signal::<Decide>(Duration::from_secs(3600), "review-2", &false);
+        })
+        .seeds(3);
+    let report = campaign.run_or_panic();
+    assert_eq!(report.workflows_run, 9, "{report}");
+    let run = campaign.run_one(1, &FaultMode::None);
+    let outcome = |id: &str| run.outcomes[&warpflow_engine::WorkflowId::new(id)].clone();
+    assert_eq!(outcome("review-1"), json!({"completed": "approved"}));
+    assert_eq!(outcome("review-2"), json!({"completed": "rejected"}));
+    assert_eq!(outcome("review-3"), json!({"completed": "timed out"}));
+    assert!(
+        run.trace.render().contains("signal `decide` to review-2: sent"),
+        "{}",
+        run.trace.render()
+    );
+}
+
+/// Runs a `Fickle` child and returns its result.
+struct Delegate;
+impl Workflow for Delegate {
+    const NAME: &'static str = "delegate";
+    type Input = ();
+    type Output = i64;
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<i64> {
+        Ok(ctx.child::<Fickle>(()).await?)
+    }
+}
+
+#[test]
+fn the_oracles_check_the_children_of_the_workflows_started() {
+    let registry = Registry::new()
+        .with_workflow::<Delegate>()
+        .with_workflow::<Fickle>();
+    let campaign = Campaign::new("delegate", registry)
+        .workload(|w| w.start::<Delegate>("delegate-1", &()))
+        .fault_mode(FaultMode::None)
+        .seeds(1);
+    let run = campaign.run_one(1, &FaultMode::None);
+    let child = warpflow_engine::WorkflowId::new("delegate-1-child-1");
+    assert_eq!(run.workflows, [warpflow_engine::WorkflowId::new("delegate-1")]);
+    assert_eq!(run.histories[&child].len(), 1, "{:?}", run.histories.keys());
+    assert_eq!(run.outcomes[&child], json!({"completed": 1}));
+    let report = campaign.run();
+    let replay = report.failures_of("replay");
+    assert!(!replay.is_empty(), "{report}");
+    assert!(replay[0].message.contains("delegate-1-child-1"), "{}", replay[0]);
+}

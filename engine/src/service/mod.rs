@@ -5,7 +5,7 @@
 //!
 //! Architecture invariant: every call that changes runs is one read of each run it touches
 //! and one atomic [`Commit`](crate::storage::Commit) (see `txn.rs`), with an optimistic check
-//! on each run's next event id. On conflict the whole call is redone from fresh reads, so
+//! on each run's next event id and version. On conflict the whole call is redone from fresh reads, so
 //! concurrent calls on one run serialize without locks, and nothing is acknowledged before
 //! its commit returns.
 //!
@@ -289,7 +289,11 @@ impl Service {
     fn should_redo(&self, error: &ServiceError, conflicts: &mut usize) -> bool {
         let lost_race = matches!(
             error,
-            ServiceError::Storage(StorageError::Conflict { .. } | StorageError::AlreadyRunning { .. })
+            ServiceError::Storage(
+                StorageError::Conflict { .. }
+                    | StorageError::VersionConflict { .. }
+                    | StorageError::AlreadyRunning { .. }
+            )
         );
         if lost_race && *conflicts < CONFLICT_RETRIES_MAX {
             *conflicts += 1;

@@ -128,6 +128,7 @@ impl Service {
             start_time: batch.now,
             close_time: None,
             next_event_id: crate::ids::EventId::FIRST,
+            version: 1,
             state: Arc::new(ExecutionState::new(workflow_task_timeout, new.parent.clone())),
         };
         let mut run = RunTxn::created(record, batch.now);

@@ -337,6 +337,7 @@ fn indexed_fields_changed(before: &RunRecord, after: &RunRecord) -> bool {
         start_time,
         close_time,
         next_event_id,
+        version,
         state: _,
     } = before;
     *key != after.key
@@ -346,6 +347,7 @@ fn indexed_fields_changed(before: &RunRecord, after: &RunRecord) -> bool {
         || *start_time != after.start_time
         || *close_time != after.close_time
         || *next_event_id != after.next_event_id
+        || *version != after.version
 }
 
 /// What to wake once a batch is durable.
@@ -395,6 +397,11 @@ impl Batch {
         for mut run in self.runs.into_iter().filter(RunTxn::is_dirty) {
             wake.closed |= run.original.as_ref().is_some_and(|r| !r.status.is_closed()) && !run.is_running();
             run.record.state = Arc::new(run.state);
+            if run.original.is_some() {
+                // The optimistic check on the version catches a concurrent write that changed
+                // the run's state alone, which the check on `next_event_id` cannot see.
+                run.record.version += 1;
+            }
             wake.timers |= !run.timers.is_empty();
             wake.queues
                 .extend(run.tasks.iter().map(|t| (t.queue.clone(), t.key.kind)));

@@ -20,7 +20,9 @@
 //! [`run_all`]: call it separately.
 //!
 //! The suite pins behaviour the trait leaves to interpretation, so that backends agree:
-//! creating a run that exists is a `Conflict` with `expected: None`; a run write is checked
+//! creating a run that exists is a `Conflict` with `expected: None`; a run write whose
+//! `next_event_id` check passes is then checked on its version (`VersionConflict`); a run
+//! write is checked
 //! against the runs as the earlier writes of the same commit left them; `next_task_time` is
 //! `now` when a task is claimable already; re-creating a task replaces it whole, lease
 //! included.
@@ -42,6 +44,7 @@ use std::time::Duration;
 pub async fn run_all<S: Storage>(make: impl Fn() -> S) {
     atomic_commit(&make()).await;
     optimistic_conflict(&make()).await;
+    version_conflict(&make()).await;
     workflow_id_uniqueness(&make()).await;
     invalid_event_ids(&make()).await;
     list_runs_order(&make()).await;
@@ -220,7 +223,7 @@ pub async fn optimistic_conflict<S: Storage>(storage: &S) {
     );
 
     let missing = run_key("conflict", "run-2");
-    let phantom = record_for(&missing, RunStatus::Running, at(0), None, EventId(3));
+    let phantom = record_for(&missing, RunStatus::Running, at(0), None, EventId(3), 1);
     assert_eq!(
         storage
             .commit(runs(vec![next_write(&phantom, 1, RunStatus::Running, at(20))]))
@@ -236,6 +239,64 @@ pub async fn optimistic_conflict<S: Storage>(storage: &S) {
         get(P, storage, &missing).await,
         None,
         "{P}: a refused update created its run"
+    );
+}
+
+/// Two commits based on the same read of a run that change its record but append no event
+/// (a change of the run's state alone): the second gets `VersionConflict`, so the first's
+/// change is not overwritten. Each write carries the stored version + 1.
+pub async fn version_conflict<S: Storage>(storage: &S) {
+    const P: &str = "version conflict";
+    let k = run_key("version", "run-1");
+    let created = new_run(&k, at(0), 2);
+    let record = created.record.clone();
+    ok(P, "creating the run", storage.commit(runs(vec![created])).await);
+    assert_eq!(
+        get(P, storage, &k).await.map(|r| r.version),
+        Some(1),
+        "{P}: a new run's version"
+    );
+
+    // Both change the state only (`record_for` makes a state per status), from version 1.
+    let first = next_write(&record, 0, RunStatus::Running, at(10));
+    let mut second = next_write(&record, 0, RunStatus::Running, at(11));
+    second.record.state = Arc::new(ExecutionState::new(Duration::from_millis(1), None));
+    let after_first = first.record.clone();
+    ok(
+        P,
+        "the first state-only write",
+        storage.commit(runs(vec![first])).await,
+    );
+    assert_eq!(
+        storage.commit(runs(vec![second])).await,
+        Err(StorageError::VersionConflict {
+            run: k.clone(),
+            based_on: 1,
+            found: 2,
+        }),
+        "{P}: a second state-only write based on version 1"
+    );
+    assert_eq!(
+        get(P, storage, &k).await,
+        Some(after_first.clone()),
+        "{P}: the run is not as the first commit left it"
+    );
+    ok(
+        P,
+        "a write based on the current version",
+        storage
+            .commit(runs(vec![next_write(
+                &after_first,
+                1,
+                RunStatus::Running,
+                at(12),
+            )]))
+            .await,
+    );
+    assert_eq!(
+        get(P, storage, &k).await.map(|r| r.version),
+        Some(3),
+        "{P}: the version after three writes"
     );
 }
 
@@ -1281,6 +1342,7 @@ fn record_for(
     start: Timestamp,
     close: Option<Timestamp>,
     next_event_id: EventId,
+    version: u64,
 ) -> RunRecord {
     RunRecord {
         key: key.clone(),
@@ -1290,6 +1352,7 @@ fn record_for(
         start_time: start,
         close_time: close,
         next_event_id,
+        version,
         // Changes with every write, so a stale record is told apart from the current one.
         state: Arc::new(ExecutionState::new(
             Duration::from_millis(next_event_id.0 * 10 + status as u64),
@@ -1332,7 +1395,7 @@ fn event(id: u64, time: Timestamp) -> HistoryEvent {
 /// Creates a running run with events `1..=events`.
 fn new_run(key: &RunKey, start: Timestamp, events: u64) -> RunWrite {
     RunWrite {
-        record: record_for(key, RunStatus::Running, start, None, EventId(events + 1)),
+        record: record_for(key, RunStatus::Running, start, None, EventId(events + 1), 1),
         expected_next_event_id: None,
         events: (1..=events).map(|id| event(id, start)).collect(),
     }
@@ -1347,7 +1410,14 @@ fn next_write(prev: &RunRecord, events: u64, status: RunStatus, time: Timestamp)
         prev.close_time
     };
     RunWrite {
-        record: record_for(&prev.key, status, prev.start_time, close, EventId(from + events)),
+        record: record_for(
+            &prev.key,
+            status,
+            prev.start_time,
+            close,
+            EventId(from + events),
+            prev.version + 1,
+        ),
         expected_next_event_id: Some(prev.next_event_id),
         events: (from..from + events).map(|id| event(id, time)).collect(),
     }

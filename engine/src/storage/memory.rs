@@ -111,8 +111,9 @@ fn claimable_at(task: &Task) -> Timestamp {
     }
 }
 
-/// What earlier writes of the commit being validated did to a run: its status and next id.
-type Staged<'c> = BTreeMap<&'c RunKey, (RunStatus, EventId)>;
+/// What earlier writes of the commit being validated did to a run: its status, next id and
+/// version.
+type Staged<'c> = BTreeMap<&'c RunKey, (RunStatus, EventId, u64)>;
 
 impl State {
     // ---- commit ----
@@ -160,11 +161,11 @@ impl State {
             let current = staged.get(key).copied().or_else(|| {
                 self.runs
                     .get(key)
-                    .map(|r| (r.record.status, r.record.next_event_id))
+                    .map(|r| (r.record.status, r.record.next_event_id, r.record.version))
             });
             let first = match write.expected_next_event_id {
                 None => {
-                    if let Some((_, found)) = current {
+                    if let Some((_, found, _)) = current {
                         return Err(StorageError::Conflict {
                             run: key.clone(),
                             expected: None,
@@ -180,18 +181,34 @@ impl State {
                     EventId::FIRST
                 }
                 Some(expected) => match current {
-                    Some((_, found)) if found == expected => expected,
+                    Some((_, found, version)) if found == expected => {
+                        if write.record.version != version.saturating_add(1) {
+                            return Err(StorageError::VersionConflict {
+                                run: key.clone(),
+                                based_on: write.record.version.saturating_sub(1),
+                                found: version,
+                            });
+                        }
+                        expected
+                    }
                     _ => {
                         return Err(StorageError::Conflict {
                             run: key.clone(),
                             expected: Some(expected),
-                            found: current.map(|(_, found)| found),
+                            found: current.map(|(_, found, _)| found),
                         });
                     }
                 },
             };
             check_event_ids(write, first)?;
-            staged.insert(key, (write.record.status, write.record.next_event_id));
+            staged.insert(
+                key,
+                (
+                    write.record.status,
+                    write.record.next_event_id,
+                    write.record.version,
+                ),
+            );
         }
         Ok(())
     }
@@ -211,11 +228,11 @@ impl State {
             .filter(|k| {
                 staged
                     .get(k)
-                    .is_none_or(|(status, _)| *status == RunStatus::Running)
+                    .is_none_or(|(status, _, _)| *status == RunStatus::Running)
             });
         let written = staged
             .iter()
-            .filter(|(k, (status, _))| k.workflow_id == *workflow_id && *status == RunStatus::Running)
+            .filter(|(k, (status, _, _))| k.workflow_id == *workflow_id && *status == RunStatus::Running)
             .map(|(k, _)| *k);
         stored.chain(written).min().map(|k| k.run_id.clone())
     }

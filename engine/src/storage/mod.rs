@@ -1,8 +1,9 @@
 //! Storage: the engine's only durable state, behind one trait.
 //!
 //! Architecture invariant: every state transition of a run is one [`Commit`], applied
-//! atomically: the events it appends (with an optimistic check on the run's next event id),
-//! the run's new mutable state, the tasks and timers it creates or removes, and the request
+//! atomically: the events it appends and the run's new mutable state (with an optimistic
+//! check on the run's next event id and version, so that a write based on a stale read of
+//! the run is refused, even one that appends no event), the tasks and timers it creates or removes, and the request
 //! ids it records for idempotent retries. A commit is durable when `commit` returns `Ok`;
 //! nothing is acknowledged to a caller before that.
 //!
@@ -87,6 +88,13 @@ pub struct RunRecord {
     pub close_time: Option<Timestamp>,
     /// The id the next appended event gets: history length + 1.
     pub next_event_id: EventId,
+    /// How many commits have written the run: 1 for the commit that creates it, and each
+    /// commit that writes it again carries the stored version + 1. With `next_event_id`, the
+    /// optimistic check of a run write: it also catches a change of the run's state alone (a
+    /// signal buffered while a workflow task runs, an activity attempt starting), which
+    /// appends no event.
+    #[serde(default)]
+    pub version: u64,
     /// The service's mutable state of the run (pending activities, buffered events, ...),
     /// opaque to storage: shared as it is, or stored through its serde encoding.
     pub state: Arc<ExecutionState>,
@@ -220,8 +228,9 @@ pub struct RequestId(pub String);
 pub struct RunWrite {
     /// The run as it is after the commit (its `next_event_id` counts the appended events).
     pub record: RunRecord,
-    /// The run's `next_event_id` before the commit, checked optimistically; `None` creates
-    /// the run, which fails if another run of the workflow id is running.
+    /// The run's `next_event_id` before the commit, checked optimistically (`Conflict`), as is
+    /// `record.version`, which must be the stored version + 1 (`VersionConflict`); `None`
+    /// creates the run, which fails if another run of the workflow id is running.
     pub expected_next_event_id: Option<EventId>,
     /// Events appended, with ids continuing from `expected_next_event_id` (or from 1).
     pub events: Vec<HistoryEvent>,
@@ -257,6 +266,18 @@ pub enum StorageError {
         /// What storage has (`None`: no such run).
         found: Option<EventId>,
     },
+    /// Another commit wrote the run first without appending events (it changed the run's
+    /// state alone): the write's version is not the stored version + 1. Retry from a fresh
+    /// read.
+    #[error("conflict on run {run}: the write is based on version {based_on}, the stored version is {found}")]
+    VersionConflict {
+        /// The run.
+        run: RunKey,
+        /// The version the write was based on (its record's version - 1).
+        based_on: u64,
+        /// The version stored.
+        found: u64,
+    },
     /// A new run of a workflow id that has a running run.
     #[error("workflow {workflow_id} already has a running run {running}")]
     AlreadyRunning {
@@ -280,7 +301,12 @@ pub enum StorageError {
 impl StorageError {
     /// True when retrying (after a fresh read, for a conflict) may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Conflict { .. } | StorageError::Unavailable(_))
+        matches!(
+            self,
+            StorageError::Conflict { .. }
+                | StorageError::VersionConflict { .. }
+                | StorageError::Unavailable(_)
+        )
     }
 }
 

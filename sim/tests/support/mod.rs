@@ -156,6 +156,7 @@ pub fn create_run(workflow_id: &str, request_id: &str) -> Commit {
         start_time: T0,
         close_time: None,
         next_event_id: EventId(2),
+        version: 1,
         state: Arc::new(ExecutionState::new(Duration::from_secs(10), None)),
     };
     let started = HistoryEvent {
