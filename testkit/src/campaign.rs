@@ -2,6 +2,10 @@
 //! the oracles, and report each failure with its seed, its injected faults, a one-line
 //! reproduction, and a shrunk fault plan.
 //!
+//! The workload lists the workflows to start, and the signals to send them later
+//! ([`WorkloadCtx::signal`]: a user approving an order after an hour, say); its simulated
+//! services may take time on the run's clock ([`WorkloadCtx::clock`]).
+//!
 //! For each seed a [`Campaign`] runs the workload twice on fresh clusters: a **baseline**
 //! without faults, and the **faulted** run (random faults from [`FaultRates`] until the fault
 //! horizon, or a [`FaultPlan`]). After the faults stop, every started workflow must close
@@ -28,7 +32,7 @@
 //! one at a time (re-running the seed with the plan instead of random rates) as long as the
 //! same oracle still fails.
 
-use crate::cluster::{CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
+use crate::cluster::{CLIENT_NODE, CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
 use crate::seed::{Seed, parse_seed};
 use futures::FutureExt;
 use futures::future::{Either, join_all, select};
@@ -40,10 +44,10 @@ use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
 use warpflow_engine::client::StartOptions;
-use warpflow_engine::env::Clock;
+use warpflow_engine::env::{Clock, SharedClock};
 use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::storage::Storage;
-use warpflow_engine::workflow::Workflow;
+use warpflow_engine::workflow::{Signal, Workflow};
 use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
 use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace, When};
@@ -73,22 +77,51 @@ struct Start {
     input: Payload,
 }
 
-/// What a workload sees: its seed, its random stream, and where it lists the workflows to
-/// start (all at the start of the run, through the cluster's client).
-#[derive(Debug)]
+/// One signal the workload sends.
+#[derive(Clone, Debug)]
+struct SignalAt {
+    after: Duration,
+    workflow_id: WorkflowId,
+    name: String,
+    input: Payload,
+}
+
+/// What a workload sees: its seed, its random stream, the run's clock, and where it lists
+/// the workflows to start (all at the start of the run, through the cluster's client) and
+/// the signals to send them later.
 pub struct WorkloadCtx {
     seed: u64,
     rng: ChaCha8Rng,
+    clock: SharedClock,
     starts: Vec<Start>,
+    signals: Vec<SignalAt>,
+}
+
+impl fmt::Debug for WorkloadCtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkloadCtx")
+            .field("seed", &self.seed)
+            .field("starts", &self.starts)
+            .field("signals", &self.signals)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WorkloadCtx {
-    fn new(seed: u64) -> WorkloadCtx {
+    fn new(seed: u64, clock: SharedClock) -> WorkloadCtx {
         WorkloadCtx {
             seed,
             rng: stream(seed, Stream::Workload),
+            clock,
             starts: Vec::new(),
+            signals: Vec::new(),
         }
+    }
+
+    /// The run's virtual clock: for simulated services whose operations take time (an
+    /// activity that must run long enough to be crashed in the middle, say).
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
     }
 
     /// The run's seed.
@@ -113,6 +146,27 @@ impl WorkloadCtx {
         self.starts.push(Start {
             workflow_type: workflow_type.to_owned(),
             workflow_id: workflow_id.into(),
+            input,
+        });
+    }
+
+    /// Sends signal `S` with `input` to the current run of `workflow_id`, `after` the start
+    /// of the run (or as soon as every start has been acknowledged, if that is later), like
+    /// a user acting in the middle of a long wait. The client retries it through faults
+    /// with the same request id; if it still fails, the trace says so and the run goes on.
+    /// Panics if the input cannot be encoded.
+    pub fn signal<S: Signal>(
+        &mut self,
+        after: Duration,
+        workflow_id: impl Into<WorkflowId>,
+        input: &S::Input,
+    ) {
+        let input = warpflow_engine::payload::encode(input, || format!("input of signal `{}`", S::NAME))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.signals.push(SignalAt {
+            after,
+            workflow_id: workflow_id.into(),
+            name: S::NAME.to_owned(),
             input,
         });
     }
@@ -501,11 +555,12 @@ impl Campaign {
                 });
             }
         }
-        let mut ctx = WorkloadCtx::new(seed);
+        let mut ctx = WorkloadCtx::new(seed, cluster.sim().clock());
         (self.workload)(&mut ctx);
         let workflows: Vec<WorkflowId> = ctx.starts.iter().map(|s| s.workflow_id.clone()).collect();
         let client = cluster.client();
         let starts = ctx.starts;
+        let signals = ctx.signals;
         let mut liveness = match cluster.run(async move {
             let calls = starts.into_iter().map(|s| {
                 let client = client.clone();
@@ -531,6 +586,7 @@ impl Campaign {
             Err(e) => Err(format!("simulation failed while starting: {e}")),
         };
         if liveness.is_ok() {
+            send_signals(&cluster, signals);
             let deadline = SIM_EPOCH.plus(end + self.liveness_budget);
             let faults_end = SIM_EPOCH.plus(end);
             let clock = cluster.sim().clock();
@@ -713,6 +769,26 @@ impl Campaign {
             }
         }
         Some(current)
+    }
+}
+
+/// Sends each of `signals` at its time, from the cluster's client, tracing what came of it.
+fn send_signals(cluster: &SimCluster, signals: Vec<SignalAt>) {
+    for signal in signals {
+        let client = cluster.client();
+        let clock = cluster.sim().clock();
+        let trace = cluster.trace();
+        cluster.sim().spawn("workload signal", async move {
+            clock.sleep_until(SIM_EPOCH.plus(signal.after)).await;
+            let sent = client
+                .signal_untyped(&signal.workflow_id, None, &signal.name, signal.input)
+                .await;
+            let what = match sent {
+                Ok(()) => format!("signal `{}` to {} sent", signal.name, signal.workflow_id),
+                Err(e) => format!("signal `{}` to {} failed: {e}", signal.name, signal.workflow_id),
+            };
+            trace.record(clock.now(), CLIENT_NODE, what);
+        });
     }
 }
 

@@ -463,3 +463,103 @@ fn shrinking_removes_the_faults_a_failure_does_not_need() {
     let again = fickle(shrunk).max_shrink_runs(0).run();
     assert!(!again.failures_of("replay").is_empty(), "{again}");
 }
+
+struct Approve;
+impl warpflow_engine::workflow::Signal for Approve {
+    const NAME: &'static str = "approve";
+    type Input = String;
+}
+
+/// Waits up to half a day for an approval; says who approved, or that nobody did.
+struct AwaitApproval;
+impl Workflow for AwaitApproval {
+    const NAME: &'static str = "await_approval";
+    type Input = ();
+    type Output = String;
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<String> {
+        let approvals = ctx.signal_channel::<Approve>();
+        let half_day = ctx.sleep(Duration::from_secs(12 * 3600));
+        match futures::future::select(Box::pin(approvals.recv()), Box::pin(half_day)).await {
+            futures::future::Either::Left((Ok(by), _)) => Ok(format!("approved by {by}")),
+            _ => Ok("nobody approved".into()),
+        }
+    }
+}
+
+#[test]
+fn a_workload_signals_its_workflows_mid_wait_under_faults() {
+    let campaign = Campaign::new("signals", Registry::new().with_workflow::<AwaitApproval>())
+        .workload(|w| {
+            w.start::<AwaitApproval>("approved", &());
+            w.start::<AwaitApproval>("forgotten", &());
+            w.signal::<Approve>(Duration::from_secs(3600), "approved", &"ada".to_owned());
+        })
+        .seeds(3);
+    let baseline = campaign.run_one(1, &FaultMode::None);
+    assert_eq!(
+        baseline.outcomes[&"approved".into()],
+        json!({"completed": "approved by ada"}),
+        "{:?}",
+        baseline.outcomes
+    );
+    assert_eq!(
+        baseline.outcomes[&"forgotten".into()],
+        json!({"completed": "nobody approved"})
+    );
+    // The signal arrived after its hour, not at the start.
+    let history = &baseline.histories[&"approved".into()][0];
+    let signalled = history
+        .events
+        .iter()
+        .find(|e| matches!(e.attributes, EventAttributes::WorkflowExecutionSignaled { .. }))
+        .expect("signalled");
+    assert!(signalled.event_time >= warpflow_sim::SIM_EPOCH.plus(Duration::from_secs(3600)));
+    campaign.run_or_panic();
+}
+
+/// Takes a minute of the clock the world gives it.
+struct Slow(Arc<Mutex<Option<warpflow_engine::env::SharedClock>>>);
+impl Activity for Slow {
+    const NAME: &'static str = "slow";
+    type Input = ();
+    type Output = ();
+    async fn run(&self, _ctx: ActivityCtx, (): ()) -> Result<(), ActivityError> {
+        let clock = self
+            .0
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the workload bound the clock");
+        clock.sleep_until(clock.now().plus(Duration::from_secs(60))).await;
+        Ok(())
+    }
+}
+
+struct CallSlow;
+impl Workflow for CallSlow {
+    const NAME: &'static str = "call_slow";
+    type Input = ();
+    type Output = ();
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<()> {
+        Ok(ctx
+            .activity::<Slow>(())
+            .start_to_close(Duration::from_secs(600))
+            .await?)
+    }
+}
+
+#[test]
+fn a_workload_gives_its_simulated_services_the_run_clock() {
+    let slot: Arc<Mutex<Option<warpflow_engine::env::SharedClock>>> = Arc::default();
+    let registry = Registry::new()
+        .with_workflow::<CallSlow>()
+        .with_activity(Slow(slot.clone()));
+    let campaign = Campaign::new("clock", registry).workload(move |w| {
+        assert_eq!(w.clock().now(), warpflow_sim::SIM_EPOCH);
+        *slot.lock().unwrap() = Some(w.clock());
+        w.start::<CallSlow>("slow-1", &());
+    });
+    let run = campaign.run_one(1, &FaultMode::None);
+    assert_eq!(run.outcomes[&"slow-1".into()], json!({"completed": null}));
+    assert!(run.elapsed >= Duration::from_secs(60), "{:?}", run.elapsed);
+}
