@@ -7,6 +7,8 @@
 //! tests in the repository's `tests/`, and `warpflow simulate`, which runs every
 //! campaign listed by [`all`].
 
+pub mod live;
+pub mod money_transfer;
 pub mod services;
 
 use warpflow_testkit::Campaign;
@@ -24,7 +26,11 @@ pub struct Example {
 
 /// Every example, in the order of the guide.
 pub fn all() -> Vec<Example> {
-    vec![]
+    vec![Example {
+        name: "money_transfer",
+        summary: "a saga: debit, credit, record, compensated in reverse order when a step fails",
+        campaign: money_transfer::campaign,
+    }]
 }
 
 /// The example called `name`.
