@@ -7,9 +7,12 @@
 //! tests in the repository's `tests/`, and `warpflow simulate`, which runs every
 //! campaign listed by [`all`].
 
+pub mod invariant;
 pub mod live;
 pub mod money_transfer;
+pub mod options;
 pub mod services;
+pub mod user_onboarding;
 
 use warpflow_testkit::Campaign;
 
@@ -26,11 +29,18 @@ pub struct Example {
 
 /// Every example, in the order of the guide.
 pub fn all() -> Vec<Example> {
-    vec![Example {
-        name: "money_transfer",
-        summary: "a saga: debit, credit, record, compensated in reverse order when a step fails",
-        campaign: money_transfer::campaign,
-    }]
+    vec![
+        Example {
+            name: "money_transfer",
+            summary: "a saga: debit, credit, record, compensated in reverse order when a step fails",
+            campaign: money_transfer::campaign,
+        },
+        Example {
+            name: "user_onboarding",
+            summary: "account, verification email, a week's wait for the click, then set-up; a status query and a cancel signal",
+            campaign: user_onboarding::campaign,
+        },
+    ]
 }
 
 /// The example called `name`.

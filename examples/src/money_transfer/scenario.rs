@@ -11,12 +11,12 @@ use super::activities::{
 };
 use super::workflow::{Transfer, TransferMoney, TransferResult};
 use super::{World, WorldSnapshot, registry};
+use crate::invariant::{Outcomes, check_run, completed, world_value};
 use crate::services::Trouble;
 use crate::services::bank::Operation;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use warpflow_engine::Activity;
-use warpflow_testkit::{Campaign, RunReport};
+use warpflow_testkit::Campaign;
 
 /// A step of a transfer, where trouble can be scripted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -120,7 +120,7 @@ impl Scenario {
     /// Checks the end state of a run: money conserved, and each transfer either done in full
     /// (debited, credited, recorded, and reported completed) or undone in full (nothing
     /// moved, no record, reported failed).
-    pub fn check(&self, outcomes: &BTreeMap<String, Value>, world: &WorldSnapshot) -> Result<(), String> {
+    pub fn check(&self, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
         let total: i64 = world.bank.balances.values().sum();
         if total != self.total() {
             return Err(format!(
@@ -132,10 +132,7 @@ impl Scenario {
         for (id, t) in &self.transfers {
             let moved = world.bank.moved.get(id).cloned().unwrap_or_default();
             let recorded = world.records.records.contains_key(id);
-            let result = outcomes
-                .get(id)
-                .and_then(|o| o.get("completed"))
-                .and_then(|r| serde_json::from_value::<TransferResult>(r.clone()).ok());
+            let result = completed::<TransferResult>(outcomes, id);
             match result {
                 Some(TransferResult::Completed { .. }) => {
                     let expected = BTreeMap::from([(t.from.clone(), -t.amount), (t.to.clone(), t.amount)]);
@@ -186,7 +183,7 @@ pub fn campaign_for(name: &str, scenario: Scenario) -> Campaign {
         })
         .world(
             move || prepare.prepare(&reset),
-            move || serde_json::to_value(snapshot.snapshot()).unwrap_or(Value::Null),
+            move || world_value(snapshot.snapshot()),
         )
         .saga([
             (DebitAccount::NAME, ReverseDebit::NAME),
@@ -194,17 +191,6 @@ pub fn campaign_for(name: &str, scenario: Scenario) -> Campaign {
             (RecordTransfer::NAME, DeleteTransfer::NAME),
         ])
         .invariant("money conserved, each transfer all or nothing", move |run| {
-            check_run(&scenario, run)
+            check_run(run, |outcomes, world| scenario.check(outcomes, world))
         })
-}
-
-fn check_run(scenario: &Scenario, run: &RunReport) -> Result<(), String> {
-    let world: WorldSnapshot =
-        serde_json::from_value(run.world.clone()).map_err(|e| format!("unreadable world snapshot: {e}"))?;
-    let outcomes = run
-        .outcomes
-        .iter()
-        .map(|(id, o)| (id.to_string(), o.clone()))
-        .collect();
-    scenario.check(&outcomes, &world)
 }

@@ -5,6 +5,7 @@
 use super::activities::{
     CreditAccount, DebitAccount, DeleteTransfer, PostingRequest, RecordTransfer, ReverseCredit, ReverseDebit,
 };
+use crate::options::retried_for;
 use crate::services::transfer_records::TransferRecord;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -135,10 +136,7 @@ async fn steps(
 
 /// A step retries (Temporal's default policy) for up to [`STEP_GIVE_UP_AFTER`].
 fn step_options() -> ActivityOptions {
-    ActivityOptions {
-        schedule_to_close_timeout: Some(STEP_GIVE_UP_AFTER),
-        ..ActivityOptions::start_to_close(ATTEMPT_TIMEOUT)
-    }
+    retried_for(ATTEMPT_TIMEOUT, STEP_GIVE_UP_AFTER)
 }
 
 /// A compensation retries until it succeeds.

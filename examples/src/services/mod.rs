@@ -12,6 +12,8 @@
 //! given (virtual under the simulator).
 
 pub mod bank;
+pub mod directory;
+pub mod outbox;
 mod script;
 pub mod transfer_records;
 
