@@ -11,6 +11,7 @@ pub mod invariant;
 pub mod live;
 pub mod money_transfer;
 pub mod options;
+pub mod service_monitoring;
 pub mod services;
 pub mod user_onboarding;
 
@@ -39,6 +40,11 @@ pub fn all() -> Vec<Example> {
             name: "user_onboarding",
             summary: "account, verification email, a week's wait for the click, then set-up; a status query and a cancel signal",
             campaign: user_onboarding::campaign,
+        },
+        Example {
+            name: "service_monitoring",
+            summary: "a health check every five minutes, alerts, and continue-as-new to keep each history small",
+            campaign: service_monitoring::campaign,
         },
     ]
 }

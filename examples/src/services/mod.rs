@@ -13,6 +13,7 @@
 
 pub mod bank;
 pub mod directory;
+pub mod health;
 pub mod outbox;
 mod script;
 pub mod transfer_records;
