@@ -7,6 +7,7 @@
 //! tests in the repository's `tests/`, and `warpflow simulate`, which runs every
 //! campaign listed by [`all`].
 
+pub mod dataset_processing;
 pub mod invariant;
 pub mod live;
 pub mod money_transfer;
@@ -45,6 +46,11 @@ pub fn all() -> Vec<Example> {
             name: "service_monitoring",
             summary: "a health check every five minutes, alerts, and continue-as-new to keep each history small",
             campaign: service_monitoring::campaign,
+        },
+        Example {
+            name: "dataset_processing",
+            summary: "a long activity that heartbeats its progress and resumes from it after a worker crash",
+            campaign: dataset_processing::campaign,
         },
     ]
 }

@@ -12,6 +12,7 @@
 //! given (virtual under the simulator).
 
 pub mod bank;
+pub mod dataset;
 pub mod directory;
 pub mod health;
 pub mod outbox;
