@@ -15,6 +15,7 @@
 //! ```
 
 use warpflow::prelude::*;
+use warpflow_examples::campaigns::ExampleScenario;
 use warpflow_examples::live::{MainResult, print_timeline, with_worker};
 use warpflow_examples::money_transfer::{self, Scenario, TransferMoney, World};
 

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use std::time::Duration;
 use warpflow_engine::History;
 use warpflow_engine::history::EventAttributes;
+use warpflow_examples::campaigns::ExampleScenario;
 use warpflow_examples::money_transfer::{
     self, Scenario, Step, Transfer, TransferMoney, TransferResult, World,
 };

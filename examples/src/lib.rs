@@ -7,8 +7,8 @@
 //! tests in the repository's `tests/`, and `warpflow simulate`, which runs every
 //! campaign listed by [`all`].
 
+pub mod campaigns;
 pub mod dataset_processing;
-pub mod invariant;
 pub mod live;
 pub mod money_transfer;
 pub mod options;

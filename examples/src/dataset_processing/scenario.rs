@@ -4,9 +4,10 @@
 use super::activities::DatasetJob;
 use super::workflow::{DatasetReport, HEARTBEAT_EVERY, ProcessDataset};
 use super::{World, WorldSnapshot, registry};
-use crate::invariant::{Outcomes, check_run, completed, world_value};
+use crate::campaigns::{self, ExampleScenario, Outcomes, completed};
 use crate::services::dataset::RECORD_LATENCY;
-use warpflow_testkit::Campaign;
+use warpflow_engine::Registry;
+use warpflow_testkit::{Campaign, RunReport, WorkloadCtx};
 
 /// The workflow id of the processing of `dataset_id`.
 pub fn workflow_id(dataset_id: &str) -> String {
@@ -29,14 +30,6 @@ impl Scenario {
         }
     }
 
-    /// Resets `world` and creates the datasets in it.
-    pub fn prepare(&self, world: &World) {
-        world.reset();
-        for (id, records) in &self.datasets {
-            world.store.create(id, *records);
-        }
-    }
-
     /// The job of processing `dataset_id`.
     pub fn job(dataset_id: &str) -> DatasetJob {
         DatasetJob {
@@ -44,10 +37,41 @@ impl Scenario {
             heartbeat_every: HEARTBEAT_EVERY,
         }
     }
+}
+
+impl ExampleScenario for Scenario {
+    type World = World;
+    type Snapshot = WorldSnapshot;
+    const INVARIANT: &'static str = "every record processed exactly once";
+
+    fn registry(world: &World) -> Registry {
+        registry(world)
+    }
+
+    /// Resets `world` and creates the datasets in it.
+    fn prepare(&self, world: &World) {
+        world.reset();
+        for (id, records) in &self.datasets {
+            world.store.create(id, *records);
+        }
+    }
+
+    fn snapshot(world: &World) -> WorldSnapshot {
+        world.snapshot()
+    }
+
+    /// Starts every dataset's processing at once, each record taking [`RECORD_LATENCY`] of
+    /// the run's clock (long enough for crashes to land in the middle).
+    fn workload(&self, world: &World, w: &mut WorkloadCtx) {
+        world.store.use_clock(w.clock(), RECORD_LATENCY);
+        for (id, _) in &self.datasets {
+            w.start::<ProcessDataset>(workflow_id(id), &Scenario::job(id));
+        }
+    }
 
     /// Checks the end state of a run: each workflow reports every record processed, and the
     /// store holds exactly one right result per record.
-    pub fn check(&self, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
+    fn check(&self, _run: &RunReport, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
         for (id, records) in &self.datasets {
             let report = completed::<DatasetReport>(outcomes, &workflow_id(id));
             if report.map(|r| r.processed) != Some(*records) {
@@ -69,28 +93,8 @@ pub fn campaign() -> Campaign {
     campaign_for("dataset_processing", Scenario::demo())
 }
 
-/// A campaign processing `scenario`'s datasets under the default fault mix, each record
-/// taking [`RECORD_LATENCY`] of the run's clock, with crash equivalence over the results and
-/// the exactly-once invariant of [`Scenario::check`].
+/// A campaign processing `scenario`'s datasets under the default fault mix, with crash
+/// equivalence over the results and the exactly-once invariant.
 pub fn campaign_for(name: &str, scenario: Scenario) -> Campaign {
-    let world = World::new();
-    let datasets = scenario.datasets.clone();
-    let prepare = scenario.clone();
-    let reset = world.clone();
-    let store = world.store.clone();
-    let snapshot = world.clone();
-    Campaign::new(name, registry(&world))
-        .workload(move |w| {
-            store.use_clock(w.clock(), RECORD_LATENCY);
-            for (id, _) in &datasets {
-                w.start::<ProcessDataset>(workflow_id(id), &Scenario::job(id));
-            }
-        })
-        .world(
-            move || prepare.prepare(&reset),
-            move || world_value(snapshot.snapshot()),
-        )
-        .invariant("every record processed exactly once", move |run| {
-            check_run(run, |outcomes, world| scenario.check(outcomes, world))
-        })
+    campaigns::campaign(name, scenario)
 }

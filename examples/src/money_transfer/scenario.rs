@@ -11,12 +11,12 @@ use super::activities::{
 };
 use super::workflow::{Transfer, TransferMoney, TransferResult};
 use super::{World, WorldSnapshot, registry};
-use crate::invariant::{Outcomes, check_run, completed, world_value};
+use crate::campaigns::{self, ExampleScenario, Outcomes, completed};
 use crate::services::Trouble;
 use crate::services::bank::Operation;
 use std::collections::BTreeMap;
-use warpflow_engine::Activity;
-use warpflow_testkit::Campaign;
+use warpflow_engine::{Activity, Registry};
+use warpflow_testkit::{Campaign, RunReport, WorkloadCtx};
 
 /// A step of a transfer, where trouble can be scripted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,8 +86,31 @@ impl Scenario {
         }
     }
 
+    /// The transfer `transfer_id`.
+    pub fn transfer(&self, transfer_id: &str) -> Option<&Transfer> {
+        self.transfers
+            .iter()
+            .find(|(id, _)| id == transfer_id)
+            .map(|(_, t)| t)
+    }
+
+    /// The money in the bank before any transfer: what every transfer must conserve.
+    pub fn total(&self) -> i64 {
+        self.accounts.iter().map(|(_, balance)| balance).sum()
+    }
+}
+
+impl ExampleScenario for Scenario {
+    type World = World;
+    type Snapshot = WorldSnapshot;
+    const INVARIANT: &'static str = "money conserved, each transfer all or nothing";
+
+    fn registry(world: &World) -> Registry {
+        registry(world)
+    }
+
     /// Opens the accounts and scripts the troubles on `world` (after a reset).
-    pub fn prepare(&self, world: &World) {
+    fn prepare(&self, world: &World) {
         world.reset();
         for (account, balance) in &self.accounts {
             world.bank.open(account, *balance);
@@ -104,23 +127,21 @@ impl Scenario {
         }
     }
 
-    /// The transfer `transfer_id`.
-    pub fn transfer(&self, transfer_id: &str) -> Option<&Transfer> {
-        self.transfers
-            .iter()
-            .find(|(id, _)| id == transfer_id)
-            .map(|(_, t)| t)
+    fn snapshot(world: &World) -> WorldSnapshot {
+        world.snapshot()
     }
 
-    /// The money in the bank before any transfer: what every transfer must conserve.
-    pub fn total(&self) -> i64 {
-        self.accounts.iter().map(|(_, balance)| balance).sum()
+    /// Starts every transfer at once.
+    fn workload(&self, _world: &World, w: &mut WorkloadCtx) {
+        for (id, t) in &self.transfers {
+            w.start::<TransferMoney>(id.as_str(), t);
+        }
     }
 
     /// Checks the end state of a run: money conserved, and each transfer either done in full
     /// (debited, credited, recorded, and reported completed) or undone in full (nothing
     /// moved, no record, reported failed).
-    pub fn check(&self, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
+    fn check(&self, _run: &RunReport, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
         let total: i64 = world.bank.balances.values().sum();
         if total != self.total() {
             return Err(format!(
@@ -166,31 +187,13 @@ pub fn campaign() -> Campaign {
     campaign_for("money_transfer", Scenario::demo())
 }
 
-/// A campaign running `scenario`'s transfers (all started at once) under the default fault
-/// mix, with the saga pairs, crash equivalence over the bank and the record store, and the
-/// invariant of [`Scenario::check`].
+/// A campaign running `scenario`'s transfers under the default fault mix, with the saga
+/// pairs, crash equivalence over the bank and the record store, and the invariant of
+/// [`Scenario::check`](ExampleScenario::check).
 pub fn campaign_for(name: &str, scenario: Scenario) -> Campaign {
-    let world = World::new();
-    let workload = scenario.transfers.clone();
-    let prepare = scenario.clone();
-    let reset = world.clone();
-    let snapshot = world.clone();
-    Campaign::new(name, registry(&world))
-        .workload(move |w| {
-            for (id, t) in &workload {
-                w.start::<TransferMoney>(id.as_str(), t);
-            }
-        })
-        .world(
-            move || prepare.prepare(&reset),
-            move || world_value(snapshot.snapshot()),
-        )
-        .saga([
-            (DebitAccount::NAME, ReverseDebit::NAME),
-            (CreditAccount::NAME, ReverseCredit::NAME),
-            (RecordTransfer::NAME, DeleteTransfer::NAME),
-        ])
-        .invariant("money conserved, each transfer all or nothing", move |run| {
-            check_run(run, |outcomes, world| scenario.check(outcomes, world))
-        })
+    campaigns::campaign(name, scenario).saga([
+        (DebitAccount::NAME, ReverseDebit::NAME),
+        (CreditAccount::NAME, ReverseCredit::NAME),
+        (RecordTransfer::NAME, DeleteTransfer::NAME),
+    ])
 }

@@ -3,11 +3,12 @@
 
 use super::workflow::{Monitor, MonitorService, MonitorState};
 use super::{World, WorldSnapshot, registry};
-use crate::invariant::{Outcomes, check_run, completed, world_value};
+use crate::campaigns::{self, ExampleScenario, Outcomes, completed};
 use crate::services::Trouble;
 use crate::services::outbox::Message;
 use std::time::Duration;
-use warpflow_testkit::{Campaign, RunReport};
+use warpflow_engine::Registry;
+use warpflow_testkit::{Campaign, RunReport, WorkloadCtx};
 
 /// One monitor, and the checks that find its service unhealthy.
 #[derive(Clone, Debug)]
@@ -94,29 +95,6 @@ impl Scenario {
         }
     }
 
-    /// Resets `world` and scripts each service's health on it.
-    pub fn prepare(&self, world: &World) {
-        world.reset();
-        for w in &self.watches {
-            world
-                .endpoints
-                .unhealthy_at(&w.monitor.service_id, w.unhealthy.iter().copied());
-            if let Some(trouble) = &w.trouble {
-                world.endpoints.script(&w.monitor.service_id, trouble.clone());
-            }
-        }
-    }
-
-    /// Checks a finished run: each monitor made its checks and raised one alert per
-    /// unhealthy check (and no other), and no run's history outgrew its bound.
-    pub fn check(&self, run: &RunReport) -> Result<(), String> {
-        check_run(run, |outcomes, world: &WorldSnapshot| {
-            self.watches
-                .iter()
-                .try_for_each(|w| w.check(outcomes, world, run))
-        })
-    }
-
     /// How long the monitors take, in virtual time.
     pub fn duration(&self) -> Duration {
         self.watches
@@ -129,33 +107,57 @@ impl Scenario {
     }
 }
 
+impl ExampleScenario for Scenario {
+    type World = World;
+    type Snapshot = WorldSnapshot;
+    const INVARIANT: &'static str = "one alert per unhealthy check, bounded histories";
+
+    fn registry(world: &World) -> Registry {
+        registry(world)
+    }
+
+    /// Resets `world` and scripts each service's health on it.
+    fn prepare(&self, world: &World) {
+        world.reset();
+        for w in &self.watches {
+            world
+                .endpoints
+                .unhealthy_at(&w.monitor.service_id, w.unhealthy.iter().copied());
+            if let Some(trouble) = &w.trouble {
+                world.endpoints.script(&w.monitor.service_id, trouble.clone());
+            }
+        }
+    }
+
+    fn snapshot(world: &World) -> WorldSnapshot {
+        world.snapshot()
+    }
+
+    /// Starts every monitor at once.
+    fn workload(&self, _world: &World, w: &mut WorkloadCtx) {
+        for watch in &self.watches {
+            let id = workflow_id(&watch.monitor.service_id);
+            w.start::<MonitorService>(id.as_str(), &watch.monitor);
+        }
+    }
+
+    /// Checks a finished run: each monitor made its checks and raised one alert per
+    /// unhealthy check (and no other), and no run's history outgrew its bound.
+    fn check(&self, run: &RunReport, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
+        self.watches
+            .iter()
+            .try_for_each(|w| w.check(outcomes, world, run))
+    }
+}
+
 /// The example's campaign: [`Scenario::demo`] under the default fault mix.
 pub fn campaign() -> Campaign {
     campaign_for("service_monitoring", Scenario::demo())
 }
 
 /// A campaign running `scenario`'s monitors under the default fault mix, with crash
-/// equivalence over the checks and alerts and the invariant of [`Scenario::check`].
+/// equivalence over the checks and alerts; the liveness budget covers the monitors' checks.
 pub fn campaign_for(name: &str, scenario: Scenario) -> Campaign {
-    let world = World::new();
-    let watches = scenario.watches.clone();
-    let prepare = scenario.clone();
-    let reset = world.clone();
-    let snapshot = world.clone();
     let budget = scenario.duration() + Duration::from_secs(24 * 3600);
-    Campaign::new(name, registry(&world))
-        .workload(move |w| {
-            for watch in &watches {
-                let id = workflow_id(&watch.monitor.service_id);
-                w.start::<MonitorService>(id.as_str(), &watch.monitor);
-            }
-        })
-        .world(
-            move || prepare.prepare(&reset),
-            move || world_value(snapshot.snapshot()),
-        )
-        .liveness_budget(budget)
-        .invariant("one alert per unhealthy check, bounded histories", move |run| {
-            scenario.check(run)
-        })
+    campaigns::campaign(name, scenario).liveness_budget(budget)
 }

@@ -29,6 +29,15 @@ pub struct Posting {
     pub reverses: Option<String>,
 }
 
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Operation::Debit => "debit",
+            Operation::Credit => "credit",
+        })
+    }
+}
+
 /// The bank's business state, as a test or a campaign compares it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -139,23 +148,7 @@ impl Bank {
         amount: i64,
         transfer_id: &str,
     ) -> Result<Posting, ServiceError> {
-        let State { done, ledger } = &mut *lock(&self.state);
-        done.once(key, || {
-            ledger
-                .troubles
-                .check(&(account.to_owned(), Operation::Debit), || {
-                    format!("debit of `{account}`")
-                })?;
-            check_amount(amount)?;
-            let balance = ledger.balance(account)?;
-            if balance < amount {
-                return Err(ServiceError::refused(
-                    "InsufficientFunds",
-                    format!("`{account}` has {balance}, {amount} asked"),
-                ));
-            }
-            Ok(ledger.post(key, account, -amount, transfer_id, None))
-        })
+        self.post(key, account, Operation::Debit, amount, transfer_id)
     }
 
     /// Puts `amount` into `account` for `transfer_id`, once per `key`. Refused for an unknown
@@ -167,16 +160,35 @@ impl Bank {
         amount: i64,
         transfer_id: &str,
     ) -> Result<Posting, ServiceError> {
+        self.post(key, account, Operation::Credit, amount, transfer_id)
+    }
+
+    fn post(
+        &self,
+        key: &str,
+        account: &str,
+        operation: Operation,
+        amount: i64,
+        transfer_id: &str,
+    ) -> Result<Posting, ServiceError> {
         let State { done, ledger } = &mut *lock(&self.state);
         done.once(key, || {
-            ledger
-                .troubles
-                .check(&(account.to_owned(), Operation::Credit), || {
-                    format!("credit of `{account}`")
-                })?;
+            ledger.troubles.check(&(account.to_owned(), operation), || {
+                format!("{operation} of `{account}`")
+            })?;
             check_amount(amount)?;
-            ledger.balance(account)?;
-            Ok(ledger.post(key, account, amount, transfer_id, None))
+            let balance = ledger.balance(account)?;
+            let signed = match operation {
+                Operation::Credit => amount,
+                Operation::Debit if balance >= amount => -amount,
+                Operation::Debit => {
+                    return Err(ServiceError::refused(
+                        "InsufficientFunds",
+                        format!("`{account}` has {balance}, {amount} asked"),
+                    ));
+                }
+            };
+            Ok(ledger.post(key, account, signed, transfer_id, None))
         })
     }
 

@@ -2,7 +2,9 @@
 //! idempotent by key, and by user: creating an account that exists returns it.
 
 use super::{Idempotent, Script, ServiceError, Trouble, lock};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -55,7 +57,8 @@ pub struct Snapshot {
 
 #[derive(Debug, Default)]
 struct State {
-    done: Idempotent<String>,
+    /// The result of each change done, by key.
+    done: Idempotent<Value>,
     directory: Snapshot,
     troubles: Script<Operation>,
 }
@@ -84,63 +87,62 @@ impl Directory {
 
     /// Creates `account` (once per key; an existing user's account is returned as it is).
     pub fn create_account(&self, key: &str, account: Account) -> Result<Account, ServiceError> {
-        let State {
-            done,
-            directory,
-            troubles,
-        } = &mut *lock(&self.state);
-        let user_id = done.once(key, || {
-            troubles.check(&Operation::CreateAccount, || {
-                format!("account creation for `{}`", account.user_id)
-            })?;
-            let user_id = account.user_id.clone();
-            directory.accounts.entry(user_id.clone()).or_insert(account);
-            Ok::<_, ServiceError>(user_id)
-        })?;
-        Ok(directory.accounts[&user_id].clone())
+        let user_id = account.user_id.clone();
+        self.change(key, Operation::CreateAccount, &user_id, |directory| {
+            Ok(directory
+                .accounts
+                .entry(user_id.clone())
+                .or_insert(account)
+                .clone())
+        })
     }
 
     /// Sets up the workspace of `user_id` for `plan` (once per key and per user).
     pub fn setup_workspace(&self, key: &str, user_id: &str, plan: &str) -> Result<Workspace, ServiceError> {
-        let State {
-            done,
-            directory,
-            troubles,
-        } = &mut *lock(&self.state);
-        done.once(key, || {
-            troubles.check(&Operation::SetupWorkspace, || {
-                format!("workspace setup for `{user_id}`")
-            })?;
+        self.change(key, Operation::SetupWorkspace, user_id, |directory| {
             known(directory, user_id)?;
-            Ok::<_, ServiceError>(user_id.to_owned())
-        })?;
-        let workspace = directory
-            .workspaces
-            .entry(user_id.to_owned())
-            .or_insert_with(|| Workspace {
-                id: format!("ws-{user_id}"),
-                owner: user_id.to_owned(),
-                plan: plan.to_owned(),
-            });
-        Ok(workspace.clone())
+            let workspace = directory
+                .workspaces
+                .entry(user_id.to_owned())
+                .or_insert_with(|| Workspace {
+                    id: format!("ws-{user_id}"),
+                    owner: user_id.to_owned(),
+                    plan: plan.to_owned(),
+                });
+            Ok(workspace.clone())
+        })
     }
 
     /// Gives `user_id` the default role of `plan` (once per key); returns the role.
     pub fn assign_role(&self, key: &str, user_id: &str, plan: &str) -> Result<String, ServiceError> {
-        let State {
-            done,
-            directory,
-            troubles,
-        } = &mut *lock(&self.state);
-        done.once(key, || {
-            troubles.check(&Operation::AssignRole, || {
-                format!("role assignment for `{user_id}`")
-            })?;
+        self.change(key, Operation::AssignRole, user_id, |directory| {
             known(directory, user_id)?;
             let role = default_role(plan).to_owned();
             directory.roles.insert(user_id.to_owned(), role.clone());
             Ok(role)
         })
+    }
+
+    /// Applies `change` to the directory once per `key`, unless the trouble scripted on
+    /// `operation` says otherwise; a repeated key returns the first call's result.
+    fn change<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        operation: Operation,
+        user_id: &str,
+        change: impl FnOnce(&mut Snapshot) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let State {
+            done,
+            directory,
+            troubles,
+        } = &mut *lock(&self.state);
+        let result = done.once(key, || {
+            troubles.check(&operation, || format!("{operation:?} for `{user_id}`"))?;
+            let result = change(directory)?;
+            serde_json::to_value(result).map_err(|e| ServiceError::refused("Unencodable", e.to_string()))
+        })?;
+        serde_json::from_value(result).map_err(|e| ServiceError::refused("Undecodable", e.to_string()))
     }
 
     /// The account of `user_id`.

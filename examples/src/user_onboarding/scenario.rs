@@ -4,11 +4,12 @@
 
 use super::workflow::{CancelOnboarding, EmailVerified, NewUser, OnboardUser, OnboardingResult};
 use super::{World, WorldSnapshot, registry};
-use crate::invariant::{Outcomes, check_run, completed, world_value};
+use crate::campaigns::{self, ExampleScenario, Outcomes, completed};
 use crate::services::Trouble;
 use crate::services::outbox::Kind;
 use std::time::Duration;
-use warpflow_testkit::Campaign;
+use warpflow_engine::Registry;
+use warpflow_testkit::{Campaign, RunReport, WorkloadCtx};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -63,19 +64,48 @@ impl Scenario {
             troubles: vec![(Kind::Welcome, Trouble::Transient { calls: 2 })],
         }
     }
+}
+
+impl ExampleScenario for Scenario {
+    type World = World;
+    type Snapshot = WorldSnapshot;
+    const INVARIANT: &'static str = "set up if and only if verified";
+
+    fn registry(world: &World) -> Registry {
+        registry(world)
+    }
 
     /// Resets `world` and scripts the troubles on it.
-    pub fn prepare(&self, world: &World) {
+    fn prepare(&self, world: &World) {
         world.reset();
         for (kind, trouble) in &self.troubles {
             world.outbox.script(*kind, trouble.clone());
         }
     }
 
+    fn snapshot(world: &World) -> WorldSnapshot {
+        world.snapshot()
+    }
+
+    /// Starts every onboarding at once, and sends the users' clicks and cancellations as
+    /// signals at their times.
+    fn workload(&self, _world: &World, w: &mut WorkloadCtx) {
+        for o in &self.users {
+            let id = workflow_id(&o.user.user.user_id);
+            w.start::<OnboardUser>(id.as_str(), &o.user);
+            if let Some(after) = o.verify_after {
+                w.signal::<EmailVerified>(after, id.as_str(), &());
+            }
+            if let Some(after) = o.cancel_after {
+                w.signal::<CancelOnboarding>(after, id.as_str(), &());
+            }
+        }
+    }
+
     /// Checks the end state of a run: every user has an account and one verification email;
     /// a user who completed has a workspace, a role, a welcome and an admin notification; one
     /// who timed out or was cancelled while waiting has none of them.
-    pub fn check(&self, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
+    fn check(&self, _run: &RunReport, outcomes: &Outcomes, world: &WorldSnapshot) -> Result<(), String> {
         for o in &self.users {
             let id = &o.user.user.user_id;
             let email = &o.user.user.email;
@@ -124,39 +154,14 @@ pub fn campaign() -> Campaign {
     campaign_for("user_onboarding", Scenario::demo())
 }
 
-/// A campaign onboarding `scenario`'s users, started together, with their clicks and
-/// cancellations as signals at their times, under the default fault mix; the liveness budget
-/// covers the verification window.
+/// A campaign onboarding `scenario`'s users under the default fault mix; the liveness
+/// budget covers the longest verification window.
 pub fn campaign_for(name: &str, scenario: Scenario) -> Campaign {
-    let world = World::new();
-    let users = scenario.users.clone();
-    let window = users
+    let window = scenario
+        .users
         .iter()
         .map(|o| o.user.verify_within)
         .max()
         .unwrap_or_default();
-    let prepare = scenario.clone();
-    let reset = world.clone();
-    let snapshot = world.clone();
-    Campaign::new(name, registry(&world))
-        .workload(move |w| {
-            for o in &users {
-                let id = workflow_id(&o.user.user.user_id);
-                w.start::<OnboardUser>(id.as_str(), &o.user);
-                if let Some(after) = o.verify_after {
-                    w.signal::<EmailVerified>(after, id.as_str(), &());
-                }
-                if let Some(after) = o.cancel_after {
-                    w.signal::<CancelOnboarding>(after, id.as_str(), &());
-                }
-            }
-        })
-        .world(
-            move || prepare.prepare(&reset),
-            move || world_value(snapshot.snapshot()),
-        )
-        .liveness_budget(window + DAY)
-        .invariant("set up if and only if verified", move |run| {
-            check_run(run, |outcomes, world| scenario.check(outcomes, world))
-        })
+    campaigns::campaign(name, scenario).liveness_budget(window + DAY)
 }
