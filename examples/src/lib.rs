@@ -8,9 +8,16 @@
 //! campaign listed by [`all`].
 
 pub mod batch_orders;
+pub mod campaigns;
+pub mod dataset_processing;
+pub mod live;
 pub mod local;
+pub mod money_transfer;
+pub mod options;
 pub mod order_processing;
+pub mod service_monitoring;
 pub mod services;
+pub mod user_onboarding;
 pub mod versioned_order;
 
 /// An example as `warpflow simulate` knows it: its name (that of its module and of its
@@ -34,6 +41,26 @@ pub fn all() -> Vec<Example> {
             name: "versioned_order",
             summary: "version 2 of the order workflow adds a step behind patched(); version 1's runs still replay",
             campaign: versioned_order::campaign,
+        },
+        Example {
+            name: "money_transfer",
+            summary: "a saga: debit, credit, record, compensated in reverse order when a step fails",
+            campaign: money_transfer::campaign,
+        },
+        Example {
+            name: "user_onboarding",
+            summary: "account, verification email, a week's wait for the click, then set-up; a status query and a cancel signal",
+            campaign: user_onboarding::campaign,
+        },
+        Example {
+            name: "service_monitoring",
+            summary: "a health check every five minutes, alerts, and continue-as-new to keep each history small",
+            campaign: service_monitoring::campaign,
+        },
+        Example {
+            name: "dataset_processing",
+            summary: "a long activity that heartbeats its progress and resumes from it after a worker crash",
+            campaign: dataset_processing::campaign,
         },
     ]
 }

@@ -53,13 +53,13 @@ use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
 use warpflow_engine::client::StartOptions;
-use warpflow_engine::env::Clock;
+use warpflow_engine::env::{Clock, SharedClock};
 use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::storage::Storage;
 use warpflow_engine::workflow::{Signal, Workflow};
 use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
-use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Trace};
+use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Sim, SimConfig, Trace};
 
 /// Seeds a campaign runs when neither the test nor `WARPFLOW_SEEDS` says.
 pub const DEFAULT_SEEDS: u64 = 8;
@@ -95,21 +95,22 @@ struct ScheduledSignal {
     input: Payload,
 }
 
-/// What a workload sees: its seed, its random stream, and where it lists the workflows to
-/// start (all at the start of the run, through the cluster's client) and the signals to send
-/// them later (a human approving an order an hour in, say).
-#[derive(Debug)]
+/// What a workload sees: its seed, its random stream, the run's clock, and where it lists
+/// the workflows to start (all at the start of the run, through the cluster's client) and
+/// the signals to send them later (a human approving an order an hour in, say).
 pub struct WorkloadCtx {
     seed: u64,
+    clock: SharedClock,
     rng: ChaCha8Rng,
     starts: Vec<Start>,
     signals: Vec<ScheduledSignal>,
 }
 
 impl WorkloadCtx {
-    fn new(seed: u64) -> WorkloadCtx {
+    fn new(seed: u64, clock: SharedClock) -> WorkloadCtx {
         WorkloadCtx {
             seed,
+            clock,
             rng: stream(seed, Stream::Workload),
             starts: Vec::new(),
             signals: Vec::new(),
@@ -119,6 +120,12 @@ impl WorkloadCtx {
     /// The run's seed.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The run's virtual clock: for simulated services whose operations take time (an
+    /// activity that processes records at some rate, say).
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
     }
 
     /// The workload's random stream (independent of scheduling and faults).
@@ -301,6 +308,16 @@ pub struct NamedCampaign {
     pub summary: &'static str,
     /// Builds the campaign: workload, fault mix, world and oracles.
     pub campaign: fn() -> Campaign,
+}
+
+impl fmt::Debug for WorkloadCtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkloadCtx")
+            .field("seed", &self.seed)
+            .field("starts", &self.starts)
+            .field("signals", &self.signals)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Campaign {
@@ -574,7 +591,8 @@ impl Campaign {
 
     /// What the workload starts for `seed`, as a key: equal keys, equal workloads.
     fn workload_key(&self, seed: u64) -> String {
-        let mut ctx = WorkloadCtx::new(seed);
+        // The workload only lists what to do; a clock of its own keeps it off any run.
+        let mut ctx = WorkloadCtx::new(seed, Sim::new(SimConfig::new(seed)).clock());
         (self.workload)(&mut ctx);
         serde_json::to_string(&(&ctx.starts, &ctx.signals)).unwrap_or_else(|_| format!("seed {seed}"))
     }
@@ -610,7 +628,7 @@ impl Campaign {
             // Faults stop after the last one: a partition a shrink left unhealed heals.
             FaultMode::Plan(plan) => cluster.run_plan(plan),
         };
-        let mut ctx = WorkloadCtx::new(seed);
+        let mut ctx = WorkloadCtx::new(seed, cluster.sim().clock());
         (self.workload)(&mut ctx);
         let workflows: Vec<WorkflowId> = ctx.starts.iter().map(|s| s.workflow_id.clone()).collect();
         let client = cluster.client();

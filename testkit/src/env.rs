@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use warpflow_engine::client::{Client, ClientError, StartOptions, WorkflowFailure, WorkflowHandle};
 use warpflow_engine::engine::Engine;
+use warpflow_engine::env::SharedClock;
 use warpflow_engine::service::ServiceConfig;
 use warpflow_engine::service::api::RunDescription;
 use warpflow_engine::storage::MemoryStorage;
@@ -181,6 +182,12 @@ impl TestEnv {
     /// Virtual time elapsed since the environment started.
     pub fn elapsed(&self) -> Duration {
         self.sim.elapsed()
+    }
+
+    /// The environment's virtual clock: for simulated services whose operations take time
+    /// (a long activity that must yield, and so heartbeat, as it goes), or a mock's delays.
+    pub fn clock(&self) -> SharedClock {
+        self.sim.clock()
     }
 
     /// A client of the environment's engine (its calls run when the environment runs).

@@ -753,3 +753,50 @@ fn the_oracles_check_the_children_of_the_workflows_started() {
     assert!(!replay.is_empty(), "{report}");
     assert!(replay[0].message.contains("delegate-1-child-1"), "{}", replay[0]);
 }
+
+/// Takes a minute of the clock the world gives it.
+struct Slow(Arc<Mutex<Option<warpflow_engine::env::SharedClock>>>);
+impl Activity for Slow {
+    const NAME: &'static str = "slow";
+    type Input = ();
+    type Output = ();
+    async fn run(&self, _ctx: ActivityCtx, (): ()) -> Result<(), ActivityError> {
+        let clock = self
+            .0
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the workload bound the clock");
+        clock.sleep_until(clock.now().plus(Duration::from_secs(60))).await;
+        Ok(())
+    }
+}
+
+struct CallSlow;
+impl Workflow for CallSlow {
+    const NAME: &'static str = "call_slow";
+    type Input = ();
+    type Output = ();
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<()> {
+        Ok(ctx
+            .activity::<Slow>(())
+            .start_to_close(Duration::from_secs(600))
+            .await?)
+    }
+}
+
+#[test]
+fn a_workload_gives_its_simulated_services_the_run_clock() {
+    let slot: Arc<Mutex<Option<warpflow_engine::env::SharedClock>>> = Arc::default();
+    let registry = Registry::new()
+        .with_workflow::<CallSlow>()
+        .with_activity(Slow(slot.clone()));
+    let campaign = Campaign::new("clock", registry).workload(move |w| {
+        assert_eq!(w.clock().now(), warpflow_sim::SIM_EPOCH);
+        *slot.lock().unwrap() = Some(w.clock());
+        w.start::<CallSlow>("slow-1", &());
+    });
+    let run = campaign.run_one(1, &FaultMode::None);
+    assert_eq!(run.outcomes[&"slow-1".into()], json!({"completed": null}));
+    assert!(run.elapsed >= Duration::from_secs(60), "{:?}", run.elapsed);
+}

@@ -212,3 +212,53 @@ fn a_start_can_be_scheduled_at_a_virtual_time() {
         "started at 9 h, timed out an hour later"
     );
 }
+
+/// The clock an activity sleeps on: set once the environment that owns it exists.
+type ClockSlot = std::sync::Arc<std::sync::Mutex<Option<warpflow_engine::env::SharedClock>>>;
+
+/// Sleeps an hour on the clock in its slot.
+struct Nap(ClockSlot);
+impl warpflow_engine::Activity for Nap {
+    const NAME: &'static str = "nap";
+    type Input = ();
+    type Output = ();
+    async fn run(
+        &self,
+        _: warpflow_engine::ActivityCtx,
+        (): (),
+    ) -> Result<(), warpflow_engine::ActivityError> {
+        let clock = self.0.lock().unwrap().clone().expect("the test set the clock");
+        clock
+            .sleep_until(clock.now().plus(Duration::from_secs(3600)))
+            .await;
+        Ok(())
+    }
+}
+
+struct CallNap;
+impl Workflow for CallNap {
+    const NAME: &'static str = "call_nap";
+    type Input = ();
+    type Output = ();
+    async fn run(ctx: WorkflowCtx, (): ()) -> WorkflowResult<()> {
+        Ok(ctx
+            .activity::<Nap>(())
+            .start_to_close(Duration::from_secs(7200))
+            .await?)
+    }
+}
+
+#[test]
+fn an_activity_sleeps_on_the_environment_clock_in_virtual_time() {
+    let slot = ClockSlot::default();
+    let env = TestEnv::new(
+        Registry::new()
+            .with_workflow::<CallNap>()
+            .with_activity(Nap(slot.clone())),
+    );
+    *slot.lock().unwrap() = Some(env.clock());
+    assert_eq!(env.clock().now(), env.now());
+    let handle = env.start::<CallNap>("nap-1", &()).unwrap();
+    env.result(&handle).unwrap();
+    assert!(env.elapsed() >= Duration::from_secs(3600), "{:?}", env.elapsed());
+}

@@ -2,7 +2,7 @@
 
 use super::model::{ADMIN_EMAIL, AdminAlert};
 use crate::services::email::Message;
-use crate::services::{Email, ServiceError, idempotency_key};
+use crate::services::{Email, ShopError, idempotency_key};
 use warpflow_engine::{Activity, ActivityCtx, ActivityError};
 
 /// Emails `alert` to [`ADMIN_EMAIL`], with the alert's kind as the template.
@@ -22,6 +22,6 @@ impl Activity for NotifyAdmin {
         };
         self.0
             .send(&idempotency_key(&ctx), &message)
-            .map_err(ServiceError::into_activity_error)
+            .map_err(ShopError::into_activity_error)
     }
 }

@@ -5,7 +5,7 @@ use crate::services::email::Message;
 use crate::services::inventory::Item;
 use crate::services::payments::ChargeRequest;
 use crate::services::warehouse::ShipmentRequest;
-use crate::services::{Email, Inventory, Payments, ServiceError, Warehouse, idempotency_key};
+use crate::services::{Email, Inventory, Payments, ShopError, Warehouse, idempotency_key};
 use serde::{Deserialize, Serialize};
 use warpflow_engine::{Activity, ActivityCtx, ActivityError};
 
@@ -28,7 +28,7 @@ impl Activity for ReserveInventory {
     async fn run(&self, ctx: ActivityCtx, request: ReserveRequest) -> Result<String, ActivityError> {
         self.0
             .reserve(&idempotency_key(&ctx), &request.order_id, &request.items)
-            .map_err(ServiceError::into_activity_error)
+            .map_err(ShopError::into_activity_error)
     }
 }
 
@@ -42,7 +42,7 @@ impl Activity for ReleaseInventory {
     async fn run(&self, _ctx: ActivityCtx, reservation_id: String) -> Result<(), ActivityError> {
         self.0
             .release(&reservation_id)
-            .map_err(ServiceError::into_activity_error)
+            .map_err(ShopError::into_activity_error)
     }
 }
 
@@ -56,7 +56,7 @@ impl Activity for ChargePayment {
     async fn run(&self, ctx: ActivityCtx, request: ChargeRequest) -> Result<String, ActivityError> {
         self.0
             .charge(&idempotency_key(&ctx), &request)
-            .map_err(ServiceError::into_activity_error)
+            .map_err(ShopError::into_activity_error)
     }
 }
 
@@ -68,9 +68,7 @@ impl Activity for RefundPayment {
     type Input = String;
     type Output = String;
     async fn run(&self, _ctx: ActivityCtx, charge_id: String) -> Result<String, ActivityError> {
-        self.0
-            .refund(&charge_id)
-            .map_err(ServiceError::into_activity_error)
+        self.0.refund(&charge_id).map_err(ShopError::into_activity_error)
     }
 }
 
@@ -84,7 +82,7 @@ impl Activity for SendEmail {
     async fn run(&self, ctx: ActivityCtx, message: Message) -> Result<(), ActivityError> {
         self.0
             .send(&idempotency_key(&ctx), &message)
-            .map_err(ServiceError::into_activity_error)
+            .map_err(ShopError::into_activity_error)
     }
 }
 
@@ -99,6 +97,6 @@ impl Activity for NotifyWarehouse {
     async fn run(&self, ctx: ActivityCtx, request: ShipmentRequest) -> Result<String, ActivityError> {
         self.0
             .request_shipment(&idempotency_key(&ctx), &request)
-            .map_err(ServiceError::into_activity_error)
+            .map_err(ShopError::into_activity_error)
     }
 }

@@ -3,7 +3,7 @@
 //! Scripted failure: [`Email::bounce`] makes every message to an address fail for good
 //! (`EmailBounced`, not retryable).
 
-use super::{Answered, ServiceError, Shared};
+use super::{Answered, Shared, ShopError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +30,7 @@ pub enum EmailError {
 /// The error type of [`EmailError::Bounced`].
 pub const EMAIL_BOUNCED: &str = "EmailBounced";
 
-impl ServiceError for EmailError {
+impl ShopError for EmailError {
     fn error_type(&self) -> &'static str {
         EMAIL_BOUNCED
     }

@@ -4,7 +4,7 @@
 //! stock); releasing it puts the items back. Reservations are never forgotten: the state a
 //! test inspects says which are still held and which were released.
 
-use super::{Answered, ServiceError, Shared, unused_id};
+use super::{Answered, Shared, ShopError, unused_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -59,7 +59,7 @@ pub enum InventoryError {
 /// The error type of [`InventoryError::OutOfStock`].
 pub const OUT_OF_STOCK: &str = "OutOfStock";
 
-impl ServiceError for InventoryError {
+impl ShopError for InventoryError {
     fn error_type(&self) -> &'static str {
         match self {
             InventoryError::OutOfStock { .. } => OUT_OF_STOCK,

@@ -5,21 +5,36 @@
 //! - [`inventory`]: stock and reservations (out of stock when stock runs short);
 //! - [`payments`]: charges and refunds (declines the cards it is told to, and can be down);
 //! - [`email`]: messages sent (bounces the addresses it is told to);
-//! - [`warehouse`]: shipments (refuses the orders it is told to).
+//! - [`warehouse`]: shipments (refuses the orders it is told to);
+//! - [`bank`], [`transfer_records`]: accounts and the record of transfers (money_transfer);
+//! - [`directory`], [`outbox`]: user accounts, workspaces, roles, and sent mail (user_onboarding);
+//! - [`health`]: the health of monitored services (service_monitoring);
+//! - [`dataset`]: records to process, each written once (dataset_processing).
+//!
+//! The shop's services answer with [`ShopError`]s; the others with [`ServiceError`], and are
+//! scripted with a [`Trouble`] (transient unavailability, an outage, a refusal).
 //!
 //! Each service is a cheap-to-clone handle over `Arc<Mutex<..>>`: the activities registered
 //! with a worker and the test that inspects the outcome hold the same state. A service's
 //! `snapshot` is a plain value, independent of the order in which concurrent workflows
 //! called it, so a fault campaign can compare a faulted run's world with a fault-free one.
 
+pub mod bank;
+pub mod dataset;
+pub mod directory;
 pub mod email;
+pub mod health;
 pub mod inventory;
+pub mod outbox;
 pub mod payments;
+mod script;
+pub mod transfer_records;
 pub mod warehouse;
 
 pub use email::Email;
 pub use inventory::Inventory;
 pub use payments::Payments;
+pub use script::{Idempotent, Script, ServiceError, Trouble, key_of};
 pub use warehouse::Warehouse;
 
 use std::collections::BTreeMap;
@@ -35,7 +50,7 @@ pub fn idempotency_key(ctx: &ActivityCtx) -> String {
 }
 
 /// An error a service answers with, as an activity reports it.
-pub trait ServiceError: std::fmt::Display {
+pub trait ShopError: std::fmt::Display {
     /// The error type a workflow or a retry policy matches (`"CardDeclined"`).
     fn error_type(&self) -> &'static str;
 
@@ -133,4 +148,11 @@ pub(crate) fn unused_id<V>(taken: &BTreeMap<String, V>, base: &str) -> String {
         .map(|n| format!("{base}-{n}"))
         .find(|id| !taken.contains_key(id))
         .unwrap_or_else(|| base.to_owned())
+}
+
+/// Locks a service's state. A panic while the lock was held (a test's assertion, say) leaves
+/// state that every operation keeps consistent before it can panic, so a poisoned lock is
+/// used as it is.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

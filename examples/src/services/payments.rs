@@ -4,7 +4,7 @@
 //! (`CardDeclined`, not retryable); [`Payments::outage`] makes the next calls fail as a
 //! gateway that is down does (`GatewayUnavailable`, retryable).
 
-use super::{Answered, Outage, ServiceError, Shared, unused_id};
+use super::{Answered, Outage, Shared, ShopError, unused_id};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,7 +47,7 @@ pub enum PaymentError {
 /// The error type of [`PaymentError::Declined`].
 pub const CARD_DECLINED: &str = "CardDeclined";
 
-impl ServiceError for PaymentError {
+impl ShopError for PaymentError {
     fn error_type(&self) -> &'static str {
         match self {
             PaymentError::Declined(_) => CARD_DECLINED,

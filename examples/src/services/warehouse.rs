@@ -4,7 +4,7 @@
 //! (`ShipmentRefused`, not retryable: say, an address it does not deliver to).
 
 use super::inventory::Item;
-use super::{Answered, ServiceError, Shared, unused_id};
+use super::{Answered, Shared, ShopError, unused_id};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,7 +30,7 @@ pub enum WarehouseError {
 /// The error type of [`WarehouseError::Refused`].
 pub const SHIPMENT_REFUSED: &str = "ShipmentRefused";
 
-impl ServiceError for WarehouseError {
+impl ShopError for WarehouseError {
     fn error_type(&self) -> &'static str {
         SHIPMENT_REFUSED
     }
