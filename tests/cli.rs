@@ -89,3 +89,54 @@ fn bad_usage_exits_with_2() {
     let out = warpflow(&["history", "shw"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn simulate_runs_the_bundled_examples_and_reports_what_it_checked() {
+    let out = warpflow(&["simulate", "--seeds", "2"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for example in warpflow_examples::all() {
+        assert!(stdout.contains(example.name), "{} is run: {stdout}", example.name);
+    }
+    for line in [
+        "seeds run:         14",
+        "faults injected:",
+        "oracles checked:",
+        "crash-equivalence",
+        "saga",
+        "throughput:",
+        "every oracle held",
+    ] {
+        assert!(stdout.contains(line), "`{line}` in: {stdout}");
+    }
+}
+
+#[test]
+fn simulate_one_seed_of_one_workflow() {
+    let out = warpflow(&[
+        "simulate",
+        "--workflow",
+        "money_transfer",
+        "--seed",
+        "7",
+        "--faults",
+        "storage",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("money_transfer") && stdout.contains("seeds run:         1"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("order_processing"), "{stdout}");
+}
+
+#[test]
+fn simulate_bad_flags_are_one_clear_line() {
+    let out = warpflow(&["simulate", "--workflow", "nope"]);
+    assert_one_line_error(&out, "unknown workflow `nope`; known workflows: order_processing");
+    let out = warpflow(&["simulate", "--faults", "stormy"]);
+    assert_one_line_error(&out, "unknown fault mix `stormy`");
+    let out = warpflow(&["simulate", "--seeds", "many"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {}", text(&out.stderr));
+}

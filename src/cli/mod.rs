@@ -29,7 +29,7 @@ pub struct Cli {
 enum Command {
     /// Run fault campaigns over the workflows and report what the oracles found.
     Simulate {
-        /// Seeds per workflow [default: 20].
+        /// Seeds per workflow [default: 100].
         #[arg(long, value_name = "N")]
         seeds: Option<u64>,
         /// Run exactly this seed (to reproduce a failure).

@@ -12,7 +12,7 @@ use warpflow_engine::time::human_duration;
 use warpflow_testkit::{CampaignReport, NamedCampaign};
 
 /// Seeds per workload when neither `--seeds` nor `--seed` is given.
-pub const DEFAULT_SEEDS: u64 = 20;
+pub const DEFAULT_SEEDS: u64 = 100;
 
 /// What `simulate` was asked to do.
 #[derive(Debug, Clone, Default)]
