@@ -17,6 +17,7 @@ pub mod options;
 pub mod order_processing;
 pub mod service_monitoring;
 pub mod services;
+pub mod three_step;
 pub mod user_onboarding;
 pub mod versioned_order;
 
