@@ -122,7 +122,7 @@ async fn serve(storage: Arc<dyn Storage>, token: Option<&str>) -> Running {
         .expect("bound");
     let addr = server.local_addr().expect("address").to_string();
     let shutdown = CancellationToken::new();
-    let done = tokio::spawn(server.run(shutdown.clone()));
+    let done = tokio::task::spawn_local(server.run(shutdown.clone()));
     Running {
         url: format!("http://{addr}"),
         addr,
@@ -130,6 +130,11 @@ async fn serve(storage: Arc<dyn Storage>, token: Option<&str>) -> Running {
         shutdown,
         done,
     }
+}
+
+/// Runs `test` on a `LocalSet`: the server and the calls in flight run as local tasks.
+async fn local<F: std::future::Future<Output = ()>>(test: F) {
+    tokio::task::LocalSet::new().run_until(test).await;
 }
 
 /// Polls `check` until it holds, for at most [`DEADLINE`].
@@ -151,51 +156,54 @@ fn event_types(events: &[HistoryEvent]) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn a_remote_worker_and_client_run_a_workflow_with_activities_a_timer_a_signal_and_a_query() {
-    let server = serve(Arc::new(MemoryStorage::default()), Some(TOKEN)).await;
-    let remote = Remote::connect(&server.url, Some(TOKEN.to_owned())).expect("url");
-    let worker = remote.worker("shop", registry());
-    assert!(worker.identity().contains(&std::process::id().to_string()));
-    let client = remote.client();
-    let stop = CancellationToken::new();
-    let (worker_result, ()) = tokio::join!(worker.run(stop.clone()), async {
-        let handle = client
-            .start::<Checkout>("checkout-1", &"book".to_owned(), StartOptions::new("shop"))
-            .await
-            .expect("started");
-        eventually("the workflow awaits approval", || async {
-            handle.query::<Stage>(&()).await.ok().as_deref() == Some("awaiting approval")
-        })
-        .await;
-        handle
-            .signal::<Approve>(&"ada".to_owned())
-            .await
-            .expect("signalled");
-        let started = Instant::now();
-        assert_eq!(
-            handle.result().await.expect("result"),
-            "shipped-res-book approved by ada"
-        );
-        assert!(started.elapsed() >= Duration::from_millis(200), "the timer ran");
-        let history = handle.history().await.expect("history");
-        let types = event_types(&history.events);
-        for expected in [
-            "ActivityTaskCompleted",
-            "WorkflowExecutionSignaled",
-            "TimerStarted",
-            "TimerFired",
-            "WorkflowExecutionCompleted",
-        ] {
-            assert!(types.contains(&expected), "{expected} in {types:?}");
-        }
-        warpflow_engine::history::validate(&history).expect("well-formed");
-        warpflow_engine::Replayer::new(registry())
-            .check(&history)
-            .expect("replays");
-        stop.cancel();
-    });
-    worker_result.expect("worker stopped cleanly");
-    server.shutdown.cancel();
-    server.done.await.expect("server stopped");
+    local(async {
+        let server = serve(Arc::new(MemoryStorage::default()), Some(TOKEN)).await;
+        let remote = Remote::connect(&server.url, Some(TOKEN.to_owned())).expect("url");
+        let worker = remote.worker("shop", registry());
+        assert!(worker.identity().contains(&std::process::id().to_string()));
+        let client = remote.client();
+        let stop = CancellationToken::new();
+        let (worker_result, ()) = tokio::join!(worker.run(stop.clone()), async {
+            let handle = client
+                .start::<Checkout>("checkout-1", &"book".to_owned(), StartOptions::new("shop"))
+                .await
+                .expect("started");
+            eventually("the workflow awaits approval", || async {
+                handle.query::<Stage>(&()).await.ok().as_deref() == Some("awaiting approval")
+            })
+            .await;
+            handle
+                .signal::<Approve>(&"ada".to_owned())
+                .await
+                .expect("signalled");
+            let started = Instant::now();
+            assert_eq!(
+                handle.result().await.expect("result"),
+                "shipped-res-book approved by ada"
+            );
+            assert!(started.elapsed() >= Duration::from_millis(200), "the timer ran");
+            let history = handle.history().await.expect("history");
+            let types = event_types(&history.events);
+            for expected in [
+                "ActivityTaskCompleted",
+                "WorkflowExecutionSignaled",
+                "TimerStarted",
+                "TimerFired",
+                "WorkflowExecutionCompleted",
+            ] {
+                assert!(types.contains(&expected), "{expected} in {types:?}");
+            }
+            warpflow_engine::history::validate(&history).expect("well-formed");
+            warpflow_engine::Replayer::new(registry())
+                .check(&history)
+                .expect("replays");
+            stop.cancel();
+        });
+        worker_result.expect("worker stopped cleanly");
+        server.shutdown.cancel();
+        server.done.await.expect("server stopped");
+    })
+    .await;
 }
 
 /// Every run and its history: what a bad request must leave unchanged.
@@ -255,160 +263,166 @@ fn post_json(token: Option<&str>, body: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn bad_input_is_refused_clearly_and_the_server_keeps_serving_with_its_state_unchanged() {
-    let server = serve(Arc::new(MemoryStorage::default()), Some(TOKEN)).await;
-    let remote = Remote::connect(&server.url, Some(TOKEN.to_owned())).expect("url");
-    let worker = remote.worker("shop", registry());
-    let client = remote.client();
-    let stop = CancellationToken::new();
-    let (worker_result, ()) = tokio::join!(worker.run(stop.clone()), async {
-        // One run to completion: state to protect, and a worker that announced its types.
-        let first = client
-            .start::<Checkout>("checkout-1", &"book".to_owned(), StartOptions::new("shop"))
-            .await
-            .expect("started");
-        first
-            .signal::<Approve>(&"ada".to_owned())
-            .await
-            .expect("signalled");
-        first.result().await.expect("completed");
-        let before = committed(&client).await;
-        let addr = server.addr.as_str();
-        let list = r#"{"ListRuns":{"workflow_id":null}}"#;
+    local(async {
+        let server = serve(Arc::new(MemoryStorage::default()), Some(TOKEN)).await;
+        let remote = Remote::connect(&server.url, Some(TOKEN.to_owned())).expect("url");
+        let worker = remote.worker("shop", registry());
+        let client = remote.client();
+        let stop = CancellationToken::new();
+        let (worker_result, ()) = tokio::join!(worker.run(stop.clone()), async {
+            // One run to completion: state to protect, and a worker that announced its types.
+            let first = client
+                .start::<Checkout>("checkout-1", &"book".to_owned(), StartOptions::new("shop"))
+                .await
+                .expect("started");
+            first
+                .signal::<Approve>(&"ada".to_owned())
+                .await
+                .expect("signalled");
+            first.result().await.expect("completed");
+            let before = committed(&client).await;
+            let addr = server.addr.as_str();
+            let list = r#"{"ListRuns":{"workflow_id":null}}"#;
 
-        // Raw HTTP: each refusal is a JSON error naming the problem.
-        let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-            (
-                "malformed JSON",
-                post_json(Some(TOKEN), "{ nope"),
-                400,
-                "line 1 column 3",
-            ),
-            (
-                "an unknown request",
-                post_json(Some(TOKEN), r#"{"Frobnicate":{"workflow_id":"x"}}"#),
-                400,
-                "unknown variant `Frobnicate`",
-            ),
-            (
-                "a field of the wrong type",
-                post_json(Some(TOKEN), r#"{"Describe":{"workflow_id":7,"run_id":null}}"#),
-                400,
-                "at `Describe.workflow_id`",
-            ),
-            (
-                "an oversized body",
-                post(Some(TOKEN), HTTP_REQUEST_BYTES_MAX + 1, ""),
-                413,
-                "LimitExceeded",
-            ),
-            ("no token", post_json(None, list), 401, "requires a token"),
-            (
-                "a wrong token",
-                post_json(Some("guess"), list),
-                401,
-                "the bearer token is wrong",
-            ),
-        ];
-        for (what, request, status, expected) in cases {
-            let (got, body) = raw(addr, &request).await;
-            assert_eq!(got, status, "{what}: {body}");
+            // Raw HTTP: each refusal is a JSON error naming the problem.
+            let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+                (
+                    "malformed JSON",
+                    post_json(Some(TOKEN), "{ nope"),
+                    400,
+                    "line 1 column 3",
+                ),
+                (
+                    "an unknown request",
+                    post_json(Some(TOKEN), r#"{"Frobnicate":{"workflow_id":"x"}}"#),
+                    400,
+                    "unknown variant `Frobnicate`",
+                ),
+                (
+                    "a field of the wrong type",
+                    post_json(Some(TOKEN), r#"{"Describe":{"workflow_id":7,"run_id":null}}"#),
+                    400,
+                    "at `Describe.workflow_id`",
+                ),
+                (
+                    "an oversized body",
+                    post(Some(TOKEN), HTTP_REQUEST_BYTES_MAX + 1, ""),
+                    413,
+                    "LimitExceeded",
+                ),
+                ("no token", post_json(None, list), 401, "requires a token"),
+                (
+                    "a wrong token",
+                    post_json(Some("guess"), list),
+                    401,
+                    "the bearer token is wrong",
+                ),
+            ];
+            for (what, request, status, expected) in cases {
+                let (got, body) = raw(addr, &request).await;
+                assert_eq!(got, status, "{what}: {body}");
+                assert!(
+                    body.starts_with(r#"{"Err":"#) && body.contains(expected),
+                    "{what}: {body}"
+                );
+                assert_eq!(committed(&client).await, before, "{what} changed nothing");
+            }
+
+            // Clients that go away mid-request: in the headers, and in the body.
+            for half in [
+                b"POST /v1/call HTTP/1.1\r\nHost: te".to_vec(),
+                post(
+                    Some(TOKEN),
+                    100,
+                    r#"{"Terminate":{"request_id":"r","workflow_id":"checkout-1""#,
+                ),
+            ] {
+                let mut stream = TcpStream::connect(addr).await.expect("connected");
+                stream.write_all(&half).await.expect("sent");
+                drop(stream);
+            }
+            let (status, body) = raw(
+                addr,
+                format!("GET /v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await;
+            assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+            assert_eq!(committed(&client).await, before, "half requests changed nothing");
+
+            // Typed errors on the client side.
+            let error = client
+                .start_untyped("no_such_type", "x-1", json!(null), StartOptions::new("shop"))
+                .await
+                .unwrap_err();
             assert!(
-                body.starts_with(r#"{"Err":"#) && body.contains(expected),
-                "{what}: {body}"
+                matches!(&error, ClientError::Service(ServiceError::UnknownWorkflowType { known, .. }) if known == &["checkout"]),
+                "{error}"
             );
-            assert_eq!(committed(&client).await, before, "{what} changed nothing");
-        }
+            let big = json!("x".repeat(PAYLOAD_BYTES_MAX + 1));
+            let error = client
+                .start_untyped("checkout", "x-2", big, StartOptions::new("shop"))
+                .await
+                .unwrap_err();
+            assert!(
+                error.to_string().contains("over the limit"),
+                "the service's payload check: {error}"
+            );
+            let huge = json!("x".repeat(HTTP_REQUEST_BYTES_MAX));
+            let error = client
+                .start_untyped("checkout", "x-3", huge, StartOptions::new("shop"))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&error, ClientError::Service(ServiceError::LimitExceeded { limit, .. }) if *limit == HTTP_REQUEST_BYTES_MAX),
+                "{error}"
+            );
+            for token in [None, Some("guess".to_owned())] {
+                let intruder = Remote::connect(&server.url, token).expect("url").client();
+                let error = intruder.list_runs(None).await.unwrap_err();
+                assert!(error.to_string().starts_with("unauthorized: "), "{error}");
+                assert!(!error.is_retryable());
+            }
+            assert_eq!(committed(&client).await, before, "typed refusals changed nothing");
 
-        // Clients that go away mid-request: in the headers, and in the body.
-        for half in [
-            b"POST /v1/call HTTP/1.1\r\nHost: te".to_vec(),
-            post(
-                Some(TOKEN),
-                100,
-                r#"{"Terminate":{"request_id":"r","workflow_id":"checkout-1""#,
-            ),
-        ] {
-            let mut stream = TcpStream::connect(addr).await.expect("connected");
-            stream.write_all(&half).await.expect("sent");
-            drop(stream);
-        }
-        let (status, body) = raw(
-            addr,
-            format!("GET /v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
-        assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
-        assert_eq!(committed(&client).await, before, "half requests changed nothing");
-
-        // Typed errors on the client side.
-        let error = client
-            .start_untyped("no_such_type", "x-1", json!(null), StartOptions::new("shop"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&error, ClientError::Service(ServiceError::UnknownWorkflowType { known, .. }) if known == &["checkout"]),
-            "{error}"
-        );
-        let big = json!("x".repeat(PAYLOAD_BYTES_MAX + 1));
-        let error = client
-            .start_untyped("checkout", "x-2", big, StartOptions::new("shop"))
-            .await
-            .unwrap_err();
-        assert!(
-            error.to_string().contains("over the limit"),
-            "the service's payload check: {error}"
-        );
-        let huge = json!("x".repeat(HTTP_REQUEST_BYTES_MAX));
-        let error = client
-            .start_untyped("checkout", "x-3", huge, StartOptions::new("shop"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&error, ClientError::Service(ServiceError::LimitExceeded { limit, .. }) if *limit == HTTP_REQUEST_BYTES_MAX),
-            "{error}"
-        );
-        for token in [None, Some("guess".to_owned())] {
-            let intruder = Remote::connect(&server.url, token).expect("url").client();
-            let error = intruder.list_runs(None).await.unwrap_err();
-            assert!(error.to_string().starts_with("unauthorized: "), "{error}");
-            assert!(!error.is_retryable());
-        }
-        assert_eq!(committed(&client).await, before, "typed refusals changed nothing");
-
-        // And the server still runs workflows.
-        let second = client
-            .start::<Checkout>("checkout-2", &"pen".to_owned(), StartOptions::new("shop"))
-            .await
-            .expect("started");
-        second
-            .signal::<Approve>(&"bob".to_owned())
-            .await
-            .expect("signalled");
-        assert_eq!(
-            second.result().await.expect("completed"),
-            "shipped-res-pen approved by bob"
-        );
-        stop.cancel();
-    });
-    worker_result.expect("worker stopped cleanly");
-    server.shutdown.cancel();
-    server.done.await.expect("server stopped");
+            // And the server still runs workflows.
+            let second = client
+                .start::<Checkout>("checkout-2", &"pen".to_owned(), StartOptions::new("shop"))
+                .await
+                .expect("started");
+            second
+                .signal::<Approve>(&"bob".to_owned())
+                .await
+                .expect("signalled");
+            assert_eq!(
+                second.result().await.expect("completed"),
+                "shipped-res-pen approved by bob"
+            );
+            stop.cancel();
+        });
+        worker_result.expect("worker stopped cleanly");
+        server.shutdown.cancel();
+        server.done.await.expect("server stopped");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_worker_with_a_wrong_token_stops_with_unauthorized() {
-    let server = serve(Arc::new(MemoryStorage::default()), Some(TOKEN)).await;
-    let worker = Remote::connect(&server.url, Some("guess".to_owned()))
-        .expect("url")
-        .worker("shop", registry());
-    let error = tokio::time::timeout(DEADLINE, worker.run(CancellationToken::new()))
-        .await
-        .expect("stops at once")
-        .unwrap_err();
-    assert!(matches!(error, ServiceError::Unauthorized(_)), "{error}");
-    server.shutdown.cancel();
-    server.done.await.expect("server stopped");
+    local(async {
+        let server = serve(Arc::new(MemoryStorage::default()), Some(TOKEN)).await;
+        let worker = Remote::connect(&server.url, Some("guess".to_owned()))
+            .expect("url")
+            .worker("shop", registry());
+        let error = tokio::time::timeout(DEADLINE, worker.run(CancellationToken::new()))
+            .await
+            .expect("stops at once")
+            .unwrap_err();
+        assert!(matches!(error, ServiceError::Unauthorized(_)), "{error}");
+        server.shutdown.cancel();
+        server.done.await.expect("server stopped");
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -509,55 +523,58 @@ impl Storage for GatedStorage {
 
 #[tokio::test]
 async fn shutdown_lets_a_commit_in_flight_answer_ends_long_polls_and_stops_accepting() {
-    let storage = Arc::new(GatedStorage::default());
-    let server = serve(storage.clone(), None).await;
-    let transport = HttpTransport::new(&server.url, TransportOptions::default()).expect("url");
-    let poll = tokio::spawn(transport.call(Request::PollWorkflowTask {
-        task_queue: "idle".into(),
-        identity: "test".into(),
-        workflow_types: vec![],
-    }));
-    let (entered, release) = storage.arm();
-    let client = Remote::connect(&server.url, None).expect("url").client();
-    let start = tokio::spawn(async move {
-        client
-            .start_untyped("checkout", "in-flight", json!("book"), StartOptions::new("shop"))
+    local(async {
+        let storage = Arc::new(GatedStorage::default());
+        let server = serve(storage.clone(), None).await;
+        let transport = HttpTransport::new(&server.url, TransportOptions::default()).expect("url");
+        let poll = tokio::task::spawn_local(transport.call(Request::PollWorkflowTask {
+            task_queue: "idle".into(),
+            identity: "test".into(),
+            workflow_types: vec![],
+        }));
+        let (entered, release) = storage.arm();
+        let client = Remote::connect(&server.url, None).expect("url").client();
+        let start = tokio::task::spawn_local(async move {
+            client
+                .start_untyped("checkout", "in-flight", json!("book"), StartOptions::new("shop"))
+                .await
+        });
+        entered.await.expect("the start reached its commit");
+        let stopping = Instant::now();
+        server.shutdown.cancel();
+        // The long poll is answered at once (or, had it not arrived yet, refused): retryable
+        // either way, and it does not hold the shutdown for the poll timeout.
+        match poll.await.expect("poll task") {
+            Err(error) => assert!(error.is_retryable(), "{error}"),
+            Ok(Response::WorkflowPoll(WorkflowPoll::Empty)) => panic!("the poll waited out its timeout"),
+            Ok(other) => panic!("unexpected answer {other:?}"),
+        }
+        release.send(()).expect("released");
+        let started = start
             .await
-    });
-    entered.await.expect("the start reached its commit");
-    let stopping = Instant::now();
-    server.shutdown.cancel();
-    // The long poll is answered at once (or, had it not arrived yet, refused): retryable
-    // either way, and it does not hold the shutdown for the poll timeout.
-    match poll.await.expect("poll task") {
-        Err(error) => assert!(error.is_retryable(), "{error}"),
-        Ok(Response::WorkflowPoll(WorkflowPoll::Empty)) => panic!("the poll waited out its timeout"),
-        Ok(other) => panic!("unexpected answer {other:?}"),
-    }
-    release.send(()).expect("released");
-    let started = start
-        .await
-        .expect("start task")
-        .expect("the call in flight is answered");
-    server.done.await.expect("server stopped");
-    assert!(
-        stopping.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        stopping.elapsed()
-    );
-    let run = server
-        .engine
-        .client()
-        .describe(&"in-flight".into(), None)
-        .await
-        .expect("committed");
-    assert_eq!(run.run.run_id, started.run_id);
-    let error = transport
-        .call(Request::ListRuns { workflow_id: None })
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, ServiceError::Unavailable(_)),
-        "no longer accepting: {error}"
-    );
+            .expect("start task")
+            .expect("the call in flight is answered");
+        server.done.await.expect("server stopped");
+        assert!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            stopping.elapsed()
+        );
+        let run = server
+            .engine
+            .client()
+            .describe(&"in-flight".into(), None)
+            .await
+            .expect("committed");
+        assert_eq!(run.run.run_id, started.run_id);
+        let error = transport
+            .call(Request::ListRuns { workflow_id: None })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, ServiceError::Unavailable(_)),
+            "no longer accepting: {error}"
+        );
+    })
+    .await;
 }
