@@ -2,6 +2,7 @@
 //! same process, assembled with production defaults that any part can replace.
 
 use crate::adapters::{TokioClock, TokioSpawner, os_seed};
+use crate::callers::{Callers, mix};
 use crate::client::Client;
 use crate::env::{SharedClock, SharedSpawner};
 use crate::ids::TaskQueue;
@@ -10,7 +11,6 @@ use crate::service::{InProcess, Service, ServiceConfig, Transport};
 use crate::storage::{MemoryStorage, Storage};
 use crate::worker::{Worker, WorkerOptions};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An engine service running in this process, with its clients and workers.
 ///
@@ -52,14 +52,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// ```
 pub struct Engine {
     service: Arc<Service>,
-    clock: SharedClock,
-    spawner: SharedSpawner,
-    /// Seeds the request ids of the clients this engine makes.
-    seed: u64,
-    /// Clients made so far: numbers their request-id streams.
-    clients: AtomicU64,
-    /// Workers made so far: numbers their identities.
-    workers: AtomicU64,
+    /// The clients and workers, over an in-process transport to `service`.
+    callers: Callers,
 }
 
 impl std::fmt::Debug for Engine {
@@ -84,23 +78,18 @@ impl Engine {
 
     /// A transport to the service, for clients and workers built by hand.
     pub fn transport(&self) -> Arc<dyn Transport> {
-        Arc::new(InProcess::new(self.service.clone()))
+        self.callers.transport()
     }
 
     /// A client of the service. Each client draws request ids from its own stream, derived
     /// from the engine's seed and the client's number.
     pub fn client(&self) -> Client {
-        let n = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
-        Client::new(self.transport(), self.clock.clone(), mix(self.seed, n))
+        self.callers.client()
     }
 
     /// A worker for `task_queue` with default options and the identity `worker-<n>`.
     pub fn worker(&self, task_queue: impl Into<TaskQueue>, registry: Registry) -> Worker {
-        let options = WorkerOptions {
-            identity: format!("worker-{}", self.workers.fetch_add(1, Ordering::Relaxed) + 1),
-            ..WorkerOptions::default()
-        };
-        self.worker_with_options(task_queue, registry, options)
+        self.callers.worker(task_queue, registry)
     }
 
     /// A worker for `task_queue` with `options`.
@@ -110,14 +99,7 @@ impl Engine {
         registry: Registry,
         options: WorkerOptions,
     ) -> Worker {
-        Worker::new(
-            self.transport(),
-            task_queue,
-            registry,
-            options,
-            self.spawner.clone(),
-            self.clock.clone(),
-        )
+        self.callers.worker_with_options(task_queue, registry, options)
     }
 }
 
@@ -177,23 +159,12 @@ impl EngineBuilder {
         let seed = mix(config.seed, u64::MAX);
         let service = Arc::new(Service::new(storage, clock.clone(), config));
         spawner.spawn("timers", Box::pin(service.clone().run_timers()));
+        let transport = Arc::new(InProcess::new(service.clone()));
         Engine {
             service,
-            clock,
-            spawner,
-            seed,
-            clients: AtomicU64::new(0),
-            workers: AtomicU64::new(0),
+            callers: Callers::new(transport, clock, spawner, seed, "worker".to_owned()),
         }
     }
-}
-
-/// Derives an independent seed from `seed` and `n` (splitmix64's finalizer over their mix).
-fn mix(seed: u64, n: u64) -> u64 {
-    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

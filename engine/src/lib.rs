@@ -23,6 +23,7 @@
 
 pub mod activity;
 pub mod adapters;
+mod callers;
 pub mod client;
 pub mod command;
 pub mod engine;

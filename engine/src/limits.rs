@@ -21,3 +21,14 @@ pub const PENDING_CHILDREN_MAX: usize = 2_000;
 pub const POLLS_PER_ACTIVATION_MAX: usize = 100_000;
 /// How many recently matched steps a non-determinism report shows before the divergence.
 pub const REPORT_MATCHED_STEPS: usize = 5;
+/// The largest request body the HTTP server reads, in bytes of JSON; a larger one is refused
+/// with 413 before it is parsed. Twice [`PAYLOAD_BYTES_MAX`]: room for a task completion
+/// carrying a full-size payload and its commands' attributes.
+pub const HTTP_REQUEST_BYTES_MAX: usize = 2 * PAYLOAD_BYTES_MAX;
+/// The largest response body the HTTP transport reads: a whole history (a `GetHistory`
+/// answer, or a workflow task for a worker without the run cached) plus its envelope.
+pub const HTTP_RESPONSE_BYTES_MAX: usize = HISTORY_BYTES_MAX + 1024 * 1024;
+/// Connections the HTTP server serves at once; past it, accepting waits for one to close.
+pub const HTTP_CONNECTIONS_MAX: usize = 1_024;
+/// Idle connections the HTTP transport keeps for reuse; one more is closed when returned.
+pub const HTTP_IDLE_CONNECTIONS_MAX: usize = 32;

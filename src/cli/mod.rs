@@ -4,13 +4,18 @@
 //!
 //! - `simulate [--seeds N] [--seed S] [--workflow NAME] [--faults MIX] [--list]`: fault
 //!   campaigns with a report (see [`simulate`]);
-//! - `history show FILE [--json]`: a history file's timeline.
+//! - `history show FILE [--json]`: a history file's timeline;
+//! - `serve [--db FILE] [--listen ADDR] [--token T]`: the engine as a server (see [`serve`]);
+//! - `workflow start|signal|query|cancel|terminate|describe|show|list`: workflows on a
+//!   server (see [`workflow`]).
 //!
 //! Errors are one line on stderr and a non-zero exit code, never a panic or a backtrace.
 
 mod fault_mix;
 mod history;
+pub mod serve;
 pub mod simulate;
+pub mod workflow;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,6 +54,16 @@ enum Command {
     /// Read history files (the JSON format of docs/history-format.md).
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Run the engine as a server for remote workers and clients (HTTP + JSON), until
+    /// SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
+    /// Start, signal, query, cancel, terminate, describe, show and list workflows on a server.
+    Workflow {
+        #[command(flatten)]
+        server: workflow::ServerArgs,
+        #[command(subcommand)]
+        command: workflow::WorkflowCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +141,8 @@ fn execute(command: Command, catalogue: &[NamedCampaign]) -> Result<(String, boo
             Ok((outcome.text, outcome.passed))
         }
         Command::History(HistoryCommand::Show { file, json }) => Ok((history::show(&file, json)?, true)),
+        Command::Serve(args) => Ok((serve::run(args)?, true)),
+        Command::Workflow { server, command } => Ok((workflow::run(&server, command)?, true)),
     }
 }
 

@@ -4,7 +4,7 @@ use super::{Client, ClientError, WorkflowFailure};
 use crate::history::History;
 use crate::ids::{RunId, WorkflowId};
 use crate::payload;
-use crate::service::api::{RunDescription, RunOutcome};
+use crate::service::api::RunDescription;
 use crate::workflow::{Query, Signal, Workflow};
 use std::marker::PhantomData;
 
@@ -61,25 +61,13 @@ impl<W: Workflow> WorkflowHandle<W> {
     /// Waits for the workflow's result. A run that continues as new is followed to the next
     /// run, and so on until one closes for good.
     pub async fn result(&self) -> Result<W::Output, WorkflowFailure> {
-        let mut run_id = self.run_id.clone();
-        loop {
-            match self
-                .client
-                .wait_outcome(&self.workflow_id, run_id.as_ref())
-                .await?
-            {
-                RunOutcome::Completed(output) => {
-                    let output = payload::decode(&output, || format!("result of workflow `{}`", W::NAME))
-                        .map_err(ClientError::from)?;
-                    return Ok(output);
-                }
-                RunOutcome::ContinuedAsNew(next) => run_id = Some(next),
-                RunOutcome::Failed(failure) => return Err(WorkflowFailure::Failed(failure)),
-                RunOutcome::Canceled => return Err(WorkflowFailure::Canceled),
-                RunOutcome::Terminated(reason) => return Err(WorkflowFailure::Terminated(reason)),
-                RunOutcome::TimedOut => return Err(WorkflowFailure::TimedOut),
-            }
-        }
+        let output = self
+            .client
+            .result_untyped(&self.workflow_id, self.run_id.as_ref())
+            .await?;
+        let output = payload::decode(&output, || format!("result of workflow `{}`", W::NAME))
+            .map_err(ClientError::from)?;
+        Ok(output)
     }
 
     /// Sends signal `S`.

@@ -2,7 +2,7 @@
 //! and what tools such as the CLI use directly. A `run_id` of `None` means the workflow id's
 //! current run.
 
-use super::{Client, ClientError, StartOptions, unexpected};
+use super::{Client, ClientError, StartOptions, WorkflowFailure, unexpected};
 use crate::history::History;
 use crate::ids::{RunId, WorkflowId};
 use crate::payload::Payload;
@@ -169,6 +169,27 @@ impl Client {
                 // The long poll timed out with the run still open: wait again.
                 Response::Outcome(None) => {}
                 other => return Err(unexpected("WaitOutcome", other)),
+            }
+        }
+    }
+
+    /// Waits for the workflow's result as a raw payload, following continue-as-new to the
+    /// run that closes for good; a run that did not complete is the matching
+    /// [`WorkflowFailure`].
+    pub async fn result_untyped(
+        &self,
+        workflow_id: &WorkflowId,
+        run_id: Option<&RunId>,
+    ) -> Result<Payload, WorkflowFailure> {
+        let mut run_id = run_id.cloned();
+        loop {
+            match self.wait_outcome(workflow_id, run_id.as_ref()).await? {
+                RunOutcome::Completed(output) => return Ok(output),
+                RunOutcome::ContinuedAsNew(next) => run_id = Some(next),
+                RunOutcome::Failed(failure) => return Err(WorkflowFailure::Failed(failure)),
+                RunOutcome::Canceled => return Err(WorkflowFailure::Canceled),
+                RunOutcome::Terminated(reason) => return Err(WorkflowFailure::Terminated(reason)),
+                RunOutcome::TimedOut => return Err(WorkflowFailure::TimedOut),
             }
         }
     }

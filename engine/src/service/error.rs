@@ -69,6 +69,10 @@ pub enum ServiceError {
     /// The service could not be reached or is shutting down. Retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A server that requires a token got none, or a wrong one (network transports). A
+    /// retry with the same credentials fails the same way.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
 }
 
 impl ServiceError {
