@@ -21,3 +21,12 @@ pub const PENDING_CHILDREN_MAX: usize = 2_000;
 pub const POLLS_PER_ACTIVATION_MAX: usize = 100_000;
 /// How many recently matched steps a non-determinism report shows before the divergence.
 pub const REPORT_MATCHED_STEPS: usize = 5;
+/// Worker identities whose liveness the service tracks at once: those that send
+/// `WorkerHeartbeat`, and after a restart those found holding work. Beyond it, a worker's
+/// work waits for its own timeouts when the worker dies.
+pub const TRACKED_WORKERS_MAX: usize = 10_000;
+/// Activity attempts plus workflow tasks one `WorkerHeartbeat` may list.
+pub const WORKER_HEARTBEAT_TASKS_MAX: usize = 10_000;
+/// Open runs the service reads, once after a restart, to find the work that workers took
+/// from the previous instance.
+pub const RECOVERY_RUNS_MAX: usize = 100_000;
