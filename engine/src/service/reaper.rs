@@ -51,7 +51,8 @@ impl Service {
             });
         };
         // What could not be taken back now is retried by the timer loop.
-        if wake || (!lost.is_empty() && self.reap(lost).await.is_err()) {
+        let failed = !lost.is_empty() && self.reap(lost).await.is_err();
+        if wake || failed {
             self.timers_changed.notify_one();
         }
         Ok(())

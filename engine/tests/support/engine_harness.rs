@@ -41,6 +41,8 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub registry: Registry,
     pub queue: TaskQueue,
+    /// The identity the played worker polls and completes with ("harness").
+    pub identity: String,
     instances: BTreeMap<RunKey, WorkflowInstance>,
     requests: u64,
 }
@@ -66,6 +68,7 @@ impl Harness {
             clock,
             registry,
             queue: TaskQueue::new("default"),
+            identity: "harness".into(),
             instances: BTreeMap::new(),
             requests: 0,
         }
@@ -135,7 +138,7 @@ impl Harness {
         loop {
             let poll = self.call(Request::PollWorkflowTask {
                 task_queue: self.queue.clone(),
-                identity: "harness".into(),
+                identity: self.identity.clone(),
                 workflow_types: Vec::new(),
             });
             match poll {
@@ -231,7 +234,7 @@ impl Harness {
         loop {
             match self.call(Request::PollWorkflowTask {
                 task_queue: self.queue.clone(),
-                identity: "harness".into(),
+                identity: self.identity.clone(),
                 workflow_types: Vec::new(),
             }) {
                 Ok(Response::WorkflowPoll(WorkflowPoll::Query(query))) => {
@@ -261,7 +264,7 @@ impl Harness {
         self.call(Request::CompleteWorkflowTask {
             token,
             commands,
-            identity: "harness".into(),
+            identity: self.identity.clone(),
         })
         .map(|_| ())
     }
@@ -270,7 +273,7 @@ impl Harness {
     pub fn next_activity(&mut self) -> Option<ActivityTask> {
         match self.call(Request::PollActivityTask {
             task_queue: self.queue.clone(),
-            identity: "harness".into(),
+            identity: self.identity.clone(),
         }) {
             Ok(Response::ActivityTask(task)) => task.map(|t| *t),
             other => panic!("unexpected poll answer {other:?}"),
@@ -285,7 +288,7 @@ impl Harness {
         self.call(Request::CompleteActivityTask {
             token: task.token.clone(),
             outcome,
-            identity: "harness".into(),
+            identity: self.identity.clone(),
         })
         .map(|_| ())
     }
