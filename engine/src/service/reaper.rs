@@ -145,6 +145,9 @@ impl Service {
         if !self.liveness.needs_recovery() {
             return Ok(());
         }
+        // Work started in the very millisecond this instance began is taken for the previous
+        // instance's: if it is this one's, the worst case is that it runs twice; the other
+        // way round, it would wait for its timeout.
         let started_at = self.liveness.started_at();
         let mut found = Vec::new();
         for record in self.storage.list_open_runs(RECOVERY_RUNS_MAX).await? {
@@ -153,7 +156,7 @@ impl Service {
                 let Some((started, identity)) = &activity.started else {
                     continue;
                 };
-                if *started < started_at {
+                if *started <= started_at {
                     let token = ActivityTaskToken {
                         run: record.key.clone(),
                         scheduled_event_id: *scheduled_event_id,
@@ -171,7 +174,7 @@ impl Service {
             };
             // The run's state does not keep when the task started; its started event does.
             let events = self.storage.read_events(&record.key, started_event_id).await?;
-            if events.first().is_some_and(|e| e.event_time < started_at) {
+            if events.first().is_some_and(|e| e.event_time <= started_at) {
                 let token = WorkflowTaskToken {
                     run: record.key.clone(),
                     scheduled_event_id: task.scheduled_event_id,
