@@ -7,17 +7,15 @@
 mod support;
 
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
-use support::engine_harness::{Harness, ManualClock};
+use support::engine_harness::{Harness, assert_replays, count};
 use support::workflows::{Chain, Step, ten_seconds};
-use warpflow_engine::history::{EventAttributes as E, RetryState, validate};
+use warpflow_engine::history::{EventAttributes as E, RetryState};
 use warpflow_engine::limits::WORKER_HEARTBEAT_TASKS_MAX;
 use warpflow_engine::service::api::{ActivityTask, ActivityTaskToken, RunOutcome, WorkflowTaskToken};
 use warpflow_engine::service::{Request, Response, ServiceError, WORKER_LOST};
-use warpflow_engine::storage::MemoryStorage;
 use warpflow_engine::workflow::{Workflow, WorkflowCtx, future::join};
-use warpflow_engine::{EventId, History, Registry, Replayer, RetryPolicy, WorkflowId, WorkflowResult};
+use warpflow_engine::{EventId, History, Registry, RetryPolicy, WorkflowResult};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -86,31 +84,6 @@ fn poll_as(h: &mut Harness, identity: &str) -> Option<ActivityTask> {
     h.next_activity()
 }
 
-fn outcome(h: &Harness, workflow_id: &str) -> Option<RunOutcome> {
-    match h.call(Request::Describe {
-        workflow_id: WorkflowId::new(workflow_id),
-        run_id: None,
-    }) {
-        Ok(Response::Description(d)) => d.outcome,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn assert_replays(history: &History) {
-    validate(history).unwrap_or_else(|e| panic!("invalid history: {e}\n{}", history.render_timeline()));
-    Replayer::new(registry())
-        .check(history)
-        .unwrap_or_else(|e| panic!("does not replay: {e}\n{}", history.render_timeline()));
-}
-
-fn count(history: &History, event_type: &str) -> usize {
-    history
-        .events
-        .iter()
-        .filter(|e| e.attributes.event_type() == event_type)
-        .count()
-}
-
 /// `(attempt, identity)` of each `ActivityTaskStarted`.
 fn started_attempts(history: &History) -> Vec<(u32, String)> {
     history
@@ -152,11 +125,11 @@ fn a_silent_worker_s_attempt_is_retried_after_the_liveness_timeout_and_its_late_
     ));
     complete_as(&h, "w2", &second).expect("attempt 2 completes");
     h.run_workflow_tasks();
-    assert_eq!(outcome(&h, "c-1"), Some(RunOutcome::Completed(json!(1))));
+    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(1))));
     let history = h.history("c-1", None);
     assert_eq!(count(&history, "ActivityTaskCompleted"), 1, "one outcome");
     assert_eq!(started_attempts(&history), [(2, "w2".to_owned())]);
-    assert_replays(&history);
+    assert_replays(&registry(), &history);
 }
 
 #[test]
@@ -177,7 +150,7 @@ fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
     });
     assert!(matches!(late, Err(ServiceError::StaleTask(_))), "{late:?}");
     h.run_until_quiet(|task| Ok(json!(task.input.as_u64().unwrap_or_default() + 1)));
-    assert_eq!(outcome(&h, "c-1"), Some(RunOutcome::Completed(json!(1))));
+    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(1))));
     let history = h.history("c-1", None);
     assert_eq!(count(&history, "WorkflowTaskTimedOut"), 1);
     assert_eq!(
@@ -185,7 +158,7 @@ fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
         1,
         "the late commands left no trace"
     );
-    assert_replays(&history);
+    assert_replays(&registry(), &history);
 }
 
 #[test]
@@ -202,7 +175,7 @@ fn a_live_worker_running_a_long_activity_is_left_alone() {
     }
     complete_as(&h, "w1", &attempt).expect("completed after 9 s");
     h.run_workflow_tasks();
-    assert_eq!(outcome(&h, "c-1"), Some(RunOutcome::Completed(json!(1))));
+    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(1))));
     assert_eq!(started_attempts(&h.history("c-1", None)), [(1, "w1".to_owned())]);
 }
 
@@ -216,8 +189,8 @@ fn an_attempt_lost_with_its_worker_counts_against_maximum_attempts() {
     h.advance(TIMEOUT);
     h.identity = "harness".into();
     h.run_workflow_tasks();
-    let Some(RunOutcome::Failed(_)) = outcome(&h, "o-1") else {
-        panic!("{:?}", outcome(&h, "o-1"))
+    let Some(RunOutcome::Failed(_)) = h.outcome("o-1") else {
+        panic!("{:?}", h.outcome("o-1"))
     };
     let history = h.history("o-1", None);
     let failed = history.events.iter().find_map(|e| match &e.attributes {
@@ -231,22 +204,19 @@ fn an_attempt_lost_with_its_worker_counts_against_maximum_attempts() {
     assert!(failure.message.contains("worker `w1`"), "{}", failure.message);
     assert_eq!(retry_state, RetryState::MaximumAttemptsReached);
     assert_eq!(started_attempts(&history), [(1, "w1".to_owned())]);
-    assert_replays(&history);
+    assert_replays(&registry(), &history);
 }
 
 #[test]
 fn after_a_restart_an_attempt_the_worker_never_received_is_redispatched_and_the_ones_it_runs_finish() {
-    let clock = Arc::new(ManualClock::default());
-    let storage = MemoryStorage::new();
-    let mut h = Harness::on(storage.clone(), registry(), clock.clone());
+    let mut h = Harness::new(registry());
     h.start("pair", "p-1", json!(null)).expect("started");
     h.run_workflow_tasks();
     beat(&h, "w1", &[], &[]).expect("heartbeat accepted");
     let received = poll_as(&mut h, "w1").expect("first attempt");
     let lost_reply = poll_as(&mut h, "w1").expect("second attempt, whose reply dies with the engine");
     h.advance(Duration::from_millis(100));
-    drop(h); // The engine crashes; w1 lives on, running `received`.
-    let mut h = Harness::on(storage, registry(), clock);
+    let mut h = h.restart(); // The engine crashes; w1 lives on, running `received`.
     assert!(
         poll_as(&mut h, "w2").is_none(),
         "both attempts still count as started"
@@ -270,30 +240,26 @@ fn after_a_restart_an_attempt_the_worker_never_received_is_redispatched_and_the_
     complete_as(&h, "w2", &retried).expect("w2 finishes the retried one");
     h.identity = "harness".into();
     h.run_workflow_tasks();
-    assert_eq!(outcome(&h, "p-1"), Some(RunOutcome::Completed(json!(2))));
+    assert_eq!(h.outcome("p-1"), Some(RunOutcome::Completed(json!(2))));
     let history = h.history("p-1", None);
     assert_eq!(count(&history, "ActivityTaskCompleted"), 2);
     assert_eq!(
         started_attempts(&history),
         [(1, "w1".to_owned()), (2, "w2".to_owned())]
     );
-    assert_replays(&history);
+    assert_replays(&registry(), &history);
 }
 
 #[test]
 fn after_a_restart_the_work_of_a_worker_not_heard_from_within_the_timeout_is_taken_back() {
-    let clock = Arc::new(ManualClock::default());
-    let storage = MemoryStorage::new();
-    let mut h = Harness::on(storage.clone(), registry(), clock.clone());
+    let mut h = Harness::new(registry());
     h.start("chain", "c-1", json!(1)).expect("started");
     h.run_workflow_tasks();
     let attempt = poll_as(&mut h, "w1").expect("w1 takes c-1's attempt");
     h.start("chain", "c-2", json!(1)).expect("started");
     let (task, _) = h.take_workflow_task().expect("w1 takes c-2's workflow task");
     h.advance(Duration::from_millis(100));
-    drop(h); // The engine and w1 die together.
-    let mut h = Harness::on(storage, registry(), clock);
-    h.evict_all();
+    let mut h = h.restart(); // The engine and w1 die together.
     beat(&h, "w2", &[], &[]).expect("w2 heartbeats");
     h.advance(TIMEOUT - Duration::from_millis(1));
     assert!(poll_as(&mut h, "w2").is_none(), "w1 may still speak up");
@@ -306,8 +272,8 @@ fn after_a_restart_the_work_of_a_worker_not_heard_from_within_the_timeout_is_tak
     complete_as(&h, "w2", &retried).expect("accepted");
     h.run_until_quiet(|task| Ok(json!(task.input.as_u64().unwrap_or_default() + 1)));
     for id in ["c-1", "c-2"] {
-        assert_eq!(outcome(&h, id), Some(RunOutcome::Completed(json!(1))), "{id}");
-        assert_replays(&h.history(id, None));
+        assert_eq!(h.outcome(id), Some(RunOutcome::Completed(json!(1))), "{id}");
+        assert_replays(&registry(), &h.history(id, None));
     }
     let timed_out = h.history("c-2", None).events.iter().any(|e| {
         matches!(e.attributes, E::WorkflowTaskTimedOut { started_event_id, .. }

@@ -16,7 +16,9 @@
 //! - by this instance of the service: only by liveness. A heartbeat that does not list it
 //!   proves nothing (the poll's reply may still be on its way), so it is forgotten once a
 //!   heartbeat leaves it out for longer than the liveness timeout.
-//! - by an earlier instance (found in storage at recovery): lost if its worker's first
+//! - by an earlier instance (found in storage at recovery; started at or before this
+//!   instance's start, so a restart within the same millisecond errs towards running twice
+//!   rather than waiting for a timeout): lost if its worker's first
 //!   heartbeat to this instance does not list it (the poll's reply died with the old
 //!   instance), or if its worker is not heard from at all within the liveness timeout of
 //!   this instance's start. A worker heard from that never sends `WorkerHeartbeat` keeps its

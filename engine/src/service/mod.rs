@@ -257,9 +257,9 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                let result = self.complete_workflow_task(token, commands, identity).await;
-                self.note_released(held, &result);
-                result.map(|()| Response::Ack)
+                self.releasing(held, self.complete_workflow_task(token, commands, identity))
+                    .await
+                    .map(|()| Response::Ack)
             }
             Request::FailWorkflowTask {
                 token,
@@ -268,9 +268,9 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                let result = self.fail_workflow_task(token, cause, failure, identity).await;
-                self.note_released(held, &result);
-                result.map(|()| Response::Ack)
+                self.releasing(held, self.fail_workflow_task(token, cause, failure, identity))
+                    .await
+                    .map(|()| Response::Ack)
             }
             Request::RespondQuery { query_id, answer } => {
                 self.queries.answer(query_id, answer);
@@ -290,9 +290,9 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::Activity(token.clone())));
-                let result = self.complete_activity_task(token, outcome, identity).await;
-                self.note_released(held, &result);
-                result.map(|()| Response::Ack)
+                self.releasing(held, self.complete_activity_task(token, outcome, identity))
+                    .await
+                    .map(|()| Response::Ack)
             }
             Request::WorkerHeartbeat {
                 identity,

@@ -65,13 +65,19 @@ impl Service {
         }
     }
 
-    /// A worker reported on `held` (`None`: not tracked). A retryable failure leaves it held:
-    /// the worker will report again.
-    pub(super) fn note_released<T>(&self, held: Option<(String, Held)>, result: &ServiceResult<T>) {
-        let Some((identity, held)) = held else { return };
-        if !matches!(result, Err(e) if e.is_retryable()) {
+    /// Runs `report`, a worker's report on `held` (`None`: not tracked), then stops listing
+    /// `held` as the worker's. Unless the call failed retryably: the worker reports again.
+    pub(super) async fn releasing<T>(
+        &self,
+        held: Option<(String, Held)>,
+        report: impl Future<Output = ServiceResult<T>>,
+    ) -> ServiceResult<T> {
+        let result = report.await;
+        let reports_again = matches!(&result, Err(e) if e.is_retryable());
+        if let Some((identity, held)) = held.filter(|_| !reports_again) {
             self.liveness.released(&identity, &held);
         }
+        result
     }
 
     /// Takes back the work of the workers taken for dead by now; returns how many runs
