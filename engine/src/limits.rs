@@ -32,3 +32,12 @@ pub const HTTP_RESPONSE_BYTES_MAX: usize = HISTORY_BYTES_MAX + 1024 * 1024;
 pub const HTTP_CONNECTIONS_MAX: usize = 1_024;
 /// Idle connections the HTTP transport keeps for reuse; one more is closed when returned.
 pub const HTTP_IDLE_CONNECTIONS_MAX: usize = 32;
+/// Worker identities whose liveness the service tracks at once: those that send
+/// `WorkerHeartbeat`, and after a restart those found holding work. Beyond it, a worker's
+/// work waits for its own timeouts when the worker dies.
+pub const TRACKED_WORKERS_MAX: usize = 10_000;
+/// Activity attempts plus workflow tasks one `WorkerHeartbeat` may list.
+pub const WORKER_HEARTBEAT_TASKS_MAX: usize = 10_000;
+/// Open runs the service reads, once after a restart, to find the work that workers took
+/// from the previous instance.
+pub const RECOVERY_RUNS_MAX: usize = 100_000;

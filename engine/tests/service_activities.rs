@@ -6,7 +6,7 @@ mod support;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::engine_harness::{Harness, ManualClock};
+use support::engine_harness::{Harness, ManualClock, assert_replays, count};
 use support::workflows::{Chain, Echo, Step, ten_seconds, w1_script};
 use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::limits::{HISTORY_EVENTS_MAX, PAYLOAD_BYTES_MAX};
@@ -14,34 +14,7 @@ use warpflow_engine::service::api::RunOutcome;
 use warpflow_engine::service::{Request, Response, ServiceError};
 use warpflow_engine::storage::RunStatus;
 use warpflow_engine::workflow::{Query, Workflow, WorkflowCtx};
-use warpflow_engine::{
-    ActivityError, History, Payload, Registry, Replayer, RetryPolicy, WorkflowId, WorkflowResult,
-};
-
-fn outcome(h: &Harness, workflow_id: &str) -> Option<RunOutcome> {
-    match h.call(Request::Describe {
-        workflow_id: WorkflowId::new(workflow_id),
-        run_id: None,
-    }) {
-        Ok(Response::Description(d)) => d.outcome,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn assert_replays(registry: &Registry, history: &History) {
-    validate(history).unwrap_or_else(|e| panic!("invalid history: {e}\n{}", history.render_timeline()));
-    Replayer::new(registry.clone())
-        .check(history)
-        .unwrap_or_else(|e| panic!("does not replay: {e}\n{}", history.render_timeline()));
-}
-
-fn count(history: &History, event_type: &str) -> usize {
-    history
-        .events
-        .iter()
-        .filter(|e| e.attributes.event_type() == event_type)
-        .count()
-}
+use warpflow_engine::{ActivityError, Payload, Registry, RetryPolicy, WorkflowId, WorkflowResult};
 
 fn heartbeat(
     h: &Harness,
@@ -106,7 +79,7 @@ fn a_silent_attempt_times_out_on_heartbeat_and_the_next_attempt_gets_its_last_de
         .expect("accepted");
     h.run_workflow_tasks();
     assert_eq!(
-        outcome(&h, "ds-1"),
+        h.outcome("ds-1"),
         Some(RunOutcome::Completed(json!("resumed at 200")))
     );
     assert_replays(&registry, &h.history("ds-1", None));
@@ -140,7 +113,7 @@ fn cancelling_a_running_activity_reaches_its_attempt_through_heartbeats() {
     h.advance(Duration::from_secs(10));
     h.run_workflow_tasks();
     assert_eq!(
-        outcome(&h, "imp-1"),
+        h.outcome("imp-1"),
         Some(RunOutcome::Completed(json!("Err(Cancelled)")))
     );
     let history = h.history("imp-1", None);
@@ -191,7 +164,7 @@ fn a_cancel_request_reaches_a_running_attempt_that_then_acknowledges_it() {
         history.render_timeline()
     );
     assert_eq!(
-        outcome(&h, "w-1"),
+        h.outcome("w-1"),
         Some(RunOutcome::Completed(json!("Err(Cancelled)")))
     );
     assert_replays(&registry, &history);
@@ -224,7 +197,7 @@ fn schedule_to_start_times_out_when_no_worker_takes_the_task() {
     h.advance(Duration::from_secs(5));
     h.run_workflow_tasks();
     assert_eq!(
-        outcome(&h, "b-1"),
+        h.outcome("b-1"),
         Some(RunOutcome::Completed(json!("Err(TimedOut(ScheduleToStart))")))
     );
     assert!(
@@ -256,8 +229,8 @@ fn schedule_to_close_bounds_all_attempts_together() {
     }
     h.run_workflow_tasks();
     assert_eq!(attempts, 3);
-    let Some(RunOutcome::Completed(result)) = outcome(&h, "b-2") else {
-        panic!("{:?}", outcome(&h, "b-2"))
+    let Some(RunOutcome::Completed(result)) = h.outcome("b-2") else {
+        panic!("{:?}", h.outcome("b-2"))
     };
     assert!(
         result.as_str().is_some_and(|r| r.contains("TimedOut")),
@@ -391,13 +364,13 @@ fn a_run_whose_history_reaches_the_limit_is_terminated() {
     h.start("forever", "f-1", json!(null)).expect("started");
     loop {
         h.run_workflow_tasks();
-        if outcome(&h, "f-1").is_some() {
+        if h.outcome("f-1").is_some() {
             break;
         }
         h.advance(Duration::from_secs(1));
     }
-    let Some(RunOutcome::Terminated(reason)) = outcome(&h, "f-1") else {
-        panic!("{:?}", outcome(&h, "f-1"))
+    let Some(RunOutcome::Terminated(reason)) = h.outcome("f-1") else {
+        panic!("{:?}", h.outcome("f-1"))
     };
     assert!(reason.contains("history length limit"), "{reason}");
     let history = h.history("f-1", None);
@@ -420,7 +393,7 @@ fn a_worker_dying_with_a_workflow_task_and_an_activity_in_flight_loses_nothing()
     h.advance(Duration::from_secs(10));
     h.advance(Duration::from_secs(1));
     h.run_until_quiet(|t| w1_script(&t.activity_type, &t.input).map_err(ActivityError::Application));
-    assert_eq!(outcome(&h, "c-1"), Some(RunOutcome::Completed(json!(3))));
+    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(3))));
     let history = h.history("c-1", None);
     assert_eq!(count(&history, "ActivityTaskScheduled"), 2);
     assert_eq!(
@@ -453,7 +426,7 @@ fn an_engine_restarted_on_its_storage_carries_the_run_to_completion() {
     drop(h); // The engine and its worker crash; storage keeps what was committed.
     let mut h = Harness::on(storage, registry.clone(), clock);
     h.run_until_quiet(|t| w1_script(&t.activity_type, &t.input).map_err(ActivityError::Application));
-    assert_eq!(outcome(&h, "c-2"), Some(RunOutcome::Completed(json!(6))));
+    assert_eq!(h.outcome("c-2"), Some(RunOutcome::Completed(json!(6))));
     let history = h.history("c-2", None);
     assert_eq!(count(&history, "ActivityTaskCompleted"), 3);
     assert_replays(&registry, &history);

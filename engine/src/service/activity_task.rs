@@ -5,6 +5,7 @@
 use super::api::{ActivityTask, ActivityTaskToken};
 use super::close::drop_activity_work;
 use super::commands::activity_timer;
+use super::liveness::{Held, LostBecause};
 use super::state::{ActivityFinal, Incoming};
 use super::txn::{Batch, RunTxn};
 use super::{Service, ServiceError, ServiceResult};
@@ -15,6 +16,10 @@ use crate::payload::{self, Payload};
 use crate::storage::{TaskKey, TaskKind, TimeoutTypeKey};
 use futures::future::select;
 use std::pin::pin;
+
+/// The error type of an attempt lost with its worker (retryable; a retry policy may list it
+/// as non-retryable).
+pub const WORKER_LOST: &str = "WorkerLost";
 
 impl Service {
     /// Long-polls `queue` for an activity attempt.
@@ -35,6 +40,7 @@ impl Service {
                 .await?;
             if let Some(task) = leased {
                 if let Some(task) = self.start_activity_task(task.key, &identity).await? {
+                    self.note_handed(&identity, || Held::Activity(task.token.clone()));
                     return Ok(Some(task));
                 }
                 continue;
@@ -242,6 +248,15 @@ pub(super) fn finish(
     });
 }
 
+/// When the next attempt of an activity may start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NextAttempt {
+    /// After the retry policy's backoff: the attempt failed.
+    AfterBackoff,
+    /// At once: the attempt's worker was lost, the activity itself did not fail.
+    Now,
+}
+
 /// An attempt failed or timed out: schedule the next attempt after the policy's backoff, or
 /// finish the activity when the policy, the error or the schedule-to-close budget says so.
 pub(super) fn retry_or_finish(
@@ -250,13 +265,72 @@ pub(super) fn retry_or_finish(
     identity: &str,
     error: ActivityError,
 ) {
+    end_attempt(
+        run,
+        scheduled_event_id,
+        identity,
+        error,
+        NextAttempt::AfterBackoff,
+    );
+}
+
+/// The worker `identity` was taken for dead while it ran the attempt `token`: the attempt
+/// fails with `WorkerLost` and, if the policy allows another, the next one is scheduled at
+/// once. It counts as an attempt. False (nothing changed) when the token does not name the
+/// activity's current attempt as started by `identity`.
+pub(super) fn attempt_lost(
+    run: &mut RunTxn,
+    token: &ActivityTaskToken,
+    identity: &str,
+    because: LostBecause,
+) -> bool {
+    let held = run
+        .state
+        .activities
+        .get(&token.scheduled_event_id)
+        .is_some_and(|a| {
+            a.attempt == token.attempt && a.started.as_ref().is_some_and(|(_, who)| who == identity)
+        });
+    if !held {
+        return false;
+    }
+    let failure = Failure::new(
+        WORKER_LOST,
+        format!(
+            "attempt {} of activity {} in {} was lost with worker `{identity}`: {}",
+            token.attempt,
+            token.scheduled_event_id,
+            token.run,
+            because.describe()
+        ),
+    );
+    end_attempt(
+        run,
+        token.scheduled_event_id,
+        identity,
+        ActivityError::Application(failure),
+        NextAttempt::Now,
+    );
+    true
+}
+
+fn end_attempt(
+    run: &mut RunTxn,
+    scheduled_event_id: EventId,
+    identity: &str,
+    error: ActivityError,
+    next: NextAttempt,
+) {
     let now = run.now();
     let Some(activity) = run.state.activities.get(&scheduled_event_id) else {
         return;
     };
     let policy = &activity.options.retry_policy;
     let attempt = activity.attempt;
-    let delay = policy.delay_after_attempt(attempt);
+    let delay = match next {
+        NextAttempt::AfterBackoff => policy.delay_after_attempt(attempt),
+        NextAttempt::Now => std::time::Duration::ZERO,
+    };
     let next_start = now.plus(delay);
     let in_budget = activity
         .options

@@ -59,7 +59,7 @@ pub struct Started {
 }
 
 /// Identifies one workflow task attempt; completing with a stale token is rejected.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WorkflowTaskToken {
     /// The run.
     pub run: RunKey,
@@ -135,7 +135,7 @@ pub struct ActivityTask {
 }
 
 /// Identifies one activity attempt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ActivityTaskToken {
     /// The run.
     pub run: RunKey,
@@ -344,6 +344,35 @@ pub enum Request {
         /// The worker's identity.
         identity: String,
     },
+    /// A worker says it is alive, and what it is running. Sent every
+    /// `WorkerOptions::liveness_interval` by workers that turn it on; a worker that stops
+    /// sending it for `ServiceConfig::worker_liveness_timeout` is taken for dead, and the
+    /// activity attempts and workflow tasks it held are handed to other workers.
+    WorkerHeartbeat {
+        /// The worker's identity, as in its polls.
+        identity: String,
+        /// The queue it polls.
+        task_queue: TaskQueue,
+        /// The activity attempts it is running (at most its `max_concurrent_activities`).
+        running_activities: Vec<ActivityTaskToken>,
+        /// The workflow tasks it is running (at most its `max_concurrent_workflow_tasks`).
+        running_workflow_tasks: Vec<WorkflowTaskToken>,
+    },
+}
+
+impl Request {
+    /// The identity of the worker making the request, for calls that carry one.
+    pub fn worker_identity(&self) -> Option<&str> {
+        match self {
+            Request::PollWorkflowTask { identity, .. }
+            | Request::CompleteWorkflowTask { identity, .. }
+            | Request::FailWorkflowTask { identity, .. }
+            | Request::PollActivityTask { identity, .. }
+            | Request::CompleteActivityTask { identity, .. }
+            | Request::WorkerHeartbeat { identity, .. } => Some(identity),
+            _ => None,
+        }
+    }
 }
 
 /// The answer to a [`Request`], variant for variant.

@@ -13,7 +13,9 @@
 //! (poll, complete, fail), `commands.rs` (each command's effect), `activity_task.rs` (poll,
 //! heartbeat, complete, retries), `timers.rs` (timers and timeouts), `close.rs` (closing a
 //! run: parent notification, parent-close policy), `external.rs` (signal, cancel, terminate,
-//! query, describe, history, list, wait), `queries.rs` (queries in flight).
+//! query, describe, history, list, wait), `queries.rs` (queries in flight), `liveness.rs`
+//! (which workers are alive and what they hold, in memory) and `reaper.rs` (taking work
+//! back from workers that stopped heartbeating).
 
 /// Runs the body against a fresh [`Batch`] bound to `$batch` and commits it; redoes it from
 /// fresh reads when another commit changed one of its runs first. The body is an async block:
@@ -48,7 +50,9 @@ mod close;
 mod commands;
 mod error;
 mod external;
+mod liveness;
 mod queries;
+mod reaper;
 mod start;
 mod state;
 mod timers;
@@ -56,6 +60,7 @@ mod transport;
 mod txn;
 mod workflow_task;
 
+pub use activity_task::WORKER_LOST;
 pub use api::{Request, Response};
 pub use error::{ServiceError, ServiceResult};
 pub use state::ExecutionState;
@@ -66,6 +71,7 @@ use crate::ids::{RunId, TaskQueue, WorkflowId};
 use crate::storage::Storage;
 use crate::storage::{StorageError, TaskKind};
 use crate::time::Timestamp;
+use liveness::Held;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,6 +101,11 @@ pub struct ServiceConfig {
     pub timer_idle_wait: Duration,
     /// Seeds run ids and workflow randomness seeds.
     pub seed: u64,
+    /// A worker that sends `WorkerHeartbeat` and then nothing at all for this long is taken
+    /// for dead: its activity attempts are retried and its workflow tasks redispatched at
+    /// once, instead of when their own timeouts fire. Workers that never send
+    /// `WorkerHeartbeat` are not affected.
+    pub worker_liveness_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -107,6 +118,7 @@ impl Default for ServiceConfig {
             workflow_task_timeout: Duration::from_secs(10),
             timer_idle_wait: Duration::from_secs(60),
             seed: 0,
+            worker_liveness_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -127,6 +139,10 @@ pub struct Service {
     /// Workflow types the workers of each queue handle, as they announced them.
     worker_types: Mutex<BTreeMap<TaskQueue, BTreeSet<String>>>,
     queries: queries::Queries,
+    /// Which workers are alive and what they hold (in memory).
+    liveness: liveness::Liveness,
+    /// Held while the work of the previous instance is read from storage, once.
+    recovery: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Service {
@@ -140,6 +156,13 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// A service over `storage`, on `clock`.
     pub fn new(storage: Arc<dyn Storage>, clock: SharedClock, config: ServiceConfig) -> Service {
+        // A poll sent just before a worker died may hand it work until the poll times out:
+        // the worker is remembered that long after it is taken for dead.
+        let liveness = liveness::Liveness::new(
+            clock.now(),
+            config.worker_liveness_timeout,
+            config.poll_timeout.max(config.task_lease),
+        );
         Service {
             storage,
             clock,
@@ -150,6 +173,8 @@ impl Service {
             run_closed: Notify::new(),
             worker_types: Mutex::new(BTreeMap::new()),
             queries: queries::Queries::default(),
+            liveness,
+            recovery: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -160,6 +185,10 @@ impl Service {
 
     /// Handles one request.
     pub async fn handle(&self, request: Request) -> ServiceResult<Response> {
+        // Any request from a worker says it is alive.
+        let tracked = request
+            .worker_identity()
+            .is_some_and(|identity| self.liveness.heard(identity, self.now()));
         match request {
             Request::StartWorkflow(start) => self.start_workflow(start).await.map(Response::Started),
             Request::Signal {
@@ -226,19 +255,23 @@ impl Service {
                 token,
                 commands,
                 identity,
-            } => self
-                .complete_workflow_task(token, commands, identity)
-                .await
-                .map(|()| Response::Ack),
+            } => {
+                let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
+                self.releasing(held, self.complete_workflow_task(token, commands, identity))
+                    .await
+                    .map(|()| Response::Ack)
+            }
             Request::FailWorkflowTask {
                 token,
                 cause,
                 failure,
                 identity,
-            } => self
-                .fail_workflow_task(token, cause, failure, identity)
-                .await
-                .map(|()| Response::Ack),
+            } => {
+                let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
+                self.releasing(held, self.fail_workflow_task(token, cause, failure, identity))
+                    .await
+                    .map(|()| Response::Ack)
+            }
             Request::RespondQuery { query_id, answer } => {
                 self.queries.answer(query_id, answer);
                 Ok(Response::Ack)
@@ -255,8 +288,19 @@ impl Service {
                 token,
                 outcome,
                 identity,
+            } => {
+                let held = tracked.then(|| (identity.clone(), Held::Activity(token.clone())));
+                self.releasing(held, self.complete_activity_task(token, outcome, identity))
+                    .await
+                    .map(|()| Response::Ack)
+            }
+            Request::WorkerHeartbeat {
+                identity,
+                task_queue: _,
+                running_activities,
+                running_workflow_tasks,
             } => self
-                .complete_activity_task(token, outcome, identity)
+                .worker_heartbeat(identity, running_activities, running_workflow_tasks)
                 .await
                 .map(|()| Response::Ack),
         }

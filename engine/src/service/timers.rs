@@ -1,10 +1,11 @@
 //! Timers coming due: workflow timers fire, workflow tasks and activity attempts time out.
-//! Each due timer is handled in its own commit, which also removes it.
+//! Each due timer is handled in its own commit, which also removes it. The same loop takes
+//! back the work of workers that stopped heartbeating (`reaper.rs`).
 
 use super::activity_task::attempt_timed_out;
 use super::state::Incoming;
+use super::workflow_task::time_out_workflow_task;
 use super::{Service, ServiceError, ServiceResult};
-use crate::failure::TimeoutType;
 use crate::history::EventAttributes as E;
 use crate::storage::{TimerKind, TimerRecord};
 use futures::future::select;
@@ -23,6 +24,7 @@ impl Service {
         loop {
             let mut changed = pin!(self.timers_changed.notified());
             changed.as_mut().enable();
+            self.liveness.loop_awake();
             let now = self.now();
             match self.fire_due_timers().await {
                 Ok(0) => {}
@@ -35,12 +37,16 @@ impl Service {
             let next = self.storage.next_timer_due().await.ok().flatten();
             let idle_limit = now.plus(self.config.timer_idle_wait);
             let wake_at = next.unwrap_or(idle_limit).min(idle_limit);
+            // Also when a worker is due to be taken for dead.
+            let wake_at = self.liveness.plan_loop_wake(wake_at, now);
             let _ = select(changed, self.clock.sleep_until(wake_at)).await;
         }
     }
 
-    /// Handles the timers due now; returns how many. A timer whose handling fails for good
-    /// (its run's stored state is unreadable) is dropped rather than retried forever.
+    /// Handles the timers due now, then takes back the work of workers taken for dead
+    /// (`reaper.rs`); returns how many timers and runs it handled. A timer whose handling
+    /// fails for good (its run's stored state is unreadable) is dropped rather than retried
+    /// forever.
     pub async fn fire_due_timers(&self) -> ServiceResult<usize> {
         let due = self.storage.due_timers(self.now(), TIMERS_PER_PASS_MAX).await?;
         for timer in &due {
@@ -55,7 +61,8 @@ impl Service {
                 }
             }
         }
-        Ok(due.len())
+        let reaped = self.reap_lost_workers().await?;
+        Ok(due.len() + reaped)
     }
 
     async fn fire(&self, timer: &TimerRecord) -> ServiceResult<()> {
@@ -97,15 +104,7 @@ impl Service {
                         .filter(|t| t.scheduled_event_id == *scheduled_event_id && t.attempt == *attempt)
                         .and_then(|t| t.started_event_id);
                     if let Some(started_event_id) = started {
-                        run.append(E::WorkflowTaskTimedOut {
-                            scheduled_event_id: *scheduled_event_id,
-                            started_event_id: Some(started_event_id),
-                            timeout_type: TimeoutType::StartToClose,
-                        });
-                        run.state.workflow_task = None;
-                        run.state.sticky = None;
-                        run.flush_buffered();
-                        run.schedule_workflow_task();
+                        time_out_workflow_task(run, *scheduled_event_id, started_event_id);
                     }
                 }
                 TimerKind::Activity {

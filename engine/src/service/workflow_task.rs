@@ -3,11 +3,12 @@
 
 use super::api::{WorkflowPoll, WorkflowTask, WorkflowTaskToken};
 use super::commands::check_commands;
+use super::liveness::Held;
 use super::state::Sticky;
 use super::txn::{Batch, RunTxn};
 use super::{Service, ServiceError, ServiceResult};
 use crate::command::Command;
-use crate::failure::Failure;
+use crate::failure::{Failure, TimeoutType};
 use crate::history::{EventAttributes as E, WorkflowTaskFailedCause};
 use crate::ids::{EventId, TaskQueue};
 use crate::payload::{self, Payload};
@@ -38,6 +39,7 @@ impl Service {
                 .await?;
             if let Some(task) = leased {
                 if let Some(task) = self.start_workflow_task(task.key, &identity).await? {
+                    self.note_handed(&identity, || Held::WorkflowTask(task.token.clone()));
                     return Ok(WorkflowPoll::Task(Box::new(task)));
                 }
                 continue;
@@ -243,6 +245,45 @@ impl Service {
         }
         Ok(i)
     }
+}
+
+/// The workflow task's start-to-close time is up, or its worker was lost: record the timeout
+/// and schedule the task again now, for any worker.
+pub(super) fn time_out_workflow_task(
+    run: &mut RunTxn,
+    scheduled_event_id: EventId,
+    started_event_id: EventId,
+) {
+    run.append(E::WorkflowTaskTimedOut {
+        scheduled_event_id,
+        started_event_id: Some(started_event_id),
+        timeout_type: TimeoutType::StartToClose,
+    });
+    run.state.workflow_task = None;
+    run.state.sticky = None;
+    run.flush_buffered();
+    run.schedule_workflow_task();
+}
+
+/// The worker `identity` was taken for dead while it ran the workflow task `token`: the task
+/// times out now, as if its timeout had fired. False (nothing changed) when the token does
+/// not name the run's current task as started by `identity`.
+pub(super) fn workflow_task_lost(run: &mut RunTxn, token: &WorkflowTaskToken, identity: &str) -> bool {
+    let held = run.state.workflow_task.as_ref().is_some_and(|t| {
+        t.scheduled_event_id == token.scheduled_event_id
+            && t.attempt == token.attempt
+            && t.started_event_id == Some(token.started_event_id)
+            && t.identity.as_deref() == Some(identity)
+    });
+    if !held {
+        return false;
+    }
+    run.drop_timer(TimerKind::WorkflowTask {
+        scheduled_event_id: token.scheduled_event_id,
+        attempt: token.attempt,
+    });
+    time_out_workflow_task(run, token.scheduled_event_id, token.started_event_id);
+    true
 }
 
 /// Records a failed workflow task and schedules the next attempt (with backoff).

@@ -48,6 +48,7 @@ pub async fn run_all<S: Storage>(make: impl Fn() -> S) {
     workflow_id_uniqueness(&make()).await;
     invalid_event_ids(&make()).await;
     list_runs_order(&make()).await;
+    list_open_runs(&make()).await;
     task_lease_and_expiry(&make()).await;
     task_visibility(&make()).await;
     task_order(&make()).await;
@@ -621,6 +622,31 @@ pub async fn list_runs_order<S: Storage>(storage: &S) {
         get(P, storage, &run_key("list-b", "run-1")).await,
         Some(b1_open),
         "{P}: a run by its run id"
+    );
+}
+
+/// `list_open_runs` lists the runs whose status is `Running`, by key, at most `limit`.
+pub async fn list_open_runs<S: Storage>(storage: &S) {
+    const P: &str = "list open runs";
+    let b1 = new_run(&run_key("open-b", "run-1"), at(0), 2);
+    let a1 = new_run(&run_key("open-a", "run-1"), at(10), 2);
+    let a1_open = a1.record.clone();
+    let b1_open = b1.record.clone();
+    ok(P, "creating two runs", storage.commit(runs(vec![b1, a1])).await);
+    let close = next_write(&a1_open, 1, RunStatus::Completed, at(50));
+    ok(P, "closing open-a", storage.commit(runs(vec![close])).await);
+    let c1 = new_run(&run_key("open-c", "run-1"), at(5), 2);
+    let c1_open = c1.record.clone();
+    ok(P, "creating open-c", storage.commit(runs(vec![c1])).await);
+    assert_eq!(
+        ok(P, "list_open_runs", storage.list_open_runs(10).await),
+        vec![b1_open.clone(), c1_open],
+        "{P}: the running runs by key, not the closed one"
+    );
+    assert_eq!(
+        ok(P, "list_open_runs", storage.list_open_runs(1).await),
+        vec![b1_open],
+        "{P}: limit 1"
     );
 }
 

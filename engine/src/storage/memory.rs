@@ -354,6 +354,14 @@ impl State {
         }
     }
 
+    fn list_open_runs(&self, limit: usize) -> Vec<RunRecord> {
+        self.running
+            .iter()
+            .filter_map(|key| self.runs.get(key).map(|r| r.record.clone()))
+            .take(limit)
+            .collect()
+    }
+
     // ---- tasks ----
 
     /// Cost: `O(log n)` plus the number of tasks of the queue whose lease has lapsed at
@@ -482,6 +490,10 @@ impl Storage for MemoryStorage {
         limit: usize,
     ) -> BoxFuture<'a, StorageResult<Vec<RunRecord>>> {
         Box::pin(async move { self.with_state(|s| Ok(s.list_runs(workflow_id, limit))) })
+    }
+
+    fn list_open_runs(&self, limit: usize) -> BoxFuture<'_, StorageResult<Vec<RunRecord>>> {
+        Box::pin(async move { self.with_state(|s| Ok(s.list_open_runs(limit))) })
     }
 
     fn lease_task<'a>(

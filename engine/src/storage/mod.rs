@@ -340,6 +340,23 @@ pub trait Storage: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'a, StorageResult<Vec<RunRecord>>>;
 
+    /// Open runs (status `Running`) by key, at most `limit`. The service reads them once
+    /// after a restart. The default lists every run and keeps the open ones; a backend with
+    /// an index on the status should answer from it.
+    fn list_open_runs(&self, limit: usize) -> BoxFuture<'_, StorageResult<Vec<RunRecord>>> {
+        Box::pin(async move {
+            let mut open: Vec<RunRecord> = self
+                .list_runs(None, usize::MAX)
+                .await?
+                .into_iter()
+                .filter(|r| !r.status.is_closed())
+                .collect();
+            open.sort_by(|a, b| a.key.cmp(&b.key));
+            open.truncate(limit);
+            Ok(open)
+        })
+    }
+
     /// Claims the first task of `queue` and `kind` that is visible at `now` and not claimed
     /// (or whose claim expired), for `lease_for`. Ties go to the earliest `visible_at`, then
     /// to the smallest key.

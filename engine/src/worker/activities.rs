@@ -6,6 +6,7 @@
 //! for all permits is waiting for every attempt to finish: that is how shutdown drains.
 
 use super::Worker;
+use super::liveness::{Holding, Item};
 use super::poll::{poll, unexpected};
 use crate::activity::{ActivityCtx, ActivityInfo, HeartbeatSink};
 use crate::client::CallRetry;
@@ -69,6 +70,7 @@ async fn poll_loop(
         match response? {
             Response::ActivityTask(None) => {}
             Response::ActivityTask(Some(task)) => {
+                let holding = worker.hold(|| Item::Activity(task.token.clone()));
                 let attempt = Attempt {
                     transport: worker.transport.clone(),
                     clock: worker.clock.clone(),
@@ -77,6 +79,7 @@ async fn poll_loop(
                     identity: worker.options.identity.clone(),
                     task: *task,
                     permit,
+                    holding,
                     handing_back: handing_back.clone(),
                 };
                 worker.spawner.spawn("activity attempt", Box::pin(attempt.run()));
@@ -96,6 +99,8 @@ struct Attempt {
     task: ActivityTask,
     /// Released once the outcome is reported.
     permit: OwnedSemaphorePermit,
+    /// Lists the attempt in the liveness heartbeat until the outcome is reported.
+    holding: Option<Holding>,
     /// Cancelled when the worker shuts down.
     handing_back: CancellationToken,
 }
@@ -157,6 +162,7 @@ impl Attempt {
         // Stale (the attempt timed out) or unreachable: the service's timeouts decide what
         // happens next, nothing more to do here.
         let _ = retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request).await;
+        drop(self.holding);
         drop(self.permit);
     }
 }

@@ -12,9 +12,14 @@
 //! Shutdown is graceful: once the token given to [`Worker::run`] is cancelled, the worker
 //! stops polling, finishes the workflow tasks it holds, waits for its running activity
 //! attempts to report their outcomes, and returns.
+//!
+//! With [`WorkerOptions::liveness_interval`] set, the worker also heartbeats to the service
+//! with the list of what it runs (`liveness.rs`), so that its work is handed to other
+//! workers soon after it dies.
 
 mod activities;
 mod cache;
+mod liveness;
 mod poll;
 mod workflow_tasks;
 
@@ -46,6 +51,14 @@ pub struct WorkerOptions {
     /// handed back to the engine for another worker; this is how long the worker waits for
     /// them before returning anyway.
     pub shutdown_grace: Duration,
+    /// How often the worker tells the service it is alive and what it runs (`None`, the
+    /// default, or zero: never). Turn it on for workers in another process than the
+    /// service, at a fraction of the service's `worker_liveness_timeout` (200 ms for the
+    /// default 1 s): a worker that dies then has its activity attempts retried and its
+    /// workflow tasks redispatched within about that timeout. Heartbeats go out at least
+    /// every interval and at most every two. A worker's identity must be unique to its
+    /// process for this to work.
+    pub liveness_interval: Option<Duration>,
 }
 
 impl Default for WorkerOptions {
@@ -56,6 +69,7 @@ impl Default for WorkerOptions {
             max_concurrent_activities: 100,
             max_concurrent_workflow_tasks: 10,
             shutdown_grace: Duration::from_secs(10),
+            liveness_interval: None,
         }
     }
 }
@@ -93,6 +107,8 @@ pub struct Worker {
     clock: SharedClock,
     /// How completions, failures, query answers and history fetches are retried.
     retry: CallRetry,
+    /// What runs now, for the liveness heartbeat (`None`: liveness off).
+    running: Option<Arc<liveness::Running>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -116,10 +132,13 @@ impl Worker {
         spawner: SharedSpawner,
         clock: SharedClock,
     ) -> Worker {
+        let mut options = options;
+        options.liveness_interval = options.liveness_interval.filter(|d| !d.is_zero());
         Worker {
             transport,
             task_queue: task_queue.into(),
             registry,
+            running: options.liveness_interval.map(|_| Arc::default()),
             options,
             spawner,
             clock,
@@ -151,8 +170,15 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServiceError> {
         // A fatal error on one side stops the other without cancelling the caller's token.
         let stop = shutdown.child_token();
-        let (workflows, activities) =
-            futures::join!(workflow_tasks::run(&self, &stop), activities::run(&self, &stop));
+        liveness::announce(&self).await;
+        // Heartbeats go on until both sides are done, attempts draining at shutdown included.
+        let sides_done = CancellationToken::new();
+        let sides = async {
+            let results = futures::join!(workflow_tasks::run(&self, &stop), activities::run(&self, &stop));
+            sides_done.cancel();
+            results
+        };
+        let ((workflows, activities), ()) = futures::join!(sides, liveness::run(&self, &sides_done));
         workflows.and(activities)
     }
 

@@ -7,6 +7,7 @@
 
 use super::Worker;
 use super::cache::InstanceCache;
+use super::liveness::Item;
 use super::poll::{poll, unexpected};
 use crate::command::Command;
 use crate::failure::Failure;
@@ -97,6 +98,8 @@ impl WorkflowSide<'_> {
     }
 
     async fn handle_task(&self, task: WorkflowTask) {
+        // Listed in the liveness heartbeat until the outcome is reported.
+        let _holding = self.worker.hold(|| Item::WorkflowTask(task.token.clone()));
         let identity = self.worker.options.identity.clone();
         match self.activate(&task).await {
             Activation::Commands(instance, commands) => {

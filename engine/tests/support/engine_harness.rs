@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use warpflow_engine::env::Clock;
+use warpflow_engine::history::validate;
 use warpflow_engine::service::api::{
-    ActivityTask, QueryTask, StartWorkflow, WorkflowPoll, WorkflowTask, WorkflowTaskToken,
+    ActivityTask, QueryTask, RunOutcome, StartWorkflow, WorkflowPoll, WorkflowTask, WorkflowTaskToken,
 };
 use warpflow_engine::service::{Request, Response, Service, ServiceConfig, ServiceError};
 use warpflow_engine::storage::{MemoryStorage, RequestId, RunKey};
 use warpflow_engine::{
-    ActivityError, Command, EventId, History, Payload, Registry, TaskQueue, Timestamp, WorkflowId,
+    ActivityError, Command, EventId, History, Payload, Registry, Replayer, TaskQueue, Timestamp, WorkflowId,
     WorkflowInstance,
 };
 
@@ -41,6 +42,8 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub registry: Registry,
     pub queue: TaskQueue,
+    /// The identity the played worker polls and completes with ("harness").
+    pub identity: String,
     instances: BTreeMap<RunKey, WorkflowInstance>,
     requests: u64,
 }
@@ -66,9 +69,16 @@ impl Harness {
             clock,
             registry,
             queue: TaskQueue::new("default"),
+            identity: "harness".into(),
             instances: BTreeMap::new(),
             requests: 0,
         }
+    }
+
+    /// The engine crashes and a new one starts on what was committed, on the same clock.
+    /// The played worker's cached instances are gone with it.
+    pub fn restart(self) -> Harness {
+        Harness::on(self.storage.clone(), self.registry.clone(), self.clock.clone())
     }
 
     pub fn call(&self, request: Request) -> Result<Response, ServiceError> {
@@ -135,7 +145,7 @@ impl Harness {
         loop {
             let poll = self.call(Request::PollWorkflowTask {
                 task_queue: self.queue.clone(),
-                identity: "harness".into(),
+                identity: self.identity.clone(),
                 workflow_types: Vec::new(),
             });
             match poll {
@@ -231,7 +241,7 @@ impl Harness {
         loop {
             match self.call(Request::PollWorkflowTask {
                 task_queue: self.queue.clone(),
-                identity: "harness".into(),
+                identity: self.identity.clone(),
                 workflow_types: Vec::new(),
             }) {
                 Ok(Response::WorkflowPoll(WorkflowPoll::Query(query))) => {
@@ -261,7 +271,7 @@ impl Harness {
         self.call(Request::CompleteWorkflowTask {
             token,
             commands,
-            identity: "harness".into(),
+            identity: self.identity.clone(),
         })
         .map(|_| ())
     }
@@ -270,7 +280,7 @@ impl Harness {
     pub fn next_activity(&mut self) -> Option<ActivityTask> {
         match self.call(Request::PollActivityTask {
             task_queue: self.queue.clone(),
-            identity: "harness".into(),
+            identity: self.identity.clone(),
         }) {
             Ok(Response::ActivityTask(task)) => task.map(|t| *t),
             other => panic!("unexpected poll answer {other:?}"),
@@ -285,7 +295,7 @@ impl Harness {
         self.call(Request::CompleteActivityTask {
             token: task.token.clone(),
             outcome,
-            identity: "harness".into(),
+            identity: self.identity.clone(),
         })
         .map(|_| ())
     }
@@ -324,6 +334,17 @@ impl Harness {
         self.instances.clear();
     }
 
+    /// How the current run of `workflow_id` ended, if it did.
+    pub fn outcome(&self, workflow_id: &str) -> Option<RunOutcome> {
+        match self.call(Request::Describe {
+            workflow_id: WorkflowId::new(workflow_id),
+            run_id: None,
+        }) {
+            Ok(Response::Description(d)) => d.outcome,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     pub fn history(&self, workflow_id: &str, run_id: Option<&str>) -> History {
         match self.call(Request::GetHistory {
             workflow_id: WorkflowId::new(workflow_id),
@@ -333,4 +354,21 @@ impl Harness {
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+/// Checks that `history` is well formed and replays against `registry`'s code.
+pub fn assert_replays(registry: &Registry, history: &History) {
+    validate(history).unwrap_or_else(|e| panic!("invalid history: {e}\n{}", history.render_timeline()));
+    Replayer::new(registry.clone())
+        .check(history)
+        .unwrap_or_else(|e| panic!("does not replay: {e}\n{}", history.render_timeline()));
+}
+
+/// How many events of `event_type` `history` has.
+pub fn count(history: &History, event_type: &str) -> usize {
+    history
+        .events
+        .iter()
+        .filter(|e| e.attributes.event_type() == event_type)
+        .count()
 }
