@@ -62,12 +62,16 @@ impl Callers {
 
     /// A worker with default options and the identity `<prefix>-<n>`.
     pub(crate) fn worker(&self, task_queue: impl Into<TaskQueue>, registry: Registry) -> Worker {
+        self.worker_with_options(task_queue, registry, self.worker_options())
+    }
+
+    /// Default worker options with the next identity, `<prefix>-<n>`.
+    pub(crate) fn worker_options(&self) -> WorkerOptions {
         let n = self.workers.fetch_add(1, Ordering::Relaxed) + 1;
-        let options = WorkerOptions {
+        WorkerOptions {
             identity: format!("{}-{n}", self.identity_prefix),
             ..WorkerOptions::default()
-        };
-        self.worker_with_options(task_queue, registry, options)
+        }
     }
 
     /// A worker with `options`.

@@ -15,6 +15,7 @@ mod fault_mix;
 mod history;
 pub mod serve;
 pub mod simulate;
+pub mod worker;
 pub mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,9 @@ enum Command {
     /// Run the engine as a server for remote workers and clients (HTTP + JSON), until
     /// SIGTERM or SIGINT.
     Serve(serve::ServeArgs),
+    /// Run a worker for the benchmark workload `three_step` against a server, until SIGTERM
+    /// or SIGINT.
+    Worker(worker::WorkerArgs),
     /// Start, signal, query, cancel, terminate, describe, show and list workflows on a server.
     Workflow {
         #[command(flatten)]
@@ -142,6 +146,7 @@ fn execute(command: Command, catalogue: &[NamedCampaign]) -> Result<(String, boo
         }
         Command::History(HistoryCommand::Show { file, json }) => Ok((history::show(&file, json)?, true)),
         Command::Serve(args) => Ok((serve::run(args)?, true)),
+        Command::Worker(args) => Ok((worker::run(args)?, true)),
         Command::Workflow { server, command } => Ok((workflow::run(&server, command)?, true)),
     }
 }

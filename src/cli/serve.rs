@@ -88,7 +88,7 @@ fn open_storage(db: Option<&Path>) -> Result<Arc<dyn Storage>, String> {
 
 /// Completes at the first SIGTERM or SIGINT (Ctrl-C where there are no Unix signals).
 #[cfg(unix)]
-fn stop_signal() -> Result<impl Future<Output = ()>, String> {
+pub(super) fn stop_signal() -> Result<impl Future<Output = ()>, String> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen = |kind: SignalKind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
     let mut terminate = listen(SignalKind::terminate())?;
@@ -103,7 +103,7 @@ fn stop_signal() -> Result<impl Future<Output = ()>, String> {
 
 /// Completes at the first SIGTERM or SIGINT (Ctrl-C where there are no Unix signals).
 #[cfg(not(unix))]
-fn stop_signal() -> Result<impl Future<Output = ()>, String> {
+pub(super) fn stop_signal() -> Result<impl Future<Output = ()>, String> {
     Ok(async {
         // Without a handler there is no graceful stop: serve until the process is killed.
         if tokio::signal::ctrl_c().await.is_err() {

@@ -45,6 +45,14 @@ pub struct RunArgs {
     run: Option<String>,
 }
 
+impl ServerArgs {
+    /// A connection to the server (lazy: nothing is sent yet). An empty token is no token.
+    pub(super) fn connect(&self) -> Result<Remote, String> {
+        let token = self.token.clone().filter(|token| !token.is_empty());
+        Remote::connect(&self.server, token).map_err(|e| e.to_string())
+    }
+}
+
 impl RunArgs {
     fn ids(&self) -> (WorkflowId, Option<RunId>) {
         (
@@ -145,8 +153,7 @@ pub fn run(server: &ServerArgs, command: WorkflowCommand) -> Result<String, Stri
         .build()
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
     runtime.block_on(async {
-        let token = server.token.clone().filter(|token| !token.is_empty());
-        let remote = Remote::connect(&server.server, token).map_err(|e| e.to_string())?;
+        let remote = server.connect()?;
         let client = remote.client().with_retry(CallRetry {
             max_attempts: CALL_ATTEMPTS,
             ..CallRetry::default()

@@ -11,6 +11,12 @@ use crate::registry::Registry;
 use crate::service::Transport;
 use crate::worker::{Worker, WorkerOptions};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a remote worker sends `WorkerHeartbeat`: well inside the server's default
+/// `worker_liveness_timeout` (1 s), so that a few lost heartbeats do not make a live worker
+/// look dead.
+pub const LIVENESS_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A connection to a Warpflow server, for making clients and workers. Connects lazily.
 ///
@@ -109,7 +115,19 @@ impl Remote {
     /// process: `<host>-<pid>-<random>-<n>`. (The server routes a run's next workflow tasks
     /// to the worker that has it cached, by identity: two processes must not share one.)
     pub fn worker(&self, task_queue: impl Into<TaskQueue>, registry: Registry) -> Worker {
-        self.callers.worker(task_queue, registry)
+        self.callers
+            .worker_with_options(task_queue, registry, self.worker_options())
+    }
+
+    /// The options [`Remote::worker`] uses, with the next identity unique to this process:
+    /// a starting point for a worker with other limits. Remote workers tell the server they
+    /// are alive every [`LIVENESS_INTERVAL`], so that the work of a killed worker process goes
+    /// to another within about a second instead of waiting out its timeouts.
+    pub fn worker_options(&self) -> WorkerOptions {
+        WorkerOptions {
+            liveness_interval: Some(LIVENESS_INTERVAL),
+            ..self.callers.worker_options()
+        }
     }
 
     /// A worker for `task_queue` with `options`, identity included.
