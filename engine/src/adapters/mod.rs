@@ -1,5 +1,6 @@
 //! Runtime adapters: the [`Clock`](crate::env::Clock) and [`Spawner`](crate::env::Spawner)
-//! of a real runtime, and the seeds production draws from the operating system.
+//! of a real runtime, the seeds production draws from the operating system, and (feature
+//! `sqlite`, on by default) the embedded durable storage, [`SqliteStorage`].
 //!
 //! These are the only modules of the engine allowed to read real time, spawn tasks or ask
 //! the OS for entropy. Each adapter module opts out of the determinism lints explicitly, at
@@ -8,6 +9,10 @@
 //! else in the engine reaches time and spawning through the environment traits, which the
 //! simulator replaces with virtual versions.
 
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod tokio;
 
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{SqliteConfig, SqliteStats, SqliteStorage};
 pub use self::tokio::{TokioClock, TokioSpawner, os_seed};
