@@ -251,14 +251,20 @@ fn quick_check(conn: &Connection, path: &Path) -> Result<(), Error> {
     if problems.len() == 1 && problems[0] == "ok" {
         return Ok(());
     }
+    // One row may hold several lines; the "*** in database main ***" headers say nothing.
+    let lines: Vec<&str> = problems
+        .iter()
+        .flat_map(|p| p.lines())
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("***"))
+        .collect();
     // The first few lines say enough; a badly damaged file can report thousands.
-    let shown: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
     Err(Error::Corrupt {
         path: path.to_owned(),
         detail: format!(
             "PRAGMA quick_check found {} problem(s): {}",
-            problems.len(),
-            shown.join("; ")
+            lines.len(),
+            lines.iter().take(3).copied().collect::<Vec<_>>().join("; ")
         ),
     })
 }

@@ -5,7 +5,8 @@
 //! applies them in ONE SQLite transaction, each inside its own SAVEPOINT: a commit refused
 //! by its checks is rolled back alone and answered with its error, while the others go on.
 //! Every caller is answered only after the transaction's COMMIT returned, so with
-//! `synchronous=FULL` an `Ok` means the commit is on disk; the fsync of one transaction is
+//! `synchronous=FULL` an `Ok` means the commit is on disk (a batch of leases alone is not
+//! synced: see `Writer::sync_for`); the fsync of one transaction is
 //! shared by the whole batch, which is where the throughput of concurrent committers comes
 //! from.
 //!
@@ -58,7 +59,7 @@ pub(super) struct Counters {
     pub largest_batch: AtomicU64,
 }
 
-/// Starts the writer thread on `conn`.
+/// Starts the writer thread on `conn`, whose `synchronous` setting is FULL.
 pub(super) fn spawn(
     conn: Connection,
     requests: mpsc::Receiver<Request>,
@@ -67,21 +68,60 @@ pub(super) fn spawn(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("warpflow-sqlite-writer".to_owned())
-        .spawn(move || run(&conn, requests, &counters, max_batch.max(1)))
+        .spawn(move || {
+            let mut writer = Writer {
+                conn,
+                counters,
+                full_sync: true,
+            };
+            writer.run(requests, max_batch.max(1));
+        })
 }
 
-/// The thread's loop: wait for a request, take what else is waiting, write the batch.
-fn run(conn: &Connection, mut requests: mpsc::Receiver<Request>, counters: &Counters, max_batch: usize) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(first) = requests.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    counters: Arc<Counters>,
+    /// Whether the connection's `synchronous` setting is FULL (else NORMAL).
+    full_sync: bool,
+}
+
+impl Writer {
+    /// The thread's loop: wait for a request, take what else is waiting, write the batch.
+    fn run(&mut self, mut requests: mpsc::Receiver<Request>, max_batch: usize) {
+        let mut batch = Vec::with_capacity(max_batch);
+        while let Some(first) = requests.blocking_recv() {
+            batch.push(first);
+            while batch.len() < max_batch {
+                match requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
             }
+            let batch = std::mem::take(&mut batch);
+            let failure = self.sync_for(&batch).err();
+            write_batch(&self.conn, &self.counters, batch, failure);
         }
-        write_batch(conn, counters, std::mem::take(&mut batch));
+    }
+
+    /// Sets `synchronous` for `batch`: FULL when it holds a commit. A batch of leases only is
+    /// written without waiting for the disk (NORMAL): a lease is only a claim, made durable
+    /// by the commit that records the task's start (WAL keeps the order, and the commit's
+    /// sync covers the frames before it). A killed process loses nothing either way (the
+    /// write is in the operating system's cache); a power cut can lose a lease that no
+    /// commit followed, and then the task is offered again, as after a lease expiry.
+    fn sync_for(&mut self, batch: &[Request]) -> StorageResult<()> {
+        let full = batch.iter().any(|r| matches!(r, Request::Commit { .. }));
+        if full != self.full_sync {
+            let sql = if full {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            execute(&self.conn, sql, "setting synchronous")?;
+            self.full_sync = full;
+        }
+        Ok(())
     }
 }
 
@@ -114,14 +154,16 @@ impl Answer {
 }
 
 /// Applies `batch` in one transaction, each request in its own savepoint, and answers every
-/// request once the transaction's outcome is known.
-fn write_batch(conn: &Connection, counters: &Counters, batch: Vec<Request>) {
+/// request once the transaction's outcome is known. With `failure`, the batch cannot be
+/// written: every request gets that error.
+fn write_batch(conn: &Connection, counters: &Counters, batch: Vec<Request>, failure: Option<StorageError>) {
     counters.batches.fetch_add(1, Ordering::Relaxed);
     counters
         .largest_batch
         .fetch_max(batch.len() as u64, Ordering::Relaxed);
     let mut answers = Vec::with_capacity(batch.len());
-    let mut failure: Option<StorageError> = execute(conn, "BEGIN IMMEDIATE", "starting a transaction").err();
+    let mut failure =
+        failure.or_else(|| execute(conn, "BEGIN IMMEDIATE", "starting a transaction").err());
     for request in batch {
         let answer = match &failure {
             Some(error) => fail(request, error.clone()),
