@@ -92,11 +92,12 @@ fn concurrent_committers_share_transactions() {
     );
 }
 
-/// What a refused commit carries besides its run writes, so that a trace of it would show.
-fn with_traces(name: &str, runs: Vec<RunWrite>) -> Commit {
-    let traces = run_key("traces", name);
+/// `write` in a commit that also creates a run `trace-<name>/run-1` before it, and carries a task,
+/// a timer and a request: a trace of any of them shows a refused commit partly applied.
+fn with_traces(name: &str, write: RunWrite) -> Commit {
+    let traces = run_key(&format!("trace-{name}"), "run-1");
     Commit {
-        runs,
+        runs: vec![new_run(&traces, 2), write],
         create_tasks: vec![crate::support::task(&traces, "traces", at(0))],
         create_timers: vec![timer(&traces, name, at(1))],
         requests: vec![(request(name), json!(name))],
@@ -127,11 +128,11 @@ fn a_refused_commit_fails_alone_in_its_batch() {
     let dup = run_key("dup", "run-1");
 
     let mut commits: Vec<Commit> = (0..59).map(|n| numbered_commit(n, "refusals")).collect();
-    commits.insert(10, with_traces("dup-1", vec![new_run(&dup, 2)]));
-    commits.insert(20, with_traces("stale", vec![stale_write]));
-    commits.insert(30, with_traces("dup-2", vec![new_run(&dup, 2)]));
-    commits.insert(40, with_traces("invalid", vec![invalid_write]));
-    commits.insert(50, with_traces("version", vec![version_write]));
+    commits.insert(10, with_traces("dup-1", new_run(&dup, 2)));
+    commits.insert(20, with_traces("stale", stale_write));
+    commits.insert(30, with_traces("dup-2", new_run(&dup, 2)));
+    commits.insert(40, with_traces("invalid", invalid_write));
+    commits.insert(50, with_traces("version", version_write));
     assert_eq!(commits.len(), 64);
     let before = storage.stats();
     let results = in_one_batch(&storage, commits);
@@ -192,10 +193,15 @@ fn a_refused_commit_fails_alone_in_its_batch() {
     let timers = block_on(storage.due_timers(at(10), 100)).unwrap();
     let traced: Vec<&str> = timers
         .iter()
-        .filter(|t| t.key.run.workflow_id.as_str() == "traces")
-        .map(|t| t.key.run.run_id.as_str())
+        .filter_map(|t| t.key.run.workflow_id.as_str().strip_prefix("trace-"))
         .collect();
     assert_eq!(traced, vec![dup_winner], "timers of the batch's special commits");
+    let traced_runs: Vec<String> = block_on(storage.list_runs(None, 100))
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.key.workflow_id.as_str().strip_prefix("trace-").map(str::to_owned))
+        .collect();
+    assert_eq!(traced_runs, vec![dup_winner], "runs created by the batch's special commits");
     for n in 0..59 {
         assert!(
             block_on(storage.get_run(&WorkflowId::new(numbered(n)), None))
