@@ -2,8 +2,8 @@
 //! of a real runtime, the seeds production draws from the operating system, and (feature
 //! `sqlite`, on by default) the embedded durable storage, [`SqliteStorage`].
 //!
-//! These are the only modules of the engine allowed to read real time, spawn tasks or ask
-//! the OS for entropy. Each adapter module opts out of the determinism lints explicitly, at
+//! These are the only modules of the engine allowed to read real time, spawn tasks or
+//! threads, touch files or ask the OS for entropy. Each adapter module opts out of the determinism lints explicitly, at
 //! its top, with `#![allow(clippy::disallowed_methods, clippy::disallowed_types, reason =
 //! "...")]`, so that the exemption is visible where it applies and nowhere else. Everything
 //! else in the engine reaches time and spawning through the environment traits, which the

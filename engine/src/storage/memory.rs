@@ -161,7 +161,10 @@ impl State {
             let key = &write.record.key;
             let stored = staged
                 .get(key)
-                .map(|&(_, next_event_id, version)| StoredHead { next_event_id, version })
+                .map(|&(_, next_event_id, version)| StoredHead {
+                    next_event_id,
+                    version,
+                })
                 .or_else(|| {
                     self.runs.get(key).map(|r| StoredHead {
                         next_event_id: r.record.next_event_id,

@@ -104,7 +104,13 @@ fn a_killed_process_keeps_every_acknowledged_commit() {
 /// last one read and the kill).
 fn run_and_kill(path: &Path, first: u64, wait_for: u64, context: &str) -> Vec<u64> {
     let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
-        .args(["crash::crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash::crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DB_VAR, path)
         .env(FIRST_VAR, first.to_string())
         .stdout(Stdio::piped())
@@ -121,7 +127,10 @@ fn run_and_kill(path: &Path, first: u64, wait_for: u64, context: &str) -> Vec<u6
             Some(Ok(line)) => acks.extend(ack(&line)),
             _ => {
                 let status = child.lock().unwrap().wait();
-                panic!("{context}: the helper ended after {} of {wait_for} commits: {status:?}", acks.len());
+                panic!(
+                    "{context}: the helper ended after {} of {wait_for} commits: {status:?}",
+                    acks.len()
+                );
             }
         }
     }
@@ -186,7 +195,11 @@ fn check(path: &Path, acked: &BTreeSet<u64>, kill: u64, context: &str) -> BTreeS
     assert_eq!(timers, committed, "{context}: the commits whose timer is there");
 
     // Past the last commit there, in-flight commits of every committer may have been cut.
-    let probe_to = committed.iter().chain(acked).max().map_or(0, |n| n + 2 * COMMITTERS);
+    let probe_to = committed
+        .iter()
+        .chain(acked)
+        .max()
+        .map_or(0, |n| n + 2 * COMMITTERS);
     let requests: BTreeSet<u64> = (0..=probe_to)
         .filter(|&n| {
             block_on(storage.get_request(&request(&numbered(n))))
@@ -194,7 +207,10 @@ fn check(path: &Path, acked: &BTreeSet<u64>, kill: u64, context: &str) -> BTreeS
                 .is_some()
         })
         .collect();
-    assert_eq!(requests, committed, "{context}: the commits whose request is there");
+    assert_eq!(
+        requests, committed,
+        "{context}: the commits whose request is there"
+    );
 
     // The tasks, by leasing them all at once (one batch). Each check leases at a later time
     // than the previous one's leases expire.
@@ -202,7 +218,13 @@ fn check(path: &Path, acked: &BTreeSet<u64>, kill: u64, context: &str) -> BTreeS
     let queue = TaskQueue::new(QUEUE);
     let leases = committed.len() + COMMITTERS as usize;
     let leased = block_on(join_all((0..leases).map(|_| {
-        storage.lease_task(&queue, TaskKind::Workflow, now, "check", Duration::from_secs(3_600))
+        storage.lease_task(
+            &queue,
+            TaskKind::Workflow,
+            now,
+            "check",
+            Duration::from_secs(3_600),
+        )
     })));
     let tasks: BTreeSet<u64> = leased
         .into_iter()
@@ -211,7 +233,8 @@ fn check(path: &Path, acked: &BTreeSet<u64>, kill: u64, context: &str) -> BTreeS
         .collect();
     assert_eq!(tasks, committed, "{context}: the commits whose task is there");
     assert!(
-        runs.iter().all(|r| r.key == run_key(r.key.workflow_id.as_str(), "run-1")),
+        runs.iter()
+            .all(|r| r.key == run_key(r.key.workflow_id.as_str(), "run-1")),
         "{context}: a run id other than run-1"
     );
     committed

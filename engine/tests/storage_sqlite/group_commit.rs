@@ -1,7 +1,7 @@
 //! Group commit: concurrent commits share transactions, and a refused commit fails alone
 //! while the rest of its batch commits.
 
-use crate::support::{Dir, append, event, new_run, numbered, numbered_commit, request, run_key, timer, at};
+use crate::support::{Dir, append, at, event, new_run, numbered, numbered_commit, request, run_key, timer};
 use futures::executor::block_on;
 use futures::future::join_all;
 use futures::{join, poll};
@@ -39,7 +39,9 @@ fn in_one_batch(storage: &SqliteStorage, commits: Vec<Commit>) -> Vec<StorageRes
         };
         let mut blocker = pin!(storage.commit(blocker));
         assert!(poll!(&mut blocker).is_pending(), "a commit went through the lock");
-        wait_until("the writer takes the first commit", || storage.stats().batches > before);
+        wait_until("the writer takes the first commit", || {
+            storage.stats().batches > before
+        });
         let queued = join_all(commits.into_iter().map(|c| storage.commit(c)));
         // Polled after every commit above was sent, as `join!` polls in order.
         let release = async { lock.execute_batch("ROLLBACK").unwrap() };
@@ -58,7 +60,10 @@ fn sixty_four_concurrent_commits_share_one_transaction() {
     let stats = storage.stats();
     assert_eq!(stats.commits, 65, "{stats:?}");
     assert_eq!(stats.largest_batch, 64, "{stats:?}");
-    assert_eq!(stats.transactions, 2, "the first commit's, then one for the 64: {stats:?}");
+    assert_eq!(
+        stats.transactions, 2,
+        "the first commit's, then one for the 64: {stats:?}"
+    );
     assert_eq!(
         block_on(storage.list_runs(None, 100)).unwrap().len(),
         64,
@@ -161,7 +166,11 @@ fn a_refused_commit_fails_alone_in_its_batch() {
             found: Some(EventId(3)),
         })
     );
-    assert!(matches!(&results[40], Err(StorageError::Invalid(_))), "{:?}", results[40]);
+    assert!(
+        matches!(&results[40], Err(StorageError::Invalid(_))),
+        "{:?}",
+        results[40]
+    );
     assert_eq!(
         results[50],
         Err(StorageError::VersionConflict {
@@ -199,9 +208,19 @@ fn a_refused_commit_fails_alone_in_its_batch() {
     let traced_runs: Vec<String> = block_on(storage.list_runs(None, 100))
         .unwrap()
         .into_iter()
-        .filter_map(|r| r.key.workflow_id.as_str().strip_prefix("trace-").map(str::to_owned))
+        .filter_map(|r| {
+            r.key
+                .workflow_id
+                .as_str()
+                .strip_prefix("trace-")
+                .map(str::to_owned)
+        })
         .collect();
-    assert_eq!(traced_runs, vec![dup_winner], "runs created by the batch's special commits");
+    assert_eq!(
+        traced_runs,
+        vec![dup_winner],
+        "runs created by the batch's special commits"
+    );
     for n in 0..59 {
         assert!(
             block_on(storage.get_run(&WorkflowId::new(numbered(n)), None))

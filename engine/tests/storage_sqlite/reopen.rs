@@ -73,9 +73,15 @@ fn data_survives_close_and_reopen() {
         ..Commit::default()
     }))
     .unwrap();
-    let leased = block_on(storage.lease_task(&queue, TaskKind::Workflow, at(10), "worker-1", Duration::from_secs(60)))
-        .unwrap()
-        .expect("the workflow task is leased");
+    let leased = block_on(storage.lease_task(
+        &queue,
+        TaskKind::Workflow,
+        at(10),
+        "worker-1",
+        Duration::from_secs(60),
+    ))
+    .unwrap()
+    .expect("the workflow task is leased");
     let stats = storage.stats();
     assert_eq!((stats.commits, stats.leases), (2, 1), "{stats:?}");
     drop(storage);
@@ -100,14 +106,26 @@ fn data_survives_close_and_reopen() {
         Some(b2_new.record.clone()),
         "the current run of keep-b is the run it continued as"
     );
-    assert_eq!(block_on(storage.read_events(&a, EventId(1))).unwrap(), a_new.events);
+    assert_eq!(
+        block_on(storage.read_events(&a, EventId(1))).unwrap(),
+        a_new.events
+    );
     let mut b1_history = b1_new.events.clone();
     b1_history.extend(b1_closed.events.clone());
-    assert_eq!(block_on(storage.read_events(&b1, EventId(1))).unwrap(), b1_history);
+    assert_eq!(
+        block_on(storage.read_events(&b1, EventId(1))).unwrap(),
+        b1_history
+    );
 
     assert_eq!(
-        block_on(storage.lease_task(&queue, TaskKind::Workflow, at(20), "worker-2", Duration::from_secs(60)))
-            .unwrap(),
+        block_on(storage.lease_task(
+            &queue,
+            TaskKind::Workflow,
+            at(20),
+            "worker-2",
+            Duration::from_secs(60)
+        ))
+        .unwrap(),
         None,
         "the lease taken before closing is still held"
     );
@@ -137,7 +155,11 @@ fn data_survives_close_and_reopen() {
     );
     let mut sorted = timers;
     sorted.sort_by(|x, y| (x.due, &x.key).cmp(&(y.due, &y.key)));
-    assert_eq!(block_on(storage.due_timers(FAR, 10)).unwrap(), sorted, "the timers");
+    assert_eq!(
+        block_on(storage.due_timers(FAR, 10)).unwrap(),
+        sorted,
+        "the timers"
+    );
     assert_eq!(
         block_on(storage.get_request(&request("start-a"))).unwrap(),
         Some(json!({"runId": "run-1"}))
@@ -155,7 +177,9 @@ fn data_survives_close_and_reopen() {
     }))
     .unwrap();
     assert_eq!(
-        block_on(storage.get_run(&a.workflow_id, None)).unwrap().map(|r| r.next_event_id),
+        block_on(storage.get_run(&a.workflow_id, None))
+            .unwrap()
+            .map(|r| r.next_event_id),
         Some(EventId(5))
     );
 }

@@ -15,8 +15,8 @@
 
 use super::error::storage_error;
 use super::rows::{
-    RUN_COLUMNS, RunValues, TASK_COLUMNS, TaskKeyValues, TaskRow, TimerKeyValues, bound, int, kind_code, time,
-    to_json, uint,
+    RUN_COLUMNS, RunValues, TASK_COLUMNS, TaskKeyValues, TaskRow, TimerKeyValues, bound, int, kind_code,
+    time, to_json, uint,
 };
 use crate::ids::{EventId, RunId, TaskQueue, WorkflowId};
 use crate::storage::check::{StoredHead, check_run_write};

@@ -98,7 +98,8 @@ pub struct SqliteStats {
 /// commit, concurrent readers.
 ///
 /// Cheap to clone: clones share the file, the writer and the readers. Dropping the last
-/// handle stops the writer thread after its current batch and closes the file.
+/// handle stops the writer thread and closes the file; the drop waits for the writer to
+/// finish the batch it is writing (one transaction).
 #[derive(Clone, Debug)]
 pub struct SqliteStorage {
     inner: Arc<Inner>,
@@ -125,10 +126,12 @@ impl SqliteStorage {
         let conn = schema::open_writer(&path, &config)?;
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
-        let writer = writer::spawn(conn, receiver, Arc::clone(&counters), config.max_batch)
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
+        let writer =
+            writer::spawn(conn, receiver, Arc::clone(&counters), config.max_batch).map_err(|source| {
+                Error::Io {
+                    path: path.clone(),
+                    source,
+                }
             })?;
         Ok(SqliteStorage {
             inner: Arc::new(Inner {

@@ -89,12 +89,19 @@ pub(super) fn get_run(
             .prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ?1 ORDER BY seq DESC LIMIT 1"
             ))
-            .and_then(|mut s| s.query_row(params![workflow_id.as_str()], RunRow::read).optional()),
+            .and_then(|mut s| {
+                s.query_row(params![workflow_id.as_str()], RunRow::read)
+                    .optional()
+            }),
     };
     query("reading a run", row)?.map(RunRow::decode).transpose()
 }
 
-pub(super) fn read_events(conn: &Connection, run: &RunKey, from: EventId) -> StorageResult<Vec<HistoryEvent>> {
+pub(super) fn read_events(
+    conn: &Connection,
+    run: &RunKey,
+    from: EventId,
+) -> StorageResult<Vec<HistoryEvent>> {
     let bodies: Vec<String> = query(
         "reading events",
         conn.prepare_cached(

@@ -18,8 +18,8 @@
 
 use crate::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::storage::{
-    Lease, RunKey, RunRecord, RunStatus, StorageError, StorageResult, Task, TaskKey, TaskKind, TimeoutTypeKey,
-    TimerKey, TimerKind, TimerRecord,
+    Lease, RunKey, RunRecord, RunStatus, StorageError, StorageResult, Task, TaskKey, TaskKind,
+    TimeoutTypeKey, TimerKey, TimerKind, TimerRecord,
 };
 use crate::time::Timestamp;
 use rusqlite::Row;
@@ -62,12 +62,14 @@ fn stored_time(ms: i64, what: &str) -> StorageResult<Timestamp> {
 
 /// The serde_json encoding of something storage keeps opaque.
 pub(super) fn to_json<T: Serialize>(value: &T, what: &str) -> StorageResult<String> {
-    serde_json::to_string(value).map_err(|e| StorageError::Invalid(format!("{what} does not encode as JSON: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| StorageError::Invalid(format!("{what} does not encode as JSON: {e}")))
 }
 
 /// Decodes what [`to_json`] stored.
 pub(super) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> StorageResult<T> {
-    serde_json::from_str(text).map_err(|e| StorageError::Corrupt(format!("stored {what} does not decode: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| StorageError::Corrupt(format!("stored {what} does not decode: {e}")))
 }
 
 // ---- enums ----
@@ -93,7 +95,11 @@ fn status_from(name: &str) -> StorageResult<RunStatus> {
         "Terminated" => RunStatus::Terminated,
         "TimedOut" => RunStatus::TimedOut,
         "ContinuedAsNew" => RunStatus::ContinuedAsNew,
-        other => return Err(StorageError::Corrupt(format!("stored run status {other:?} is unknown"))),
+        other => {
+            return Err(StorageError::Corrupt(format!(
+                "stored run status {other:?} is unknown"
+            )));
+        }
     })
 }
 
@@ -109,7 +115,9 @@ fn kind_from(code: i64) -> StorageResult<TaskKind> {
     match code {
         0 => Ok(TaskKind::Workflow),
         1 => Ok(TaskKind::Activity),
-        other => Err(StorageError::Corrupt(format!("stored task kind {other} is unknown"))),
+        other => Err(StorageError::Corrupt(format!(
+            "stored task kind {other} is unknown"
+        ))),
     }
 }
 
@@ -129,7 +137,11 @@ fn timeout_from(code: i64) -> StorageResult<TimeoutTypeKey> {
         1 => TimeoutTypeKey::ScheduleToClose,
         2 => TimeoutTypeKey::ScheduleToStart,
         3 => TimeoutTypeKey::Heartbeat,
-        other => return Err(StorageError::Corrupt(format!("stored timeout type {other} is unknown"))),
+        other => {
+            return Err(StorageError::Corrupt(format!(
+                "stored timeout type {other} is unknown"
+            )));
+        }
     })
 }
 
@@ -226,8 +238,7 @@ impl RunValues {
 // ---- tasks ----
 
 /// The columns a task is read from, in [`TaskRow::read`]'s order.
-pub(super) const TASK_COLUMNS: &str =
-    "workflow_id, run_id, kind, scheduled_event_id, attempt, queue, visible_at, lease_owner, lease_expires_at";
+pub(super) const TASK_COLUMNS: &str = "workflow_id, run_id, kind, scheduled_event_id, attempt, queue, visible_at, lease_owner, lease_expires_at";
 
 /// A task's key columns, in the key's order.
 pub(super) struct TaskKeyValues {
@@ -408,7 +419,11 @@ impl TimerRow {
                 scheduled_event_id: event_id()?,
                 attempt: attempt()?,
             },
-            other => return Err(StorageError::Corrupt(format!("stored timer kind {other} is unknown"))),
+            other => {
+                return Err(StorageError::Corrupt(format!(
+                    "stored timer kind {other} is unknown"
+                )));
+            }
         };
         Ok(TimerRecord {
             key: TimerKey {

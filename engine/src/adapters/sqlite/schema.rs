@@ -134,8 +134,8 @@ pub(super) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connecti
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let conn =
-        Connection::open_with_flags(path, flags).map_err(|e| Error::sqlite(path, "opening for writing", e))?;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| Error::sqlite(path, "opening for writing", e))?;
     let sqlite = |doing| move |e| Error::sqlite(path, doing, e);
     conn.busy_timeout(config.busy_timeout)
         .map_err(sqlite("setting the busy timeout"))?;
@@ -184,7 +184,8 @@ fn check_existing(path: &Path, config: &SqliteConfig) -> Result<(), Error> {
     if header != SQLITE_MAGIC {
         return Err(Error::NotWarpflow {
             path: path.to_owned(),
-            reason: "the file is not an SQLite database (it does not start with the SQLite header)".to_owned(),
+            reason: "the file is not an SQLite database (it does not start with the SQLite header)"
+                .to_owned(),
         });
     }
     let conn = Connection::open_with_flags(

@@ -128,7 +128,10 @@ impl Writer {
 /// An answer not sent yet: it waits for the transaction's outcome.
 enum Answer {
     Commit(oneshot::Sender<StorageResult<()>>, StorageResult<()>),
-    Lease(oneshot::Sender<StorageResult<Option<Task>>>, StorageResult<Option<Task>>),
+    Lease(
+        oneshot::Sender<StorageResult<Option<Task>>>,
+        StorageResult<Option<Task>>,
+    ),
 }
 
 impl Answer {
@@ -162,8 +165,7 @@ fn write_batch(conn: &Connection, counters: &Counters, batch: Vec<Request>, fail
         .largest_batch
         .fetch_max(batch.len() as u64, Ordering::Relaxed);
     let mut answers = Vec::with_capacity(batch.len());
-    let mut failure =
-        failure.or_else(|| execute(conn, "BEGIN IMMEDIATE", "starting a transaction").err());
+    let mut failure = failure.or_else(|| execute(conn, "BEGIN IMMEDIATE", "starting a transaction").err());
     for request in batch {
         let answer = match &failure {
             Some(error) => fail(request, error.clone()),
@@ -223,13 +225,15 @@ fn in_savepoint(conn: &Connection, request: Request) -> (Answer, Option<StorageE
             (Answer::Lease(reply, result), outcome)
         }
     };
-    let end = match outcome {
-        Outcome::Applied => "RELEASE op",
-        Outcome::Refused => "ROLLBACK TO op; RELEASE op",
+    let end: &[&str] = match outcome {
+        Outcome::Applied => &["RELEASE op"],
+        Outcome::Refused => &["ROLLBACK TO op", "RELEASE op"],
         // The whole transaction goes: no need to end the savepoint.
         Outcome::Failed(error) => return (answer, Some(error)),
     };
-    let error = execute(conn, end, "ending a savepoint").err();
+    let error = end
+        .iter()
+        .find_map(|sql| execute(conn, sql, "ending a savepoint").err());
     (answer, error)
 }
 
@@ -257,13 +261,11 @@ fn fail(request: Request, error: StorageError) -> Answer {
     }
 }
 
-/// Runs statements that return nothing (transaction control), through the statement cache
-/// when there is one statement.
+/// Runs a statement that returns nothing (transaction control), through the statement
+/// cache.
 fn execute(conn: &Connection, sql: &str, doing: &str) -> StorageResult<()> {
-    let result = if sql.contains(';') {
-        conn.execute_batch(sql)
-    } else {
-        conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ())
-    };
-    result.map_err(|e| storage_error(doing, &e))
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(|e| storage_error(doing, &e))
 }
