@@ -15,14 +15,15 @@
 
 use super::error::storage_error;
 use super::rows::{
-    RUN_COLUMNS, RunValues, TASK_COLUMNS, TaskKeyValues, TaskRow, TimerKeyValues, bound, int, kind_code,
-    time, to_json, uint,
+    RUN_COLUMNS, RunValues, TASK_COLUMNS, TASK_KEY_MATCH, TIMER_KEY_COLUMNS, TIMER_KEY_MATCH, TaskKeyValues,
+    TaskRow, TimerKeyValues, bound, int, kind_code, time, to_json, uint,
 };
 use crate::ids::{EventId, RunId, TaskQueue, WorkflowId};
 use crate::storage::check::{StoredHead, check_run_write};
 use crate::storage::{Commit, Lease, RunKey, RunWrite, StorageError, Task, TaskKind};
 use crate::time::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Params, params, params_from_iter};
 use std::time::Duration;
 
 /// Why an operation was not applied.
@@ -48,6 +49,14 @@ impl From<StorageError> for OpError {
 /// Wraps an SQLite error met while `doing` something as a failure of the transaction.
 fn failed(doing: &'static str) -> impl Fn(rusqlite::Error) -> OpError {
     move |e| OpError::Failed(storage_error(doing, &e))
+}
+
+/// Runs one statement that returns no rows, through the statement cache.
+fn exec(conn: &Connection, doing: &'static str, sql: &str, params: impl Params) -> Result<(), OpError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map(|_| ())
+        .map_err(failed(doing))
 }
 
 /// A claim of the first claimable task of a queue, as `Storage::lease_task` asks.
@@ -81,89 +90,60 @@ pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<(), OpError> 
             None => (None, None),
         };
         let claimable_at = expires_at.map_or(visible_at, |e| e.max(visible_at));
-        conn.prepare_cached(
+        let rest: [&dyn ToSql; 5] = [
+            &task.queue.as_str(),
+            &visible_at,
+            &owner,
+            &expires_at,
+            &claimable_at,
+        ];
+        exec(
+            conn,
+            "creating a task",
             "INSERT OR REPLACE INTO tasks (workflow_id, run_id, kind, scheduled_event_id, attempt, queue, \
              visible_at, lease_owner, lease_expires_at, claimable_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                k.workflow_id,
-                k.run_id,
-                k.kind,
-                k.scheduled_event_id,
-                k.attempt,
-                task.queue.as_str(),
-                visible_at,
-                owner,
-                expires_at,
-                claimable_at
-            ])
-        })
-        .map_err(failed("creating a task"))?;
+            params_from_iter(k.params().into_iter().chain(rest)),
+        )?;
     }
     for key in &commit.complete_tasks {
         let k = TaskKeyValues::encode(key)?;
-        conn.prepare_cached(
-            "DELETE FROM tasks WHERE workflow_id = ?1 AND run_id = ?2 AND kind = ?3 \
-             AND scheduled_event_id = ?4 AND attempt = ?5",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                k.workflow_id,
-                k.run_id,
-                k.kind,
-                k.scheduled_event_id,
-                k.attempt
-            ])
-        })
-        .map_err(failed("completing a task"))?;
+        exec(
+            conn,
+            "completing a task",
+            &format!("DELETE FROM tasks WHERE {TASK_KEY_MATCH}"),
+            k.params(),
+        )?;
     }
     for timer in &commit.create_timers {
         let k = TimerKeyValues::encode(&timer.key)?;
         let due = time(timer.due, &format!("timer of run {}: due time", timer.key.run))?;
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO timers (workflow_id, run_id, kind, timer_id, scheduled_event_id, \
-             attempt, timeout, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                k.workflow_id,
-                k.run_id,
-                k.kind,
-                k.timer_id,
-                k.scheduled_event_id,
-                k.attempt,
-                k.timeout,
-                due
-            ])
-        })
-        .map_err(failed("setting a timer"))?;
+        exec(
+            conn,
+            "setting a timer",
+            &format!(
+                "INSERT OR REPLACE INTO timers ({TIMER_KEY_COLUMNS}, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ),
+            params_from_iter(k.params().into_iter().chain([&due as &dyn ToSql])),
+        )?;
     }
     for key in &commit.delete_timers {
         let k = TimerKeyValues::encode(key)?;
-        conn.prepare_cached(
-            "DELETE FROM timers WHERE workflow_id = ?1 AND run_id = ?2 AND kind = ?3 AND timer_id = ?4 \
-             AND scheduled_event_id = ?5 AND attempt = ?6 AND timeout = ?7",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                k.workflow_id,
-                k.run_id,
-                k.kind,
-                k.timer_id,
-                k.scheduled_event_id,
-                k.attempt,
-                k.timeout
-            ])
-        })
-        .map_err(failed("deleting a timer"))?;
+        exec(
+            conn,
+            "deleting a timer",
+            &format!("DELETE FROM timers WHERE {TIMER_KEY_MATCH}"),
+            k.params(),
+        )?;
     }
     for (request_id, response) in &commit.requests {
         let response = to_json(response, &format!("response of request {:?}", request_id.0))?;
-        conn.prepare_cached("INSERT OR REPLACE INTO requests (request_id, response) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![request_id.0, response]))
-            .map_err(failed("recording a request"))?;
+        exec(
+            conn,
+            "recording a request",
+            "INSERT OR REPLACE INTO requests (request_id, response) VALUES (?1, ?2)",
+            params![request_id.0, response],
+        )?;
     }
     Ok(())
 }
@@ -179,47 +159,35 @@ fn run_write(conn: &Connection, write: &RunWrite) -> Result<(), OpError> {
     };
     check_run_write(write, stored.map(|(_, head)| head), || running).map_err(OpError::Refused)?;
     let v = RunValues::encode(&write.record)?;
+    let values: [&dyn ToSql; 8] = [
+        &v.workflow_type,
+        &v.task_queue,
+        &v.status,
+        &v.start_time,
+        &v.close_time,
+        &v.next_event_id,
+        &v.version,
+        &v.state,
+    ];
     let seq = match stored {
         None => {
-            conn.prepare_cached(&format!(
-                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![
-                    key.workflow_id.as_str(),
-                    key.run_id.as_str(),
-                    v.workflow_type,
-                    v.task_queue,
-                    v.status,
-                    v.start_time,
-                    v.close_time,
-                    v.next_event_id,
-                    v.version,
-                    v.state
-                ])
-            })
-            .map_err(failed("creating a run"))?;
+            let key_values: [&dyn ToSql; 2] = [&key.workflow_id.as_str(), &key.run_id.as_str()];
+            exec(
+                conn,
+                "creating a run",
+                &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params_from_iter(key_values.into_iter().chain(values)),
+            )?;
             conn.last_insert_rowid()
         }
         Some((seq, _)) => {
-            conn.prepare_cached(
+            exec(
+                conn,
+                "updating a run",
                 "UPDATE runs SET workflow_type = ?2, task_queue = ?3, status = ?4, start_time = ?5, \
                  close_time = ?6, next_event_id = ?7, version = ?8, state = ?9 WHERE seq = ?1",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    seq,
-                    v.workflow_type,
-                    v.task_queue,
-                    v.status,
-                    v.start_time,
-                    v.close_time,
-                    v.next_event_id,
-                    v.version,
-                    v.state
-                ])
-            })
-            .map_err(failed("updating a run"))?;
+                params_from_iter([&seq as &dyn ToSql].into_iter().chain(values)),
+            )?;
             seq
         }
     };
@@ -312,22 +280,16 @@ pub(super) fn lease(conn: &Connection, request: &LeaseRequest) -> Result<Option<
     let expires = bound(request.now.plus(request.lease_for).as_millis());
     let expires_at = Timestamp::from_millis(expires.unsigned_abs());
     let k = TaskKeyValues::encode(&task.key).map_err(OpError::Failed)?;
-    conn.prepare_cached(
-        "UPDATE tasks SET lease_owner = ?6, lease_expires_at = ?7, claimable_at = max(visible_at, ?7) \
-         WHERE workflow_id = ?1 AND run_id = ?2 AND kind = ?3 AND scheduled_event_id = ?4 AND attempt = ?5",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            k.workflow_id,
-            k.run_id,
-            k.kind,
-            k.scheduled_event_id,
-            k.attempt,
-            request.owner,
-            expires
-        ])
-    })
-    .map_err(failed("leasing a task"))?;
+    let lease: [&dyn ToSql; 2] = [&request.owner, &expires];
+    exec(
+        conn,
+        "leasing a task",
+        &format!(
+            "UPDATE tasks SET lease_owner = ?6, lease_expires_at = ?7, claimable_at = max(visible_at, ?7) \
+             WHERE {TASK_KEY_MATCH}"
+        ),
+        params_from_iter(k.params().into_iter().chain(lease)),
+    )?;
     task.lease = Some(Lease {
         owner: request.owner.clone(),
         expires_at,

@@ -23,6 +23,7 @@ use crate::storage::{
 };
 use crate::time::Timestamp;
 use rusqlite::Row;
+use rusqlite::types::ToSql;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -249,7 +250,22 @@ pub(super) struct TaskKeyValues {
     pub attempt: i64,
 }
 
+/// Selects a task by its key, given [`TaskKeyValues::params`] as `?1` to `?5`.
+pub(super) const TASK_KEY_MATCH: &str =
+    "workflow_id = ?1 AND run_id = ?2 AND kind = ?3 AND scheduled_event_id = ?4 AND attempt = ?5";
+
 impl TaskKeyValues {
+    /// The key as query parameters, in the key's order.
+    pub(super) fn params(&self) -> [&dyn ToSql; 5] {
+        [
+            &self.workflow_id,
+            &self.run_id,
+            &self.kind,
+            &self.scheduled_event_id,
+            &self.attempt,
+        ]
+    }
+
     pub(super) fn encode(key: &TaskKey) -> StorageResult<TaskKeyValues> {
         Ok(TaskKeyValues {
             workflow_id: key.run.workflow_id.as_str().to_owned(),
@@ -341,7 +357,24 @@ pub(super) struct TimerKeyValues {
     pub timeout: i64,
 }
 
+/// Selects a timer by its key, given [`TimerKeyValues::params`] as `?1` to `?7`.
+pub(super) const TIMER_KEY_MATCH: &str = "workflow_id = ?1 AND run_id = ?2 AND kind = ?3 AND timer_id = ?4 \
+     AND scheduled_event_id = ?5 AND attempt = ?6 AND timeout = ?7";
+
 impl TimerKeyValues {
+    /// The key as query parameters, in [`TIMER_KEY_COLUMNS`]'s order.
+    pub(super) fn params(&self) -> [&dyn ToSql; 7] {
+        [
+            &self.workflow_id,
+            &self.run_id,
+            &self.kind,
+            &self.timer_id,
+            &self.scheduled_event_id,
+            &self.attempt,
+            &self.timeout,
+        ]
+    }
+
     pub(super) fn encode(key: &TimerKey) -> StorageResult<TimerKeyValues> {
         let event_id = |id: EventId| int(id.0, &format!("timer of run {}: scheduled event id", key.run));
         let (kind, timer_id, scheduled_event_id, attempt, timeout) = match &key.kind {
