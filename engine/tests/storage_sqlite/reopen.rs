@@ -5,10 +5,24 @@ use futures::executor::block_on;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use warpflow_engine::adapters::sqlite::SqliteStorage;
 use warpflow_engine::ids::{EventId, TaskQueue, WorkflowId};
 use warpflow_engine::storage::{
-    Commit, Lease, RunStatus, Storage, Task, TaskKind, TimeoutTypeKey, TimerKey, TimerKind, TimerRecord,
+    Commit, Lease, RunStatus, Storage, StorageResult, Task, TaskKind, TimeoutTypeKey, TimerKey, TimerKind,
+    TimerRecord,
 };
+use warpflow_engine::time::Timestamp;
+
+/// Leases the workflow task of the queue `keep` for a minute.
+fn lease_workflow_task(storage: &SqliteStorage, now: Timestamp, owner: &str) -> StorageResult<Option<Task>> {
+    block_on(storage.lease_task(
+        &TaskQueue::new("keep"),
+        TaskKind::Workflow,
+        now,
+        owner,
+        Duration::from_secs(60),
+    ))
+}
 
 fn wal(path: &Path) -> PathBuf {
     PathBuf::from(format!("{}-wal", path.display()))
@@ -73,15 +87,9 @@ fn data_survives_close_and_reopen() {
         ..Commit::default()
     }))
     .unwrap();
-    let leased = block_on(storage.lease_task(
-        &queue,
-        TaskKind::Workflow,
-        at(10),
-        "worker-1",
-        Duration::from_secs(60),
-    ))
-    .unwrap()
-    .expect("the workflow task is leased");
+    let leased = lease_workflow_task(&storage, at(10), "worker-1")
+        .unwrap()
+        .expect("the workflow task is leased");
     let stats = storage.stats();
     assert_eq!((stats.commits, stats.leases), (2, 1), "{stats:?}");
     drop(storage);
@@ -118,25 +126,11 @@ fn data_survives_close_and_reopen() {
     );
 
     assert_eq!(
-        block_on(storage.lease_task(
-            &queue,
-            TaskKind::Workflow,
-            at(20),
-            "worker-2",
-            Duration::from_secs(60)
-        ))
-        .unwrap(),
+        lease_workflow_task(&storage, at(20), "worker-2").unwrap(),
         None,
         "the lease taken before closing is still held"
     );
-    let released = block_on(storage.lease_task(
-        &queue,
-        TaskKind::Workflow,
-        at(60_010),
-        "worker-2",
-        Duration::from_secs(60),
-    ))
-    .unwrap();
+    let released = lease_workflow_task(&storage, at(60_010), "worker-2").unwrap();
     assert_eq!(
         released,
         Some(Task {
