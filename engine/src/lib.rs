@@ -17,7 +17,8 @@
 //!   (clock, spawner) it runs in.
 //! - [`client`], [`worker`]: the two kinds of callers of the service, over a transport.
 //! - [`engine`]: a service with its clients and workers in one process.
-//! - [`adapters`]: the tokio clock and spawner: the only code that reads real time or spawns.
+//! - [`adapters`]: the tokio clock and spawner, and the SQLite storage: the only code that
+//!   reads real time, spawns or touches files.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use warpflow_engine::adapters::http::{HttpServer, ServerOptions};
+use warpflow_engine::adapters::{SqliteConfig, SqliteStorage};
 use warpflow_engine::engine::Engine;
 use warpflow_engine::storage::{MemoryStorage, Storage};
 use warpflow_engine::worker::CancellationToken;
@@ -75,14 +76,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The storage the service keeps its state in.
+/// The storage the service keeps its state in: a SQLite file (created if missing; a file
+/// that is not a Warpflow database, or is newer or damaged, is refused untouched), or memory.
 fn open_storage(db: Option<&Path>) -> Result<Arc<dyn Storage>, String> {
     match db {
         None => Ok(Arc::new(MemoryStorage::default())),
-        Some(path) => Err(format!(
-            "--db {}: this build has no SQLite storage yet; run without --db to keep the state in memory",
-            path.display()
-        )),
+        Some(path) => SqliteStorage::open(path, SqliteConfig::default())
+            .map(|storage| Arc::new(storage) as Arc<dyn Storage>)
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -60,6 +60,54 @@ pub async fn run_all<S: Storage>(make: impl Fn() -> S) {
     request_ids(&make()).await;
 }
 
+/// Declares one `#[test]` per property (but [`crash_keeps_only_committed`], which needs a
+/// reopen) and a `run_all` test, each on a fresh storage from `$make`: an expression giving
+/// an `Fn() -> S`, evaluated once per test, so that it may own what its storages need (a
+/// temporary directory, say). For `MemoryStorage`: `storage_conformance_tests!(MemoryStorage::new);`
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    ($make:expr) => {
+        $crate::storage_conformance_tests!(@each $make;
+            atomic_commit,
+            optimistic_conflict,
+            version_conflict,
+            workflow_id_uniqueness,
+            invalid_event_ids,
+            list_runs_order,
+            task_lease_and_expiry,
+            task_visibility,
+            task_order,
+            task_queue_and_kind,
+            task_replacement,
+            many_tasks,
+            timers_by_due_time,
+            timer_replace_and_delete,
+            request_ids
+        );
+
+        /// `run_all` runs every property (and so stays in step with the list above).
+        #[test]
+        fn run_all() {
+            let make = $make;
+            $crate::storage::conformance::block_on($crate::storage::conformance::run_all(make));
+        }
+    };
+    (@each $make:expr; $($property:ident),*) => {
+        $(
+            #[test]
+            fn $property() {
+                let make = $make;
+                $crate::storage::conformance::block_on($crate::storage::conformance::$property(&make()));
+            }
+        )*
+    };
+}
+
+/// For [`storage_conformance_tests!`](crate::storage_conformance_tests): the suite's futures
+/// complete without a runtime's help, except a backend's own threads.
+#[doc(hidden)]
+pub use futures::executor::block_on;
+
 // ---- runs and commits ----
 
 /// A commit whose last run write conflicts leaves no trace of anything else it carried:

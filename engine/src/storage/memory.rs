@@ -16,6 +16,7 @@
 //! Every method does its work on the future's first poll, which completes at once: a future
 //! dropped unpolled does nothing, as with a backend that really waits for I/O.
 
+use super::check::{StoredHead, check_run_write};
 use super::{
     Commit, Lease, RequestId, RunKey, RunRecord, RunStatus, RunWrite, Storage, StorageError, StorageResult,
     Task, TaskKey, TaskKind, TimerKey, TimerRecord,
@@ -158,49 +159,19 @@ impl State {
         let mut staged = Staged::new();
         for write in &commit.runs {
             let key = &write.record.key;
-            let current = staged.get(key).copied().or_else(|| {
-                self.runs
-                    .get(key)
-                    .map(|r| (r.record.status, r.record.next_event_id, r.record.version))
-            });
-            let first = match write.expected_next_event_id {
-                None => {
-                    if let Some((_, found, _)) = current {
-                        return Err(StorageError::Conflict {
-                            run: key.clone(),
-                            expected: None,
-                            found: Some(found),
-                        });
-                    }
-                    if let Some(running) = self.running_run(&key.workflow_id, &staged) {
-                        return Err(StorageError::AlreadyRunning {
-                            workflow_id: key.workflow_id.clone(),
-                            running,
-                        });
-                    }
-                    EventId::FIRST
-                }
-                Some(expected) => match current {
-                    Some((_, found, version)) if found == expected => {
-                        if write.record.version != version.saturating_add(1) {
-                            return Err(StorageError::VersionConflict {
-                                run: key.clone(),
-                                based_on: write.record.version.saturating_sub(1),
-                                found: version,
-                            });
-                        }
-                        expected
-                    }
-                    _ => {
-                        return Err(StorageError::Conflict {
-                            run: key.clone(),
-                            expected: Some(expected),
-                            found: current.map(|(_, found, _)| found),
-                        });
-                    }
-                },
-            };
-            check_event_ids(write, first)?;
+            let stored = staged
+                .get(key)
+                .map(|&(_, next_event_id, version)| StoredHead {
+                    next_event_id,
+                    version,
+                })
+                .or_else(|| {
+                    self.runs.get(key).map(|r| StoredHead {
+                        next_event_id: r.record.next_event_id,
+                        version: r.record.version,
+                    })
+                });
+            check_run_write(write, stored, || self.running_run(&key.workflow_id, &staged))?;
             staged.insert(
                 key,
                 (
@@ -432,35 +403,6 @@ impl State {
     fn next_timer_due(&self) -> Option<Timestamp> {
         self.timers_by_due.first().map(|(due, _)| *due)
     }
-}
-
-/// Checks that `write`'s events continue the history densely from `first` and that its record
-/// counts them.
-fn check_event_ids(write: &RunWrite, first: EventId) -> StorageResult<()> {
-    let key = &write.record.key;
-    let mut next = first;
-    for (position, event) in write.events.iter().enumerate() {
-        if event.event_id != next {
-            return Err(StorageError::Invalid(format!(
-                "run {key}: appended event #{position} has id {}, expected {next}: events must \
-                 continue the history densely",
-                event.event_id
-            )));
-        }
-        // Checked rather than `EventId::next`: the ids come from the caller.
-        next =
-            next.0.checked_add(1).map(EventId).ok_or_else(|| {
-                StorageError::Invalid(format!("run {key}: event id {next} has no successor"))
-            })?;
-    }
-    if write.record.next_event_id != next {
-        return Err(StorageError::Invalid(format!(
-            "run {key}: record.next_event_id is {}, but after the {} appended event(s) it must be {next}",
-            write.record.next_event_id,
-            write.events.len()
-        )));
-    }
-    Ok(())
 }
 
 impl Storage for MemoryStorage {

@@ -11,6 +11,7 @@
 //! read as one query. [`MemoryStorage`] is the deterministic reference implementation, and
 //! [`conformance`] is the suite every backend must pass.
 
+pub(crate) mod check;
 pub mod conformance;
 mod memory;
 

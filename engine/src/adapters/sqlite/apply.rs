@@ -1,0 +1,298 @@
+//! The writes: one [`Commit`] or one lease, applied on the writer's connection inside the
+//! transaction (and the savepoint) the writer opened for it.
+//!
+//! A commit is checked run write by run write as it is applied, against the runs as the
+//! earlier writes of the same commit left them (they are applied already, inside the
+//! savepoint), with the checks every backend shares (`storage::check`). A refused commit is
+//! [`OpError::Refused`]: the writer rolls its savepoint back and the rest of the batch goes
+//! on. An SQLite failure is [`OpError::Failed`]: the whole transaction is abandoned.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "runtime adapter: the SQLite backend does file I/O on its own threads"
+)]
+
+use super::error::storage_error;
+use super::rows::{
+    RUN_COLUMNS, RunValues, TASK_COLUMNS, TASK_KEY_MATCH, TIMER_KEY_COLUMNS, TIMER_KEY_MATCH, TaskKeyValues,
+    TaskRow, TimerKeyValues, bound, int, kind_code, time, to_json, uint,
+};
+use crate::ids::{EventId, RunId, TaskQueue, WorkflowId};
+use crate::storage::check::{StoredHead, check_run_write};
+use crate::storage::{Commit, Lease, RunKey, RunWrite, StorageError, Task, TaskKind};
+use crate::time::Timestamp;
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Params, params, params_from_iter};
+use std::time::Duration;
+
+/// Why an operation was not applied.
+#[derive(Debug)]
+pub(super) enum OpError {
+    /// Refused by a check (`Conflict`, `VersionConflict`, `AlreadyRunning`, `Invalid`): only
+    /// this operation is rolled back.
+    Refused(StorageError),
+    /// SQLite failed: the transaction is abandoned.
+    Failed(StorageError),
+}
+
+/// Whatever the caller handed in that cannot be stored refuses the operation alone.
+impl From<StorageError> for OpError {
+    fn from(e: StorageError) -> OpError {
+        match e {
+            StorageError::Unavailable(_) | StorageError::Corrupt(_) => OpError::Failed(e),
+            _ => OpError::Refused(e),
+        }
+    }
+}
+
+/// Wraps an SQLite error met while `doing` something as a failure of the transaction.
+fn failed(doing: &'static str) -> impl Fn(rusqlite::Error) -> OpError {
+    move |e| OpError::Failed(storage_error(doing, &e))
+}
+
+/// Runs one statement that returns no rows, through the statement cache.
+fn exec(conn: &Connection, doing: &'static str, sql: &str, params: impl Params) -> Result<(), OpError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map(|_| ())
+        .map_err(failed(doing))
+}
+
+/// A claim of the first claimable task of a queue, as `Storage::lease_task` asks.
+#[derive(Debug)]
+pub(super) struct LeaseRequest {
+    pub queue: TaskQueue,
+    pub kind: TaskKind,
+    pub now: Timestamp,
+    pub owner: String,
+    pub lease_for: Duration,
+}
+
+// ---- commits ----
+
+/// Applies `commit`: its run writes in order (each checked), then task creations and
+/// completions, timer settings and deletions, requests — creations before removals, as
+/// `MemoryStorage` does.
+pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<(), OpError> {
+    for write in &commit.runs {
+        run_write(conn, write)?;
+    }
+    for task in &commit.create_tasks {
+        let k = TaskKeyValues::encode(&task.key)?;
+        let what = format!("task of run {}", task.key.run);
+        let visible_at = time(task.visible_at, &format!("{what}: visibility time"))?;
+        let (owner, expires_at) = match &task.lease {
+            Some(lease) => (
+                Some(lease.owner.as_str()),
+                Some(time(lease.expires_at, &format!("{what}: lease expiry"))?),
+            ),
+            None => (None, None),
+        };
+        let claimable_at = expires_at.map_or(visible_at, |e| e.max(visible_at));
+        let rest: [&dyn ToSql; 5] = [
+            &task.queue.as_str(),
+            &visible_at,
+            &owner,
+            &expires_at,
+            &claimable_at,
+        ];
+        exec(
+            conn,
+            "creating a task",
+            "INSERT OR REPLACE INTO tasks (workflow_id, run_id, kind, scheduled_event_id, attempt, queue, \
+             visible_at, lease_owner, lease_expires_at, claimable_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params_from_iter(k.params().into_iter().chain(rest)),
+        )?;
+    }
+    for key in &commit.complete_tasks {
+        let k = TaskKeyValues::encode(key)?;
+        exec(
+            conn,
+            "completing a task",
+            &format!("DELETE FROM tasks WHERE {TASK_KEY_MATCH}"),
+            k.params(),
+        )?;
+    }
+    for timer in &commit.create_timers {
+        let k = TimerKeyValues::encode(&timer.key)?;
+        let due = time(timer.due, &format!("timer of run {}: due time", timer.key.run))?;
+        exec(
+            conn,
+            "setting a timer",
+            &format!(
+                "INSERT OR REPLACE INTO timers ({TIMER_KEY_COLUMNS}, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ),
+            params_from_iter(k.params().into_iter().chain([&due as &dyn ToSql])),
+        )?;
+    }
+    for key in &commit.delete_timers {
+        let k = TimerKeyValues::encode(key)?;
+        exec(
+            conn,
+            "deleting a timer",
+            &format!("DELETE FROM timers WHERE {TIMER_KEY_MATCH}"),
+            k.params(),
+        )?;
+    }
+    for (request_id, response) in &commit.requests {
+        let response = to_json(response, &format!("response of request {:?}", request_id.0))?;
+        exec(
+            conn,
+            "recording a request",
+            "INSERT OR REPLACE INTO requests (request_id, response) VALUES (?1, ?2)",
+            params![request_id.0, response],
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks and applies one run write: the record, then its events.
+fn run_write(conn: &Connection, write: &RunWrite) -> Result<(), OpError> {
+    let key = &write.record.key;
+    let stored = stored_head(conn, key)?;
+    // The uniqueness check only matters for a creation of a run that does not exist.
+    let running = match (write.expected_next_event_id, stored) {
+        (None, None) => running_run(conn, &key.workflow_id)?,
+        _ => None,
+    };
+    check_run_write(write, stored.map(|(_, head)| head), || running).map_err(OpError::Refused)?;
+    let v = RunValues::encode(&write.record)?;
+    let values: [&dyn ToSql; 8] = [
+        &v.workflow_type,
+        &v.task_queue,
+        &v.status,
+        &v.start_time,
+        &v.close_time,
+        &v.next_event_id,
+        &v.version,
+        &v.state,
+    ];
+    let seq = match stored {
+        None => {
+            let key_values: [&dyn ToSql; 2] = [&key.workflow_id.as_str(), &key.run_id.as_str()];
+            exec(
+                conn,
+                "creating a run",
+                &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params_from_iter(key_values.into_iter().chain(values)),
+            )?;
+            conn.last_insert_rowid()
+        }
+        Some((seq, _)) => {
+            exec(
+                conn,
+                "updating a run",
+                "UPDATE runs SET workflow_type = ?2, task_queue = ?3, status = ?4, start_time = ?5, \
+                 close_time = ?6, next_event_id = ?7, version = ?8, state = ?9 WHERE seq = ?1",
+                params_from_iter([&seq as &dyn ToSql].into_iter().chain(values)),
+            )?;
+            seq
+        }
+    };
+    let mut insert = conn
+        .prepare_cached("INSERT INTO events (run_seq, event_id, event) VALUES (?1, ?2, ?3)")
+        .map_err(failed("appending events"))?;
+    for event in &write.events {
+        let id = int(event.event_id.0, &format!("run {key}: event id"))?;
+        let body = to_json(event, &format!("run {key}: event {}", event.event_id))?;
+        insert
+            .execute(params![seq, id, body])
+            .map_err(failed("appending events"))?;
+    }
+    Ok(())
+}
+
+/// The run's row id and what the optimistic check needs.
+fn stored_head(conn: &Connection, key: &RunKey) -> Result<Option<(i64, StoredHead)>, OpError> {
+    let row: Option<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT seq, next_event_id, version FROM runs WHERE workflow_id = ?1 AND run_id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![key.workflow_id.as_str(), key.run_id.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+        })
+        .map_err(failed("reading a run"))?;
+    row.map(|(seq, next_event_id, version)| {
+        Ok((
+            seq,
+            StoredHead {
+                next_event_id: EventId(uint(next_event_id, "next event id")?),
+                version: uint(version, "run version")?,
+            },
+        ))
+    })
+    .transpose()
+    .map_err(OpError::Failed)
+}
+
+/// The running run of a workflow id with the smallest run id (there is at most one, but the
+/// choice must not depend on how SQLite walks the index).
+fn running_run(conn: &Connection, workflow_id: &WorkflowId) -> Result<Option<RunId>, OpError> {
+    conn.prepare_cached(
+        "SELECT run_id FROM runs WHERE workflow_id = ?1 AND status = 'Running' ORDER BY run_id LIMIT 1",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![workflow_id.as_str()], |row| row.get::<_, String>(0))
+            .optional()
+    })
+    .map(|run_id| run_id.map(RunId::new))
+    .map_err(failed("checking the running run"))
+}
+
+// ---- leases ----
+
+/// The order tasks are handed out in: `visible_at`, then the key (the queue's kind is fixed).
+const LEASE_ORDER: &str = "visible_at, workflow_id, run_id, scheduled_event_id, attempt";
+
+/// Claims the first claimable task of the queue: the earliest `(visible_at, key)` among the
+/// unclaimed tasks visible at `now` and the claimed tasks whose lease has lapsed. Each side
+/// is read from its own index, as `MemoryStorage` does.
+pub(super) fn lease(conn: &Connection, request: &LeaseRequest) -> Result<Option<Task>, OpError> {
+    let now = bound(request.now.as_millis());
+    let kind = kind_code(request.kind);
+    let candidate = conn
+        .prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS} FROM (\
+                 SELECT {TASK_COLUMNS} FROM tasks \
+                 WHERE queue = ?1 AND kind = ?2 AND lease_owner IS NULL AND visible_at <= ?3 \
+                 ORDER BY {LEASE_ORDER} LIMIT 1) \
+             UNION ALL \
+             SELECT {TASK_COLUMNS} FROM (\
+                 SELECT {TASK_COLUMNS} FROM tasks \
+                 WHERE queue = ?1 AND kind = ?2 AND lease_owner IS NOT NULL AND claimable_at <= ?3 \
+                 ORDER BY {LEASE_ORDER} LIMIT 1) \
+             ORDER BY {LEASE_ORDER} LIMIT 1"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![request.queue.as_str(), kind, now], TaskRow::read)
+                .optional()
+        })
+        .map_err(failed("finding a task to lease"))?;
+    let Some(candidate) = candidate else {
+        return Ok(None);
+    };
+    let mut task = candidate.decode().map_err(OpError::Failed)?;
+    // A lease past what SQLite stores lapses at the end of its range instead: 292 million
+    // years after the epoch.
+    let expires = bound(request.now.plus(request.lease_for).as_millis());
+    let expires_at = Timestamp::from_millis(expires.unsigned_abs());
+    let k = TaskKeyValues::encode(&task.key).map_err(OpError::Failed)?;
+    let lease: [&dyn ToSql; 2] = [&request.owner, &expires];
+    exec(
+        conn,
+        "leasing a task",
+        &format!(
+            "UPDATE tasks SET lease_owner = ?6, lease_expires_at = ?7, claimable_at = max(visible_at, ?7) \
+             WHERE {TASK_KEY_MATCH}"
+        ),
+        params_from_iter(k.params().into_iter().chain(lease)),
+    )?;
+    task.lease = Some(Lease {
+        owner: request.owner.clone(),
+        expires_at,
+    });
+    Ok(Some(task))
+}
