@@ -139,7 +139,7 @@ fn kill_and_recover(victim: Victim, kill_at: usize) {
     let (db, log) = (dir.join("engine.db"), dir.join("activities.log"));
     let (mut server, addr) = processes::serve(binary(), &db, "127.0.0.1:0");
     let url = format!("http://{addr}");
-    let mut worker = processes::worker(binary(), &url, &log);
+    let mut worker = processes::worker(binary(), &url, Some(&log));
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let client = client(&url);
 
@@ -172,7 +172,7 @@ fn kill_and_recover(victim: Victim, kill_at: usize) {
             worker.kill();
             let executed: BTreeSet<String> = log_lines(&log).into_iter().collect();
             let at_kill = runtime.block_on(histories(&client));
-            worker = processes::worker(binary(), &url, &log);
+            worker = processes::worker(binary(), &url, Some(&log));
             (executed, at_kill)
         }
     };

@@ -106,10 +106,14 @@ pub fn serve(binary: &Path, db: &Path, listen: &str) -> (Process, String) {
     (process, addr)
 }
 
-/// `warpflow worker` for the `three_step` workload against `url`, logging activities to `log`.
-pub fn worker(binary: &Path, url: &str, log: &Path) -> Process {
-    let log = log.to_str().expect("a UTF-8 path");
-    Process::spawn(binary, &["worker", "--server", url, "--activity-log", log])
+/// `warpflow worker` for the `three_step` workload against `url`, logging activities to `log`
+/// if given.
+pub fn worker(binary: &Path, url: &str, log: Option<&Path>) -> Process {
+    let mut args = vec!["worker", "--server", url];
+    if let Some(log) = log {
+        args.extend(["--activity-log", log.to_str().expect("a UTF-8 path")]);
+    }
+    Process::spawn(binary, &args)
 }
 
 /// A fresh directory under the system temp dir, removed when dropped.
