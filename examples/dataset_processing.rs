@@ -33,22 +33,26 @@ async fn main() -> MainResult {
     let clock = Arc::new(TokioClock::system());
     world.store.use_clock(clock.clone(), Duration::from_millis(2));
 
-    let engine = Engine::builder().clock(clock).build();
     let registry = dataset_processing::registry(&world);
-    with_worker(&engine, "datasets", registry, |client| async move {
-        let id = workflow_id("events");
-        let options = StartOptions::new("datasets");
-        let handle = client
-            .start::<ProcessDataset>(id.as_str(), &Scenario::job("events"), options)
-            .await?;
-        println!("result: {:?}", handle.result().await?);
-        for (attempt, first) in attempt_starts(&world.store.calls()) {
-            println!("attempt {attempt} started at record {first}");
-        }
-        println!("store: {:?}", world.store.results("events"));
-        println!("timeline:");
-        print_timeline(&handle.history().await?, 20);
-        Ok(())
-    })
+    with_worker(
+        Engine::builder().clock(clock),
+        "datasets",
+        registry,
+        |client| async move {
+            let id = workflow_id("events");
+            let options = StartOptions::new("datasets");
+            let handle = client
+                .start::<ProcessDataset>(id.as_str(), &Scenario::job("events"), options)
+                .await?;
+            println!("result: {:?}", handle.result().await?);
+            for (attempt, first) in attempt_starts(&world.store.calls()) {
+                println!("attempt {attempt} started at record {first}");
+            }
+            println!("store: {:?}", world.store.results("events"));
+            println!("timeline:");
+            print_timeline(&handle.history().await?, 20);
+            Ok(())
+        },
+    )
     .await
 }

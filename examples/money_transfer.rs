@@ -27,9 +27,8 @@ async fn main() -> MainResult {
     let total = world.bank.total();
     println!("balances before: {:?}", world.bank.balances());
 
-    let engine = Engine::builder().build();
     let registry = money_transfer::registry(&world);
-    with_worker(&engine, "transfers", registry, |client| async move {
+    with_worker(Engine::builder(), "transfers", registry, |client| async move {
         let mut last = None;
         for id in ["transfer-1", "transfer-2", "transfer-3", "transfer-4"] {
             let transfer = scenario.transfer(id).ok_or("no such demo transfer")?;

@@ -34,9 +34,8 @@ async fn main() -> MainResult {
         stop_after: Some(12),
         ..Monitor::new("api")
     };
-    let engine = Engine::builder().build();
     let registry = service_monitoring::registry(&world);
-    with_worker(&engine, "monitoring", registry, |client| async move {
+    with_worker(Engine::builder(), "monitoring", registry, |client| async move {
         let id = workflow_id("api");
         let options = StartOptions::new("monitoring");
         let handle = client

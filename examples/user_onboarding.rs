@@ -27,9 +27,8 @@ const VERIFY_WITHIN: Duration = Duration::from_secs(2);
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> MainResult {
     let world = World::new();
-    let engine = Engine::builder().build();
     let registry = user_onboarding::registry(&world);
-    with_worker(&engine, "onboarding", registry, |client| async move {
+    with_worker(Engine::builder(), "onboarding", registry, |client| async move {
         let mut handles = Vec::new();
         for (user, plan) in [("ada", "team"), ("bob", "free"), ("cyd", "team")] {
             let new = NewUser {
