@@ -6,7 +6,9 @@
 //! - every history is well formed, and what the server had recorded before the kill is a
 //!   prefix of the final history (no recorded event lost or rewritten);
 //! - every activity ran at least once, and the activities that ran twice are at most the
-//!   activities in flight at the kill (executed, but their outcome not recorded).
+//!   activities in flight at the kill (executed, but their outcome not recorded);
+//! - after a worker kill, the work the dead worker held (or that a poll it left waiting in
+//!   the server took) came back within the liveness timeout, not its own timeouts.
 //!
 //! Two kill points of each kind run by default; `WARPFLOW_CRASH_POINTS=N` runs N of each, and
 //! `WARPFLOW_SEED=S` picks the seed the kill points derive from.
@@ -17,11 +19,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use support::processes::{self, TempDir, log_lines};
 use warpflow::engine::client::{CallRetry, Client, StartOptions};
 use warpflow::engine::history::{EventAttributes, History, validate};
-use warpflow::engine::ids::WorkflowId;
+use warpflow::engine::ids::{EventId, WorkflowId};
+use warpflow::engine::service::ServiceConfig;
+use warpflow::engine::time::Timestamp;
 use warpflow::remote::Remote;
 use warpflow_examples::three_step::{self, ThreeStep};
 
@@ -117,6 +121,70 @@ fn completed_activities(histories: &BTreeMap<String, History>) -> BTreeSet<Strin
     done
 }
 
+/// The wall clock, as the server's histories record it.
+fn now() -> Timestamp {
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    Timestamp::from_millis(since_epoch.as_millis() as u64)
+}
+
+/// After a worker kill, the work the dead worker held comes back by the server's liveness
+/// check (about 1 s), not by its own timeouts (10 s): a workflow task it held times out well
+/// before its timeout; an attempt it held is retried well before its start-to-close timeout
+/// (a retried attempt is no event: the next attempt's `ActivityTaskStarted` is); none times
+/// out for good. Prints how much came back, and how long after the kill.
+fn check_taken_back(histories: &BTreeMap<String, History>, killed_at: Timestamp, rerun: &str) {
+    let workflow_task_timeout = ServiceConfig::default().workflow_task_timeout;
+    let mut taken_back = Vec::new();
+    for (key, history) in histories {
+        let time_of = |id: &EventId| {
+            history
+                .events
+                .iter()
+                .find(|e| e.event_id == *id)
+                .map(|e| e.event_time)
+        };
+        for event in history.events.iter().filter(|e| e.event_time >= killed_at) {
+            let (since, timeout) = match &event.attributes {
+                EventAttributes::WorkflowTaskTimedOut {
+                    started_event_id: Some(started),
+                    ..
+                } => (time_of(started), workflow_task_timeout),
+                EventAttributes::ActivityTaskStarted {
+                    scheduled_event_id,
+                    attempt,
+                    ..
+                } if *attempt > 1 => (time_of(scheduled_event_id), three_step::STEP_TIMEOUT),
+                EventAttributes::ActivityTaskTimedOut { .. } => {
+                    panic!("{key}: an activity timed out after the worker kill ({rerun})")
+                }
+                _ => continue,
+            };
+            let waited = since.map(|since| event.event_time.since(since));
+            assert!(
+                waited.is_some_and(|waited| waited < timeout),
+                "{key}: work of the dead worker waited for its timeout ({waited:?} until {}; {rerun})",
+                event.attributes.event_type()
+            );
+            taken_back.push(event.event_time.since(killed_at));
+        }
+    }
+    let done = histories
+        .values()
+        .filter_map(|h| h.events.last())
+        .map(|e| e.event_time.since(killed_at.min(e.event_time)))
+        .max()
+        .unwrap_or_default();
+    let latest = taken_back.iter().max().map_or(0, Duration::as_millis);
+    println!(
+        "  {} workflow tasks or attempts of the dead worker redispatched (the last {latest} ms after \
+         the kill); every workflow done {} ms after the kill",
+        taken_back.len(),
+        done.as_millis()
+    );
+}
+
 fn wait_for_log(log: &Path, lines: usize) {
     let start = Instant::now();
     while log_lines(log).len() < lines {
@@ -154,6 +222,7 @@ fn kill_and_recover(victim: Victim, kill_at: usize) {
     wait_for_log(&log, kill_at);
 
     // Kill, and read the state the server kept at the kill.
+    let mut killed_at = None;
     let before = runtime.block_on(histories(&client));
     let (executed_at_kill, recorded_at_kill) = match victim {
         Victim::Server => {
@@ -169,6 +238,7 @@ fn kill_and_recover(victim: Victim, kill_at: usize) {
             (executed, at_kill)
         }
         Victim::Worker => {
+            killed_at = Some(now());
             worker.kill();
             let executed: BTreeSet<String> = log_lines(&log).into_iter().collect();
             let at_kill = runtime.block_on(histories(&client));
@@ -216,6 +286,9 @@ fn kill_and_recover(victim: Victim, kill_at: usize) {
         duplicates <= in_flight,
         "{duplicates} activities ran twice, but only {in_flight} were in flight at the kill ({rerun})"
     );
+    if let Some(killed_at) = killed_at {
+        check_taken_back(&after, killed_at, &rerun);
+    }
     println!(
         "  all {WORKFLOWS} workflows completed; {duplicates} duplicate executions, {in_flight} in flight at the kill"
     );

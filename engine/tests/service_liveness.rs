@@ -8,14 +8,14 @@ mod support;
 
 use serde_json::json;
 use std::time::Duration;
-use support::engine_harness::{Harness, assert_replays, count};
+use support::engine_harness::{Harness, assert_replays, count, started_attempts};
 use support::workflows::{Chain, Step, ten_seconds};
 use warpflow_engine::history::{EventAttributes as E, RetryState};
 use warpflow_engine::limits::WORKER_HEARTBEAT_TASKS_MAX;
 use warpflow_engine::service::api::{ActivityTask, ActivityTaskToken, RunOutcome, WorkflowTaskToken};
 use warpflow_engine::service::{Request, Response, ServiceError, WORKER_LOST};
 use warpflow_engine::workflow::{Workflow, WorkflowCtx, future::join};
-use warpflow_engine::{EventId, History, Registry, RetryPolicy, WorkflowResult};
+use warpflow_engine::{EventId, Registry, RetryPolicy, WorkflowResult};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -82,20 +82,6 @@ fn complete_as(h: &Harness, identity: &str, task: &ActivityTask) -> Result<Respo
 fn poll_as(h: &mut Harness, identity: &str) -> Option<ActivityTask> {
     h.identity = identity.into();
     h.next_activity()
-}
-
-/// `(attempt, identity)` of each `ActivityTaskStarted`.
-fn started_attempts(history: &History) -> Vec<(u32, String)> {
-    history
-        .events
-        .iter()
-        .filter_map(|e| match &e.attributes {
-            E::ActivityTaskStarted {
-                attempt, identity, ..
-            } => Some((*attempt, identity.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -4,24 +4,21 @@
 mod support;
 
 use futures::FutureExt;
-use futures::future::{BoxFuture, Either, select};
+use futures::future::{Either, select};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::engine_harness::{Harness, ManualClock};
+use support::hooked_storage::HookedStorage;
 use support::workflows::Echo;
 use warpflow_engine::history::{EventAttributes as E, ParentClosePolicy, RetryState, validate};
 use warpflow_engine::service::api::{RunDescription, RunOutcome, StartWorkflow};
 use warpflow_engine::service::{Request, Response, Service, ServiceConfig, ServiceError};
-use warpflow_engine::storage::{
-    Commit, MemoryStorage, RequestId, RunKey, RunRecord, RunStatus, Storage, StorageResult, Task, TaskKind,
-    TimerRecord,
-};
+use warpflow_engine::storage::{MemoryStorage, RequestId, RunStatus};
 use warpflow_engine::workflow::{Workflow, WorkflowCtx};
 use warpflow_engine::{
-    ActivityError, ActivityId, ActivityOptions, Command, EventId, Failure, History, HistoryEvent, Payload,
-    Registry, Replayer, RetryPolicy, RunId, TaskQueue, TimerId, Timestamp, WorkflowError, WorkflowId,
-    WorkflowResult,
+    ActivityError, ActivityId, ActivityOptions, Command, EventId, Failure, History, Registry, Replayer,
+    RetryPolicy, TimerId, WorkflowError, WorkflowId, WorkflowResult,
 };
 
 fn describe(h: &Harness, workflow_id: &str) -> RunDescription {
@@ -182,91 +179,13 @@ fn cancelling_a_child_in_the_task_that_starts_it_reaches_the_child() {
 
 // ---- request-id dedup under a race ----
 
-/// Another caller's request, run by [`Racing`] before the next commit.
-type Hook = Box<dyn FnOnce() + Send>;
-
-/// Storage that runs a hook (another caller's whole request) just before the next commit,
-/// so two calls read the same state and race to commit.
-#[derive(Clone)]
-struct Racing {
-    inner: MemoryStorage,
-    hook: Arc<Mutex<Option<Hook>>>,
-}
-
-impl Racing {
-    fn before_next_commit(&self, hook: impl FnOnce() + Send + 'static) {
-        *self.hook.lock().unwrap() = Some(Box::new(hook));
-    }
-}
-
-impl Storage for Racing {
-    fn commit(&self, commit: Commit) -> BoxFuture<'_, StorageResult<()>> {
-        let hook = self.hook.lock().unwrap().take();
-        if let Some(hook) = hook {
-            hook();
-        }
-        self.inner.commit(commit)
-    }
-    fn get_run<'a>(
-        &'a self,
-        workflow_id: &'a WorkflowId,
-        run_id: Option<&'a RunId>,
-    ) -> BoxFuture<'a, StorageResult<Option<RunRecord>>> {
-        self.inner.get_run(workflow_id, run_id)
-    }
-    fn read_events<'a>(
-        &'a self,
-        run: &'a RunKey,
-        from: EventId,
-    ) -> BoxFuture<'a, StorageResult<Vec<HistoryEvent>>> {
-        self.inner.read_events(run, from)
-    }
-    fn list_runs<'a>(
-        &'a self,
-        workflow_id: Option<&'a WorkflowId>,
-        limit: usize,
-    ) -> BoxFuture<'a, StorageResult<Vec<RunRecord>>> {
-        self.inner.list_runs(workflow_id, limit)
-    }
-    fn lease_task<'a>(
-        &'a self,
-        queue: &'a TaskQueue,
-        kind: TaskKind,
-        now: Timestamp,
-        owner: &'a str,
-        lease_for: Duration,
-    ) -> BoxFuture<'a, StorageResult<Option<Task>>> {
-        self.inner.lease_task(queue, kind, now, owner, lease_for)
-    }
-    fn next_task_time<'a>(
-        &'a self,
-        queue: &'a TaskQueue,
-        kind: TaskKind,
-        now: Timestamp,
-    ) -> BoxFuture<'a, StorageResult<Option<Timestamp>>> {
-        self.inner.next_task_time(queue, kind, now)
-    }
-    fn due_timers(&self, now: Timestamp, limit: usize) -> BoxFuture<'_, StorageResult<Vec<TimerRecord>>> {
-        self.inner.due_timers(now, limit)
-    }
-    fn next_timer_due(&self) -> BoxFuture<'_, StorageResult<Option<Timestamp>>> {
-        self.inner.next_timer_due()
-    }
-    fn get_request<'a>(&'a self, request_id: &'a RequestId) -> BoxFuture<'a, StorageResult<Option<Payload>>> {
-        self.inner.get_request(request_id)
-    }
-}
-
 /// A harness (engine B) and a second engine (A) on the same storage whose commits can be
 /// preceded by a call to B: a request delivered twice, handled concurrently.
-fn racing_engines() -> (Harness, Arc<Service>, Racing) {
+fn racing_engines() -> (Harness, Arc<Service>, HookedStorage) {
     let storage = MemoryStorage::new();
     let clock = Arc::new(ManualClock::default());
     let h = Harness::on(storage.clone(), registry(), clock.clone());
-    let racing = Racing {
-        inner: storage,
-        hook: Arc::default(),
-    };
+    let racing = HookedStorage::over(storage);
     let config = ServiceConfig {
         poll_timeout: Duration::ZERO,
         seed: 7,

@@ -33,14 +33,22 @@ impl Service {
         loop {
             let mut notified = pin!(notify.notified());
             notified.as_mut().enable();
+            if self.poller_taken_for_dead(&identity) {
+                return Ok(None);
+            }
             let now = self.now();
             let leased = self
                 .storage
-                .lease_task(&queue, TaskKind::Activity, now, &identity, self.config.task_lease)
+                .lease_task(
+                    &queue,
+                    TaskKind::Activity,
+                    now,
+                    &identity,
+                    self.poll_lease(&identity),
+                )
                 .await?;
             if let Some(task) = leased {
                 if let Some(task) = self.start_activity_task(task.key, &identity).await? {
-                    self.note_handed(&identity, || Held::Activity(task.token.clone()));
                     return Ok(Some(task));
                 }
                 continue;
@@ -112,6 +120,7 @@ impl Service {
                     now.plus(timeout),
                 );
             }
+            self.note_handed(identity, || Held::Activity(task.token.clone()));
             Ok(Some(task))
         })
     }

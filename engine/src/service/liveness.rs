@@ -12,6 +12,13 @@
 //! brought back by its own timeout, later, instead of by the liveness timeout. That is
 //! why every rule below errs towards forgetting.
 //!
+//! A worker killed while its long poll waits in the service leaves that poll behind until
+//! the server notices the closed connection, which may be only once the poll has taken
+//! work, and the call is then dropped wherever it is. So a poll hands nothing to a worker
+//! already taken for dead, a heartbeating worker's claim on a task (its lease) lasts the
+//! liveness timeout at most, and a handout is recorded here before the commit that starts
+//! the work is written.
+//!
 //! Judging an item depends on who started it:
 //! - by this instance of the service: only by liveness. A heartbeat that does not list it
 //!   proves nothing (the poll's reply may still be on its way), so it is forgotten once a
@@ -267,6 +274,26 @@ impl Liveness {
         must_wake(table.loop_wakes_at, Some(deadline))
     }
 
+    /// Whether `identity` is a heartbeating worker that has been silent for the liveness
+    /// timeout at `now`: taken for dead, so a long poll it left behind must hand it nothing.
+    pub fn taken_for_dead(&self, identity: &str, now: Timestamp) -> bool {
+        let table = self.lock();
+        let worker = table.workers.get(identity).filter(|w| w.heartbeating);
+        worker.is_some_and(|w| now >= w.last_heard.plus(self.timeout))
+    }
+
+    /// How long a poll of `identity` may claim a task (`lease`, the service's setting) before
+    /// another poller may take it. A heartbeating worker's claim lasts the liveness timeout
+    /// at most: a claim left by a call dropped between its lease and its start (its worker
+    /// died) then frees the task as soon as the worker would be taken for dead.
+    pub fn lease_for(&self, identity: &str, lease: Duration) -> Duration {
+        let table = self.lock();
+        match table.workers.get(identity) {
+            Some(worker) if worker.heartbeating => lease.min(self.timeout),
+            _ => lease,
+        }
+    }
+
     /// `identity` reported the outcome of `held` (or was told it is stale).
     pub fn released(&self, identity: &str, held: &Held) {
         if let Some(worker) = self.lock().workers.get_mut(identity) {
@@ -447,6 +474,25 @@ mod tests {
             "a worker heard from that does not heartbeat keeps its work"
         );
         assert!(live.due(at(5_000)).is_empty(), "judged once");
+    }
+
+    #[test]
+    fn a_silent_heartbeating_worker_is_taken_for_dead_and_its_claims_are_short() {
+        let live = table();
+        let lease = Duration::from_secs(30);
+        live.heard("quiet", at(0));
+        assert_eq!(
+            live.lease_for("quiet", lease),
+            lease,
+            "never heartbeats: unchanged"
+        );
+        assert!(!live.taken_for_dead("quiet", at(60_000)));
+        live.heartbeat("w", BTreeSet::new(), at(0));
+        assert_eq!(live.lease_for("w", lease), SECOND);
+        assert!(!live.taken_for_dead("w", at(999)));
+        assert!(live.taken_for_dead("w", at(1_000)));
+        live.heard("w", at(1_200));
+        assert!(!live.taken_for_dead("w", at(1_200)), "heard from again");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::{Service, ServiceError, ServiceResult};
 use crate::limits::{RECOVERY_RUNS_MAX, TRACKED_WORKERS_MAX, WORKER_HEARTBEAT_TASKS_MAX};
 use crate::storage::RunKey;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 impl Service {
     /// A worker's `WorkerHeartbeat`: it is alive and runs these. Work the previous instance
@@ -58,7 +59,23 @@ impl Service {
         Ok(())
     }
 
-    /// A poll handed `held` to `identity`.
+    /// Whether a poll of `identity` must hand out nothing: its worker is taken for dead, and
+    /// the poll is one it left waiting here when it died (a closed connection goes unnoticed
+    /// until the server next looks at it).
+    pub(super) fn poller_taken_for_dead(&self, identity: &str) -> bool {
+        self.liveness.taken_for_dead(identity, self.now())
+    }
+
+    /// How long a poll of `identity` claims the task it leases (see `Liveness::lease_for`).
+    pub(super) fn poll_lease(&self, identity: &str) -> Duration {
+        self.liveness.lease_for(identity, self.config.task_lease)
+    }
+
+    /// A poll hands `held` to `identity`. Called while building the commit that starts the
+    /// work, before it is written: a call can be dropped at any point from there on (the
+    /// server drops the call of a connection found closed) while the commit still lands, and
+    /// the work must not then escape the reaper. If the commit fails instead, the reaper
+    /// finds nothing of `identity`'s to take back, and a heartbeat soon drops the item.
     pub(super) fn note_handed(&self, identity: &str, held: impl FnOnce() -> Held) {
         if self.liveness.handed(identity, held, self.now()) {
             self.timers_changed.notify_one();

@@ -29,17 +29,25 @@ impl Service {
             // Registered before looking, so a task enqueued meanwhile is not missed.
             let mut notified = pin!(notify.notified());
             notified.as_mut().enable();
+            if self.poller_taken_for_dead(&identity) {
+                return Ok(WorkflowPoll::Empty);
+            }
             if let Some(query) = self.queries.take_for(&queue) {
                 return Ok(WorkflowPoll::Query(Box::new(query)));
             }
             let now = self.now();
             let leased = self
                 .storage
-                .lease_task(&queue, TaskKind::Workflow, now, &identity, self.config.task_lease)
+                .lease_task(
+                    &queue,
+                    TaskKind::Workflow,
+                    now,
+                    &identity,
+                    self.poll_lease(&identity),
+                )
                 .await?;
             if let Some(task) = leased {
                 if let Some(task) = self.start_workflow_task(task.key, &identity).await? {
-                    self.note_handed(&identity, || Held::WorkflowTask(task.token.clone()));
                     return Ok(WorkflowPoll::Task(Box::new(task)));
                 }
                 continue;
@@ -102,6 +110,7 @@ impl Service {
                 started_event_id,
                 attempt: key.attempt,
             };
+            self.note_handed(identity, || Held::WorkflowTask(token.clone()));
             Ok(Some((token, first_event_id, run.record.workflow_type.clone())))
         })?;
         let Some((token, first_event_id, workflow_type)) = started else {

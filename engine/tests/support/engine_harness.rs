@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use warpflow_engine::env::Clock;
-use warpflow_engine::history::validate;
+use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::service::api::{
     ActivityTask, QueryTask, RunOutcome, StartWorkflow, WorkflowPoll, WorkflowTask, WorkflowTaskToken,
 };
 use warpflow_engine::service::{Request, Response, Service, ServiceConfig, ServiceError};
-use warpflow_engine::storage::{MemoryStorage, RequestId, RunKey};
+use warpflow_engine::storage::{MemoryStorage, RequestId, RunKey, Storage};
 use warpflow_engine::{
     ActivityError, Command, EventId, History, Payload, Registry, Replayer, TaskQueue, Timestamp, WorkflowId,
     WorkflowInstance,
@@ -56,13 +56,25 @@ impl Harness {
 
     /// A harness over existing storage (an engine restarted on what was committed).
     pub fn on(storage: MemoryStorage, registry: Registry, clock: Arc<ManualClock>) -> Harness {
-        clock.0.fetch_max(1_767_225_600_000, Ordering::SeqCst);
         let config = ServiceConfig {
             poll_timeout: Duration::ZERO,
             seed: 42,
             ..ServiceConfig::default()
         };
-        let service = Arc::new(Service::new(Arc::new(storage.clone()), clock.clone(), config));
+        Harness::serving(storage.clone(), Arc::new(storage), config, registry, clock)
+    }
+
+    /// A harness whose service runs with `config` over `served` (which stores into
+    /// `storage`, the state a restart keeps).
+    pub fn serving(
+        storage: MemoryStorage,
+        served: Arc<dyn Storage>,
+        config: ServiceConfig,
+        registry: Registry,
+        clock: Arc<ManualClock>,
+    ) -> Harness {
+        clock.0.fetch_max(1_767_225_600_000, Ordering::SeqCst);
+        let service = Arc::new(Service::new(served, clock.clone(), config));
         Harness {
             service,
             storage,
@@ -157,7 +169,8 @@ impl Harness {
         }
     }
 
-    fn run_task(&mut self, task: &WorkflowTask) -> (WorkflowTaskToken, Vec<Command>) {
+    /// Runs `task` on the played worker's instance of its run; its commands.
+    pub fn run_task(&mut self, task: &WorkflowTask) -> (WorkflowTaskToken, Vec<Command>) {
         let key = task.token.run.clone();
         let cached = self
             .instances
@@ -371,4 +384,18 @@ pub fn count(history: &History, event_type: &str) -> usize {
         .iter()
         .filter(|e| e.attributes.event_type() == event_type)
         .count()
+}
+
+/// `(attempt, identity)` of each `ActivityTaskStarted` of `history`.
+pub fn started_attempts(history: &History) -> Vec<(u32, String)> {
+    history
+        .events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            E::ActivityTaskStarted {
+                attempt, identity, ..
+            } => Some((*attempt, identity.clone())),
+            _ => None,
+        })
+        .collect()
 }

@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod engine_harness;
+pub mod hooked_storage;
+pub mod stepped;
 pub mod workflows;
 
 use std::collections::{BTreeMap, VecDeque};
