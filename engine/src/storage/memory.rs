@@ -111,9 +111,30 @@ fn claimable_at(task: &Task) -> Timestamp {
     }
 }
 
-/// What earlier writes of the commit being validated did to a run: its status, next id and
-/// version.
-type Staged<'c> = BTreeMap<&'c RunKey, (RunStatus, EventId, u64)>;
+/// The writes of the commit being validated that come before the one being checked: what
+/// they did to a run (its status, next id and version) counts as stored. A commit writes one
+/// or two runs, so a scan beats building a map (and allocates nothing).
+struct Staged<'c>(&'c [RunWrite]);
+
+impl<'c> Staged<'c> {
+    /// What the last earlier write of `key` left: status, next event id, version.
+    fn get(&self, key: &RunKey) -> Option<(RunStatus, EventId, u64)> {
+        self.0
+            .iter()
+            .rev()
+            .find(|w| w.record.key == *key)
+            .map(|w| (w.record.status, w.record.next_event_id, w.record.version))
+    }
+
+    /// Each run written so far with the status its last earlier write left.
+    fn latest(&self) -> impl Iterator<Item = (&'c RunKey, RunStatus)> + '_ {
+        self.0.iter().enumerate().filter_map(|(i, w)| {
+            let key = &w.record.key;
+            let overwritten = self.0[i + 1..].iter().any(|later| later.record.key == *key);
+            (!overwritten).then_some((key, w.record.status))
+        })
+    }
+}
 
 impl State {
     // ---- commit ----
@@ -155,10 +176,10 @@ impl State {
     }
 
     fn validate(&self, commit: &Commit) -> StorageResult<()> {
-        let mut staged = Staged::new();
-        for write in &commit.runs {
+        for (i, write) in commit.runs.iter().enumerate() {
+            let staged = Staged(&commit.runs[..i]);
             let key = &write.record.key;
-            let current = staged.get(key).copied().or_else(|| {
+            let current = staged.get(key).or_else(|| {
                 self.runs
                     .get(key)
                     .map(|r| (r.record.status, r.record.next_event_id, r.record.version))
@@ -201,14 +222,6 @@ impl State {
                 },
             };
             check_event_ids(write, first)?;
-            staged.insert(
-                key,
-                (
-                    write.record.status,
-                    write.record.next_event_id,
-                    write.record.version,
-                ),
-            );
         }
         Ok(())
     }
@@ -228,12 +241,12 @@ impl State {
             .filter(|k| {
                 staged
                     .get(k)
-                    .is_none_or(|(status, _, _)| *status == RunStatus::Running)
+                    .is_none_or(|(status, _, _)| status == RunStatus::Running)
             });
         let written = staged
-            .iter()
-            .filter(|(k, (status, _, _))| k.workflow_id == *workflow_id && *status == RunStatus::Running)
-            .map(|(k, _)| *k);
+            .latest()
+            .filter(|(k, status)| k.workflow_id == *workflow_id && *status == RunStatus::Running)
+            .map(|(k, _)| k);
         stored.chain(written).min().map(|k| k.run_id.clone())
     }
 
