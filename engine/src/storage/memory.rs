@@ -257,11 +257,27 @@ impl State {
         let (start_time, running) = (record.start_time, record.status == RunStatus::Running);
         match self.runs.get_mut(&key) {
             Some(stored) => {
-                self.runs_by_start
-                    .remove(&(stored.record.start_time, key.clone()));
-                self.running.remove(&key);
+                // Most writes leave the start time and the running status as they were: the
+                // indexes are only touched when they change.
+                let (was_started, was_running) = (
+                    stored.record.start_time,
+                    stored.record.status == RunStatus::Running,
+                );
                 stored.events.extend(events);
                 stored.record = record;
+                if was_started != start_time {
+                    self.runs_by_start.remove(&(was_started, key.clone()));
+                    self.runs_by_start.insert((start_time, key.clone()));
+                }
+                match (was_running, running) {
+                    (true, false) => {
+                        self.running.remove(&key);
+                    }
+                    (false, true) => {
+                        self.running.insert(key);
+                    }
+                    _ => {}
+                }
             }
             None => {
                 self.runs_by_workflow
@@ -269,11 +285,11 @@ impl State {
                     .or_default()
                     .push(key.run_id.clone());
                 self.runs.insert(key.clone(), StoredRun { record, events });
+                self.runs_by_start.insert((start_time, key.clone()));
+                if running {
+                    self.running.insert(key);
+                }
             }
-        }
-        self.runs_by_start.insert((start_time, key.clone()));
-        if running {
-            self.running.insert(key);
         }
     }
 
