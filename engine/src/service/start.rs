@@ -149,7 +149,7 @@ impl Service {
             });
         }
         run.schedule_workflow_task();
-        batch.runs.push(run);
+        batch.push_run(run);
         run_id
     }
 

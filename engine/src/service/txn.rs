@@ -380,6 +380,15 @@ impl Batch {
         }
     }
 
+    /// Adds a run to the batch and returns its index. The vector grows one run at a time: a
+    /// run is several hundred bytes and a batch rarely holds more than one or two, so the
+    /// usual room for four would be a needless large allocation.
+    pub fn push_run(&mut self, run: RunTxn) -> usize {
+        self.runs.reserve_exact(1);
+        self.runs.push(run);
+        self.runs.len() - 1
+    }
+
     /// The index of `key` among the batch's runs, if it is loaded.
     pub fn position(&self, key: &RunKey) -> Option<usize> {
         self.runs.iter().position(|r| r.record.key == *key)
