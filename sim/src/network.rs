@@ -326,7 +326,7 @@ impl SimNetwork {
     pub fn transport(&self, node: &str, target: Arc<dyn Transport>) -> Arc<dyn Transport> {
         self.lock().nodes.insert(node.to_owned());
         Arc::new(NodeTransport {
-            node: node.to_owned(),
+            node: Arc::from(node),
             target,
             network: self.clone(),
         })
@@ -400,7 +400,7 @@ impl SimNetwork {
     /// One call from `node` (see the module documentation).
     async fn call(
         self,
-        node: String,
+        node: Arc<str>,
         target: Arc<dyn Transport>,
         request: Request,
     ) -> Result<Response, ServiceError> {
@@ -593,7 +593,8 @@ impl fmt::Debug for SimNetwork {
 
 /// A node's transport through the network.
 struct NodeTransport {
-    node: String,
+    /// Shared with every call it makes (a clone per call is a counter increment).
+    node: Arc<str>,
     target: Arc<dyn Transport>,
     network: SimNetwork,
 }

@@ -103,7 +103,7 @@ struct Decision {
 impl Shared {
     fn trace(&self, at: Timestamp, event: impl Into<String>) {
         if let Some(trace) = &self.trace {
-            trace.record(at, self.node.clone(), event);
+            trace.record(at, &self.node, event);
         }
     }
 

@@ -44,8 +44,9 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 pub struct TraceLine {
     /// Virtual time.
     pub at: Timestamp,
-    /// The node it happened on (`engine`, `storage`, `worker-1`...).
-    pub node: String,
+    /// The node it happened on (`engine`, `storage`, `worker-1`...), shared by the lines of
+    /// that node: a run has a handful of nodes and thousands of lines.
+    pub node: Arc<str>,
     /// What happened.
     pub event: String,
 }
@@ -80,11 +81,21 @@ impl fmt::Display for TraceLine {
 }
 
 /// An append-only log of a run with a running hash. See the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Trace {
     lines: Vec<TraceLine>,
     hash: u64,
+    /// The node names recorded so far, each allocated once.
+    nodes: Vec<Arc<str>>,
 }
+
+impl PartialEq for Trace {
+    fn eq(&self, other: &Trace) -> bool {
+        self.hash == other.hash && self.lines == other.lines
+    }
+}
+
+impl Eq for Trace {}
 
 impl Default for Trace {
     fn default() -> Trace {
@@ -98,18 +109,29 @@ impl Trace {
         Trace {
             lines: Vec::new(),
             hash: FNV1A64_OFFSET,
+            nodes: Vec::new(),
         }
     }
 
     /// Appends a line and folds it into the hash.
-    pub fn record(&mut self, at: Timestamp, node: impl Into<String>, event: impl Into<String>) {
+    pub fn record(&mut self, at: Timestamp, node: &str, event: impl Into<String>) {
         let line = TraceLine {
             at,
-            node: node.into(),
+            node: self.node(node),
             event: event.into(),
         };
         self.hash = line.hash_into(self.hash);
         self.lines.push(line);
+    }
+
+    /// The shared name of `node` (a scan: a run has a handful of nodes).
+    fn node(&mut self, node: &str) -> Arc<str> {
+        if let Some(known) = self.nodes.iter().find(|n| ***n == *node) {
+            return known.clone();
+        }
+        let new: Arc<str> = Arc::from(node);
+        self.nodes.push(new.clone());
+        new
     }
 
     /// The running hash of every line so far.
@@ -163,7 +185,7 @@ impl SharedTrace {
     }
 
     /// Appends a line (see [`Trace::record`]).
-    pub fn record(&self, at: Timestamp, node: impl Into<String>, event: impl Into<String>) {
+    pub fn record(&self, at: Timestamp, node: &str, event: impl Into<String>) {
         self.lock().record(at, node, event);
     }
 
