@@ -441,7 +441,8 @@ impl SimNetwork {
                     duplicate: false,
                     lose_reply,
                 };
-                let replies = if duplicate {
+                // The reply that arrives first; on a tie, the original's.
+                let first = if duplicate {
                     self.trace(&node, format!("#{number} duplicated (injected)"));
                     let copy = Delivery {
                         duplicate: true,
@@ -473,11 +474,10 @@ impl SimNetwork {
                                         .await;
                                 }),
                             );
-                            vec![
-                                original
-                                    .carry(&target, request, sent, request_latency, reply_latency)
-                                    .await,
-                            ]
+                            original
+                                .carry(&target, request, sent, request_latency, reply_latency)
+                                .await
+                                .map(|(_, reply)| reply)
                         }
                         None => {
                             let (a, b) = futures::future::join(
@@ -491,23 +491,19 @@ impl SimNetwork {
                                 copy.carry(&target, request, sent, dup_request_latency, dup_reply_latency),
                             )
                             .await;
-                            vec![a, b]
+                            match (a, b) {
+                                (Some((at_a, a)), Some((at_b, b))) => Some(if at_b < at_a { b } else { a }),
+                                (Some((_, reply)), None) | (None, Some((_, reply))) => Some(reply),
+                                (None, None) => None,
+                            }
                         }
                     }
                 } else {
-                    vec![
-                        original
-                            .carry(&target, request, sent, request_latency, reply_latency)
-                            .await,
-                    ]
+                    original
+                        .carry(&target, request, sent, request_latency, reply_latency)
+                        .await
+                        .map(|(_, reply)| reply)
                 };
-                // The reply that arrives first; on a tie, the original's.
-                let first = replies
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                    .min_by_key(|(i, (arrival, _))| (*arrival, *i))
-                    .map(|(_, (_, reply))| reply);
                 match first {
                     Some(reply) => reply,
                     None => {
