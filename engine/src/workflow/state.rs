@@ -100,7 +100,7 @@ pub(crate) struct ActivitySlot {
     pub slot: Slot<Result<Payload, ActivityError>>,
     /// Known once the `ActivityTaskScheduled` event is matched.
     pub scheduled_event_id: Option<EventId>,
-    pub activity_type: String,
+    pub activity_type: &'static str,
 }
 
 /// A started timer.
