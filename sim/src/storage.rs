@@ -307,13 +307,13 @@ impl SimStorage {
             shared.trace(now, format!("commit #{number} failed (injected), not applied"));
             return Err(unavailable(format!("injected fault: commit #{number} failed")));
         }
-        let summary = summarize(&commit);
+        let applied = applied_line(number, &commit);
         let result = match self.durable.commit(commit).now_or_never() {
             Some(result) => result,
             None => Err(unavailable("the durable storage did not complete at once")),
         };
         match &result {
-            Ok(()) => shared.trace(now, format!("commit #{number} applied ({summary})")),
+            Ok(()) => shared.trace(now, applied),
             Err(e) => shared.trace(now, format!("commit #{number} refused: {e}")),
         }
         if decision.lose_reply {
@@ -326,12 +326,13 @@ impl SimStorage {
     }
 }
 
-/// A short description of a commit for the trace.
-fn summarize(commit: &Commit) -> String {
+/// The trace line of commit `number` applied: `commit #<n> applied (<a short description
+/// of the commit>)`.
+fn applied_line(number: u64, commit: &Commit) -> String {
     use std::fmt::Write;
     // One buffer written in place: this runs on every simulated commit.
-    let mut out = String::with_capacity(96);
-    out.push_str("runs [");
+    let mut out = String::with_capacity(160);
+    let _ = write!(out, "commit #{number} applied (runs [");
     for (i, write) in commit.runs.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(out, "{sep}{} +{}", write.record.key, write.events.len());
@@ -345,6 +346,7 @@ fn summarize(commit: &Commit) -> String {
         commit.delete_timers.len(),
         commit.requests.len()
     );
+    out.push(')');
     out
 }
 
