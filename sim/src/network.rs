@@ -34,7 +34,7 @@
 
 use crate::dice::{Dice, LatencyRange};
 use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
-use crate::trace::SharedTrace;
+use crate::trace::{EventText, SharedTrace};
 use futures::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -408,7 +408,14 @@ impl SimNetwork {
         let (number, route, timeout) = {
             let mut shared = self.lock();
             let (number, route) = shared.route(&node, sent);
-            shared.trace(sent, &node, format!("send #{number} {}", <&str>::from(&request)));
+            let kind = <&str>::from(&request);
+            let line = EventText::with_capacity(8 + 20 + kind.len())
+                .text("send #")
+                .number(number)
+                .text(" ")
+                .text(kind)
+                .done();
+            shared.trace(sent, &node, line);
             (number, route, shared.config.loss_timeout)
         };
         let lost_at = sent.plus(timeout);
@@ -551,7 +558,14 @@ impl Delivery<'_> {
             );
             return None;
         }
-        network.trace(node, format!("deliver #{number}{copy}"));
+        network.trace(
+            node,
+            EventText::with_capacity(40)
+                .text("deliver #")
+                .number(number)
+                .text(copy)
+                .done(),
+        );
         let reply = target.call(request).await;
         let arrival = clock.now().plus(reply_latency);
         clock.sleep_until(arrival).await;
@@ -570,7 +584,17 @@ impl Delivery<'_> {
             Ok(response) => ("", <&str>::from(response)),
             Err(e) => ("error ", <&str>::from(e)),
         };
-        network.trace(node, format!("reply #{number}{copy} {error}{what}"));
+        network.trace(
+            node,
+            EventText::with_capacity(48 + what.len())
+                .text("reply #")
+                .number(number)
+                .text(copy)
+                .text(" ")
+                .text(error)
+                .text(what)
+                .done(),
+        );
         Some((arrival, reply))
     }
 }

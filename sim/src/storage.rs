@@ -29,7 +29,7 @@
 
 use crate::dice::{Dice, LatencyRange};
 use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
-use crate::trace::SharedTrace;
+use crate::trace::{EventText, SharedTrace};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
@@ -127,9 +127,17 @@ impl Shared {
         if lose_reply {
             self.log.record(now, op, Fault::LoseCommitReply);
         }
+        // `as_millis` fits: latencies are drawn in whole milliseconds from a u64 range.
+        let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         self.trace(
             now,
-            format!("commit #{number} begins (latency {}ms)", latency.as_millis()),
+            EventText::with_capacity(64)
+                .text("commit #")
+                .number(number)
+                .text(" begins (latency ")
+                .number(millis)
+                .text("ms)")
+                .done(),
         );
         Decision {
             number,
@@ -327,27 +335,34 @@ impl SimStorage {
 }
 
 /// The trace line of commit `number` applied: `commit #<n> applied (<a short description
-/// of the commit>)`.
+/// of the commit>)`. Written piece by piece: this runs on every simulated commit.
 fn applied_line(number: u64, commit: &Commit) -> String {
-    use std::fmt::Write;
-    // One buffer written in place: this runs on every simulated commit.
-    let mut out = String::with_capacity(160);
-    let _ = write!(out, "commit #{number} applied (runs [");
+    let mut line = EventText::with_capacity(160)
+        .text("commit #")
+        .number(number)
+        .text(" applied (runs [");
     for (i, write) in commit.runs.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(out, "{sep}{} +{}", write.record.key, write.events.len());
+        let key = &write.record.key;
+        line = line
+            .text(if i == 0 { "" } else { ", " })
+            .text(key.workflow_id.as_str())
+            .text("/")
+            .text(key.run_id.as_str())
+            .text(" +")
+            .number(write.events.len() as u64);
     }
-    let _ = write!(
-        out,
-        "], tasks +{} -{}, timers +{} -{}, requests +{}",
-        commit.create_tasks.len(),
-        commit.complete_tasks.len(),
-        commit.create_timers.len(),
-        commit.delete_timers.len(),
-        commit.requests.len()
-    );
-    out.push(')');
-    out
+    line.text("], tasks +")
+        .number(commit.create_tasks.len() as u64)
+        .text(" -")
+        .number(commit.complete_tasks.len() as u64)
+        .text(", timers +")
+        .number(commit.create_timers.len() as u64)
+        .text(" -")
+        .number(commit.delete_timers.len() as u64)
+        .text(", requests +")
+        .number(commit.requests.len() as u64)
+        .text(")")
+        .done()
 }
 
 impl fmt::Debug for SimStorage {

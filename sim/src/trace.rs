@@ -39,6 +39,48 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_update(FNV1A64_OFFSET, bytes)
 }
 
+/// Builds the text of a trace event from pieces of text and numbers, without the
+/// formatting machinery: the components write a few such lines for every simulated message
+/// and commit. The result is the text `format!` would make of the same pieces.
+#[derive(Debug)]
+pub(crate) struct EventText(String);
+
+impl EventText {
+    /// An empty text with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> EventText {
+        EventText(String::with_capacity(capacity))
+    }
+
+    /// Appends `text`.
+    pub(crate) fn text(mut self, text: &str) -> EventText {
+        self.0.push_str(text);
+        self
+    }
+
+    /// Appends `n` in decimal.
+    pub(crate) fn number(mut self, mut n: u64) -> EventText {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // Only ASCII digits were written.
+        self.0
+            .push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+        self
+    }
+
+    /// The text.
+    pub(crate) fn done(self) -> String {
+        self.0
+    }
+}
+
 /// One line of a trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceLine {
@@ -225,6 +267,18 @@ mod tests {
         trace.record(t(5), "storage", event_2);
         trace.record(t(7), "worker-0", "poll");
         trace
+    }
+
+    #[test]
+    fn event_text_spells_as_format_does() {
+        for n in [0u64, 7, 10, 12_345, u64::MAX] {
+            let text = EventText::with_capacity(4)
+                .text("send #")
+                .number(n)
+                .text(" Poll")
+                .done();
+            assert_eq!(text, format!("send #{n} Poll"));
+        }
     }
 
     #[test]
