@@ -69,9 +69,7 @@ impl EventText {
                 break;
             }
         }
-        // Only ASCII digits were written.
-        self.0
-            .push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+        self.0.extend(digits[start..].iter().map(|&d| char::from(d)));
         self
     }
 
