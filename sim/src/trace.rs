@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use warpflow_engine::ids::Decimal;
 use warpflow_engine::time::Timestamp;
 
 /// The FNV-1a 64 offset basis: the hash of the empty input.
@@ -58,18 +59,9 @@ impl EventText {
     }
 
     /// Appends `n` in decimal.
-    pub(crate) fn number(mut self, mut n: u64) -> EventText {
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.0.extend(digits[start..].iter().map(|&d| char::from(d)));
+    pub(crate) fn number(mut self, n: u64) -> EventText {
+        let digits = Decimal::new(n);
+        self.0.extend(digits.as_bytes().iter().map(|&d| char::from(d)));
         self
     }
 
