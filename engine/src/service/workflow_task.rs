@@ -100,7 +100,11 @@ impl Service {
                 started_event_id,
                 attempt: key.attempt,
             };
-            Ok(Some((token, first_event_id, run.record.workflow_type.clone())))
+            Ok(Some((
+                token,
+                first_event_id,
+                run.record.workflow_type.to_string(),
+            )))
         })?;
         let Some((token, first_event_id, workflow_type)) = started else {
             return Ok(None);
