@@ -216,7 +216,14 @@ fn describe_marker(marker: &Marker) -> String {
 pub fn describe_event(event: &EventAttributes) -> String {
     use EventAttributes as E;
     match event {
-        E::ActivityTaskScheduled { activity_type, .. } => format!("ActivityTaskScheduled({activity_type})"),
+        // The common case, spelled out: every replay describes each command event it matches.
+        E::ActivityTaskScheduled { activity_type, .. } => {
+            let mut text = String::with_capacity("ActivityTaskScheduled()".len() + activity_type.len());
+            text.push_str("ActivityTaskScheduled(");
+            text.push_str(activity_type);
+            text.push(')');
+            text
+        }
         E::ActivityTaskCancelRequested {
             scheduled_event_id, ..
         } => format!("ActivityTaskCancelRequested(event {scheduled_event_id})"),

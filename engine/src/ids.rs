@@ -24,6 +24,13 @@ macro_rules! string_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The identifier spelled as the decimal number `n` (`"1"`, `"2"`, ...): one
+            /// allocation, where `new(n.to_string())` makes two.
+            #[allow(dead_code, reason = "only the ids numbered in a run use it")]
+            pub(crate) fn from_seq(n: u32) -> Self {
+                Self(Arc::from(Decimal::new(u64::from(n)).as_str()))
+            }
         }
 
         impl fmt::Display for $name {
@@ -44,6 +51,44 @@ macro_rules! string_id {
             }
         }
     };
+}
+
+/// A number spelled in decimal in a buffer on the stack: for text written often enough that
+/// `to_string` and the formatting machinery show (numbered ids, simulation trace lines).
+#[derive(Clone, Copy, Debug)]
+pub struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    /// `n` in decimal.
+    #[inline]
+    pub fn new(mut n: u64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return Decimal { digits, start };
+            }
+        }
+    }
+
+    /// The digits, as ASCII bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+
+    /// The digits.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are written, so this never fails.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
 }
 
 string_id!(
@@ -86,5 +131,25 @@ impl EventId {
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_spells_numbers_as_to_string_does() {
+        for n in [0, 7, 10, 12_345, u64::from(u32::MAX), u64::MAX] {
+            assert_eq!(Decimal::new(n).as_str(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn from_seq_spells_the_number_as_to_string_does() {
+        for n in [0, 1, 9, 10, 42, 99_999, u32::MAX] {
+            assert_eq!(TimerId::from_seq(n), TimerId::new(n.to_string()));
+            assert_eq!(ActivityId::from_seq(n).as_str(), n.to_string());
+        }
     }
 }

@@ -40,6 +40,7 @@ pub mod retry;
 pub mod service;
 pub mod storage;
 pub mod time;
+mod vec_map;
 pub mod worker;
 pub mod workflow;
 

@@ -57,6 +57,11 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, what: impl Fn() -> String) -> Re
 
 /// Decodes a payload into `T`, naming the offending field on failure.
 pub fn decode<T: DeserializeOwned>(payload: &Payload, what: impl Fn() -> String) -> Result<T, PayloadError> {
+    // Straight from the value first: tracking the path costs on every field, and it is only
+    // needed to report a failure, which the second pass below reproduces with its path.
+    if let Ok(value) = T::deserialize(payload) {
+        return Ok(value);
+    }
     serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
         PayloadError::Decode {

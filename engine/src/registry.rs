@@ -81,11 +81,13 @@ pub struct UnknownType {
     pub known: Vec<String>,
 }
 
-/// Workflow and activity types by name. Cheap to clone.
+/// Workflow and activity types by name. Cheap to clone: clones share the maps (every replay,
+/// worker and test environment holds one), and registering copies them only if they are
+/// shared.
 #[derive(Clone, Default)]
 pub struct Registry {
-    workflows: BTreeMap<&'static str, Arc<dyn WorkflowDefinition>>,
-    activities: BTreeMap<&'static str, Arc<dyn ActivityDefinition>>,
+    workflows: Arc<BTreeMap<&'static str, Arc<dyn WorkflowDefinition>>>,
+    activities: Arc<BTreeMap<&'static str, Arc<dyn ActivityDefinition>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -105,22 +107,20 @@ impl Registry {
 
     /// Registers workflow type `W` (replacing one of the same name).
     pub fn register_workflow<W: Workflow>(&mut self) -> &mut Self {
-        self.workflows
-            .insert(W::NAME, Arc::new(TypedWorkflow::<W>(PhantomData)));
+        Arc::make_mut(&mut self.workflows).insert(W::NAME, Arc::new(TypedWorkflow::<W>(PhantomData)));
         self
     }
 
     /// Registers an activity implementation (replacing one of the same name).
     pub fn register_activity<A: Activity>(&mut self, activity: A) -> &mut Self {
-        self.activities
-            .insert(A::NAME, Arc::new(TypedActivity(Arc::new(activity))));
+        Arc::make_mut(&mut self.activities).insert(A::NAME, Arc::new(TypedActivity(Arc::new(activity))));
         self
     }
 
     /// Registers an activity given as an erased definition (a test kit's mock, say), under
     /// its `activity_type()`, replacing one of the same name.
     pub fn register_activity_definition(&mut self, definition: Arc<dyn ActivityDefinition>) -> &mut Self {
-        self.activities.insert(definition.activity_type(), definition);
+        Arc::make_mut(&mut self.activities).insert(definition.activity_type(), definition);
         self
     }
 

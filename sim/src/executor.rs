@@ -121,7 +121,9 @@ impl Wake for TaskWaker {
 
 struct Task {
     name: &'static str,
-    future: LocalBoxFuture<'static, ()>,
+    /// `None` while the task is being polled (it stays in the map, so a step costs no
+    /// removal and re-insertion).
+    future: Option<LocalBoxFuture<'static, ()>>,
     waker: Waker,
 }
 
@@ -138,6 +140,10 @@ pub struct Sim {
     /// The step of the first action in `step_actions` (`u64::MAX`: none), so that a step
     /// without an action due costs one comparison.
     next_action_step: Cell<u64>,
+    /// Scratch space reused by every step (the ready tasks to pick from) and every jump of
+    /// time (the wakers due), so that neither allocates.
+    scratch_ready: RefCell<Vec<TaskId>>,
+    scratch_due: RefCell<Vec<Waker>>,
 }
 
 type StepAction = Box<dyn FnOnce()>;
@@ -166,6 +172,8 @@ impl Sim {
             steps: RefCell::new(0),
             step_actions: RefCell::new(BTreeMap::new()),
             next_action_step: Cell::new(u64::MAX),
+            scratch_ready: RefCell::new(Vec::new()),
+            scratch_due: RefCell::new(Vec::new()),
         }
     }
 
@@ -252,7 +260,14 @@ impl Sim {
             id,
             shared: self.shared.clone(),
         }));
-        self.tasks.borrow_mut().insert(id, Task { name, future, waker });
+        self.tasks.borrow_mut().insert(
+            id,
+            Task {
+                name,
+                future: Some(future),
+                waker,
+            },
+        );
         lock(&self.shared).ready.insert(id);
         id
     }
@@ -296,15 +311,9 @@ impl Sim {
     pub fn run_until_stalled(&self) -> Result<(), SimError> {
         loop {
             self.adopt_spawned();
-            let ready = self.ready_tasks();
-            let Some(&first) = ready.first() else {
+            let Some(pick) = self.pick_ready() else {
                 return Ok(());
             };
-            let pick = ready
-                .get((self.scheduling.borrow_mut().next_u64() % ready.len() as u64) as usize)
-                .copied()
-                .unwrap_or(first);
-            lock(&self.shared).ready.remove(&pick);
             self.step(pick)?;
         }
     }
@@ -323,15 +332,22 @@ impl Sim {
         self.advance_time()
     }
 
-    fn ready_tasks(&self) -> Vec<TaskId> {
-        let shared = lock(&self.shared);
-        let tasks = self.tasks.borrow();
-        shared
-            .ready
-            .iter()
-            .copied()
-            .filter(|id| tasks.contains_key(id))
-            .collect()
+    /// Picks one ready task at random (the scheduling stream: one draw per pick among the
+    /// ready tasks that still exist, in id order) and marks it not ready; `None` when none is.
+    fn pick_ready(&self) -> Option<TaskId> {
+        let mut shared = lock(&self.shared);
+        let mut ready = self.scratch_ready.borrow_mut();
+        ready.clear();
+        {
+            let tasks = self.tasks.borrow();
+            ready.extend(shared.ready.iter().copied().filter(|id| tasks.contains_key(id)));
+        }
+        if ready.is_empty() {
+            return None;
+        }
+        let pick = ready[(self.scheduling.borrow_mut().next_u64() % ready.len() as u64) as usize];
+        shared.ready.remove(&pick);
+        Some(pick)
     }
 
     fn drive(&self, done: impl Fn() -> bool) -> Result<(), SimError> {
@@ -340,23 +356,10 @@ impl Sim {
             if done() {
                 return Ok(());
             }
-            let ready: Vec<TaskId> = {
-                let shared = lock(&self.shared);
-                let tasks = self.tasks.borrow();
-                shared
-                    .ready
-                    .iter()
-                    .copied()
-                    .filter(|id| tasks.contains_key(id))
-                    .collect()
-            };
-            if ready.is_empty() {
-                self.advance_time()?;
-                continue;
+            match self.pick_ready() {
+                Some(pick) => self.step(pick)?,
+                None => self.advance_time()?,
             }
-            let pick = ready[(self.scheduling.borrow_mut().next_u64() % ready.len() as u64) as usize];
-            lock(&self.shared).ready.remove(&pick);
-            self.step(pick)?;
         }
     }
 
@@ -375,13 +378,27 @@ impl Sim {
                 });
             }
         }
-        // The task is taken out while it runs, so it may spawn others.
-        let Some(mut task) = self.tasks.borrow_mut().remove(&id) else {
-            return Ok(());
+        // The future is taken out while it runs (the map is not borrowed then), so the task
+        // may spawn others.
+        let (mut future, waker) = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(task) = tasks.get_mut(&id) else {
+                return Ok(());
+            };
+            let Some(future) = task.future.take() else {
+                return Ok(());
+            };
+            (future, task.waker.clone())
         };
-        let mut cx = Context::from_waker(&task.waker);
-        if task.future.as_mut().poll(&mut cx).is_pending() {
-            self.tasks.borrow_mut().insert(id, task);
+        let mut cx = Context::from_waker(&waker);
+        let pending = future.as_mut().poll(&mut cx).is_pending();
+        let mut tasks = self.tasks.borrow_mut();
+        if pending {
+            if let Some(task) = tasks.get_mut(&id) {
+                task.future = Some(future);
+            }
+        } else {
+            tasks.remove(&id);
         }
         Ok(())
     }
@@ -410,7 +427,7 @@ impl Sim {
         }
         shared.now = shared.now.max(deadline);
         let now = shared.now;
-        let mut due = Vec::new();
+        let mut due = self.scratch_due.borrow_mut();
         while let Some(entry) = shared.timers.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -419,7 +436,7 @@ impl Sim {
         }
         // Waking takes the lock again: wake with it released.
         drop(shared);
-        due.into_iter().for_each(Waker::wake);
+        due.drain(..).for_each(Waker::wake);
         Ok(())
     }
 }
@@ -460,21 +477,21 @@ struct Sleep {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let shared_handle = self.shared.clone();
-        let mut shared = lock(&shared_handle);
-        if shared.now >= self.deadline {
-            if let Some(key) = self.key.take() {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut shared = lock(&this.shared);
+        if shared.now >= this.deadline {
+            if let Some(key) = this.key.take() {
                 shared.timers.remove(&key);
             }
             return Poll::Ready(());
         }
-        let key = match self.key {
+        let key = match this.key {
             Some(key) => key,
             None => {
                 shared.next_timer += 1;
-                let key = (self.deadline, shared.next_timer);
-                self.key = Some(key);
+                let key = (this.deadline, shared.next_timer);
+                this.key = Some(key);
                 key
             }
         };

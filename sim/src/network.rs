@@ -34,7 +34,7 @@
 
 use crate::dice::{Dice, LatencyRange};
 use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
-use crate::trace::SharedTrace;
+use crate::trace::{EventText, SharedTrace};
 use futures::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -326,7 +326,7 @@ impl SimNetwork {
     pub fn transport(&self, node: &str, target: Arc<dyn Transport>) -> Arc<dyn Transport> {
         self.lock().nodes.insert(node.to_owned());
         Arc::new(NodeTransport {
-            node: node.to_owned(),
+            node: Arc::from(node),
             target,
             network: self.clone(),
         })
@@ -400,7 +400,7 @@ impl SimNetwork {
     /// One call from `node` (see the module documentation).
     async fn call(
         self,
-        node: String,
+        node: Arc<str>,
         target: Arc<dyn Transport>,
         request: Request,
     ) -> Result<Response, ServiceError> {
@@ -408,7 +408,14 @@ impl SimNetwork {
         let (number, route, timeout) = {
             let mut shared = self.lock();
             let (number, route) = shared.route(&node, sent);
-            shared.trace(sent, &node, format!("send #{number} {}", <&str>::from(&request)));
+            let kind = <&str>::from(&request);
+            let line = EventText::with_capacity(8 + 20 + kind.len())
+                .text("send #")
+                .number(number)
+                .text(" ")
+                .text(kind)
+                .done();
+            shared.trace(sent, &node, line);
             (number, route, shared.config.loss_timeout)
         };
         let lost_at = sent.plus(timeout);
@@ -441,7 +448,8 @@ impl SimNetwork {
                     duplicate: false,
                     lose_reply,
                 };
-                let replies = if duplicate {
+                // The reply that arrives first; on a tie, the original's.
+                let first = if duplicate {
                     self.trace(&node, format!("#{number} duplicated (injected)"));
                     let copy = Delivery {
                         duplicate: true,
@@ -473,11 +481,10 @@ impl SimNetwork {
                                         .await;
                                 }),
                             );
-                            vec![
-                                original
-                                    .carry(&target, request, sent, request_latency, reply_latency)
-                                    .await,
-                            ]
+                            original
+                                .carry(&target, request, sent, request_latency, reply_latency)
+                                .await
+                                .map(|(_, reply)| reply)
                         }
                         None => {
                             let (a, b) = futures::future::join(
@@ -491,23 +498,19 @@ impl SimNetwork {
                                 copy.carry(&target, request, sent, dup_request_latency, dup_reply_latency),
                             )
                             .await;
-                            vec![a, b]
+                            match (a, b) {
+                                (Some((at_a, a)), Some((at_b, b))) => Some(if at_b < at_a { b } else { a }),
+                                (Some((_, reply)), None) | (None, Some((_, reply))) => Some(reply),
+                                (None, None) => None,
+                            }
                         }
                     }
                 } else {
-                    vec![
-                        original
-                            .carry(&target, request, sent, request_latency, reply_latency)
-                            .await,
-                    ]
+                    original
+                        .carry(&target, request, sent, request_latency, reply_latency)
+                        .await
+                        .map(|(_, reply)| reply)
                 };
-                // The reply that arrives first; on a tie, the original's.
-                let first = replies
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                    .min_by_key(|(i, (arrival, _))| (*arrival, *i))
-                    .map(|(_, (_, reply))| reply);
                 match first {
                     Some(reply) => reply,
                     None => {
@@ -555,7 +558,14 @@ impl Delivery<'_> {
             );
             return None;
         }
-        network.trace(node, format!("deliver #{number}{copy}"));
+        network.trace(
+            node,
+            EventText::with_capacity(40)
+                .text("deliver #")
+                .number(number)
+                .text(copy)
+                .done(),
+        );
         let reply = target.call(request).await;
         let arrival = clock.now().plus(reply_latency);
         clock.sleep_until(arrival).await;
@@ -574,7 +584,17 @@ impl Delivery<'_> {
             Ok(response) => ("", <&str>::from(response)),
             Err(e) => ("error ", <&str>::from(e)),
         };
-        network.trace(node, format!("reply #{number}{copy} {error}{what}"));
+        network.trace(
+            node,
+            EventText::with_capacity(48 + what.len())
+                .text("reply #")
+                .number(number)
+                .text(copy)
+                .text(" ")
+                .text(error)
+                .text(what)
+                .done(),
+        );
         Some((arrival, reply))
     }
 }
@@ -593,7 +613,8 @@ impl fmt::Debug for SimNetwork {
 
 /// A node's transport through the network.
 struct NodeTransport {
-    node: String,
+    /// Shared with every call it makes (a clone per call is a counter increment).
+    node: Arc<str>,
     target: Arc<dyn Transport>,
     network: SimNetwork,
 }

@@ -29,7 +29,7 @@
 
 use crate::dice::{Dice, LatencyRange};
 use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
-use crate::trace::SharedTrace;
+use crate::trace::{EventText, SharedTrace};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
@@ -103,7 +103,7 @@ struct Decision {
 impl Shared {
     fn trace(&self, at: Timestamp, event: impl Into<String>) {
         if let Some(trace) = &self.trace {
-            trace.record(at, self.node.clone(), event);
+            trace.record(at, &self.node, event);
         }
     }
 
@@ -127,9 +127,17 @@ impl Shared {
         if lose_reply {
             self.log.record(now, op, Fault::LoseCommitReply);
         }
+        // `as_millis` fits: latencies are drawn in whole milliseconds from a u64 range.
+        let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         self.trace(
             now,
-            format!("commit #{number} begins (latency {}ms)", latency.as_millis()),
+            EventText::with_capacity(64)
+                .text("commit #")
+                .number(number)
+                .text(" begins (latency ")
+                .number(millis)
+                .text("ms)")
+                .done(),
         );
         Decision {
             number,
@@ -307,13 +315,13 @@ impl SimStorage {
             shared.trace(now, format!("commit #{number} failed (injected), not applied"));
             return Err(unavailable(format!("injected fault: commit #{number} failed")));
         }
-        let summary = summarize(&commit);
+        let applied = applied_line(number, &commit);
         let result = match self.durable.commit(commit).now_or_never() {
             Some(result) => result,
             None => Err(unavailable("the durable storage did not complete at once")),
         };
         match &result {
-            Ok(()) => shared.trace(now, format!("commit #{number} applied ({summary})")),
+            Ok(()) => shared.trace(now, applied),
             Err(e) => shared.trace(now, format!("commit #{number} refused: {e}")),
         }
         if decision.lose_reply {
@@ -326,26 +334,35 @@ impl SimStorage {
     }
 }
 
-/// A short description of a commit for the trace.
-fn summarize(commit: &Commit) -> String {
-    use std::fmt::Write;
-    // One buffer written in place: this runs on every simulated commit.
-    let mut out = String::with_capacity(96);
-    out.push_str("runs [");
+/// The trace line of commit `number` applied: `commit #<n> applied (<a short description
+/// of the commit>)`. Written piece by piece: this runs on every simulated commit.
+fn applied_line(number: u64, commit: &Commit) -> String {
+    let mut line = EventText::with_capacity(160)
+        .text("commit #")
+        .number(number)
+        .text(" applied (runs [");
     for (i, write) in commit.runs.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(out, "{sep}{} +{}", write.record.key, write.events.len());
+        let key = &write.record.key;
+        line = line
+            .text(if i == 0 { "" } else { ", " })
+            .text(key.workflow_id.as_str())
+            .text("/")
+            .text(key.run_id.as_str())
+            .text(" +")
+            .number(write.events.len() as u64);
     }
-    let _ = write!(
-        out,
-        "], tasks +{} -{}, timers +{} -{}, requests +{}",
-        commit.create_tasks.len(),
-        commit.complete_tasks.len(),
-        commit.create_timers.len(),
-        commit.delete_timers.len(),
-        commit.requests.len()
-    );
-    out
+    line.text("], tasks +")
+        .number(commit.create_tasks.len() as u64)
+        .text(" -")
+        .number(commit.complete_tasks.len() as u64)
+        .text(", timers +")
+        .number(commit.create_timers.len() as u64)
+        .text(" -")
+        .number(commit.delete_timers.len() as u64)
+        .text(", requests +")
+        .number(commit.requests.len() as u64)
+        .text(")")
+        .done()
 }
 
 impl fmt::Debug for SimStorage {

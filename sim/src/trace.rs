@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use warpflow_engine::ids::Decimal;
 use warpflow_engine::time::Timestamp;
 
 /// The FNV-1a 64 offset basis: the hash of the empty input.
@@ -39,13 +40,45 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_update(FNV1A64_OFFSET, bytes)
 }
 
+/// Builds the text of a trace event from pieces of text and numbers, without the
+/// formatting machinery: the components write a few such lines for every simulated message
+/// and commit. The result is the text `format!` would make of the same pieces.
+#[derive(Debug)]
+pub(crate) struct EventText(String);
+
+impl EventText {
+    /// An empty text with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> EventText {
+        EventText(String::with_capacity(capacity))
+    }
+
+    /// Appends `text`.
+    pub(crate) fn text(mut self, text: &str) -> EventText {
+        self.0.push_str(text);
+        self
+    }
+
+    /// Appends `n` in decimal.
+    pub(crate) fn number(mut self, n: u64) -> EventText {
+        let digits = Decimal::new(n);
+        self.0.extend(digits.as_bytes().iter().map(|&d| char::from(d)));
+        self
+    }
+
+    /// The text.
+    pub(crate) fn done(self) -> String {
+        self.0
+    }
+}
+
 /// One line of a trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceLine {
     /// Virtual time.
     pub at: Timestamp,
-    /// The node it happened on (`engine`, `storage`, `worker-1`...).
-    pub node: String,
+    /// The node it happened on (`engine`, `storage`, `worker-1`...), shared by the lines of
+    /// that node: a run has a handful of nodes and thousands of lines.
+    pub node: Arc<str>,
     /// What happened.
     pub event: String,
 }
@@ -80,11 +113,21 @@ impl fmt::Display for TraceLine {
 }
 
 /// An append-only log of a run with a running hash. See the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Trace {
     lines: Vec<TraceLine>,
     hash: u64,
+    /// The node names recorded so far, each allocated once.
+    nodes: Vec<Arc<str>>,
 }
+
+impl PartialEq for Trace {
+    fn eq(&self, other: &Trace) -> bool {
+        self.hash == other.hash && self.lines == other.lines
+    }
+}
+
+impl Eq for Trace {}
 
 impl Default for Trace {
     fn default() -> Trace {
@@ -98,18 +141,29 @@ impl Trace {
         Trace {
             lines: Vec::new(),
             hash: FNV1A64_OFFSET,
+            nodes: Vec::new(),
         }
     }
 
     /// Appends a line and folds it into the hash.
-    pub fn record(&mut self, at: Timestamp, node: impl Into<String>, event: impl Into<String>) {
+    pub fn record(&mut self, at: Timestamp, node: &str, event: impl Into<String>) {
         let line = TraceLine {
             at,
-            node: node.into(),
+            node: self.node(node),
             event: event.into(),
         };
         self.hash = line.hash_into(self.hash);
         self.lines.push(line);
+    }
+
+    /// The shared name of `node` (a scan: a run has a handful of nodes).
+    fn node(&mut self, node: &str) -> Arc<str> {
+        if let Some(known) = self.nodes.iter().find(|n| ***n == *node) {
+            return known.clone();
+        }
+        let new: Arc<str> = Arc::from(node);
+        self.nodes.push(new.clone());
+        new
     }
 
     /// The running hash of every line so far.
@@ -163,7 +217,7 @@ impl SharedTrace {
     }
 
     /// Appends a line (see [`Trace::record`]).
-    pub fn record(&self, at: Timestamp, node: impl Into<String>, event: impl Into<String>) {
+    pub fn record(&self, at: Timestamp, node: &str, event: impl Into<String>) {
         self.lock().record(at, node, event);
     }
 
@@ -203,6 +257,18 @@ mod tests {
         trace.record(t(5), "storage", event_2);
         trace.record(t(7), "worker-0", "poll");
         trace
+    }
+
+    #[test]
+    fn event_text_spells_as_format_does() {
+        for n in [0u64, 7, 10, 12_345, u64::MAX] {
+            let text = EventText::with_capacity(4)
+                .text("send #")
+                .number(n)
+                .text(" Poll")
+                .done();
+            assert_eq!(text, format!("send #{n} Poll"));
+        }
     }
 
     #[test]

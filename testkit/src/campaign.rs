@@ -550,14 +550,19 @@ impl Campaign {
                     .oracle_checks
                     .entry("same-seed-twice".to_owned())
                     .or_default() += 1;
-                let again = self.run_one(seed, &self.mode);
-                report.virtual_time += again.elapsed;
-                if again.trace_hash != faulted.trace_hash {
+                // Only the trace is compared: the rest of a report is not read back.
+                let (again, _, _) = self.simulate(seed, &self.mode);
+                report.virtual_time += again.sim().elapsed();
+                let trace = again.trace().take();
+                if trace.hash() != faulted.trace_hash {
                     failures.push((
                         "same-seed-twice".to_owned(),
                         format!(
                             "trace hashes differ: {:016x} ({} lines) then {:016x} ({} lines)",
-                            faulted.trace_hash, faulted.trace_len, again.trace_hash, again.trace_len
+                            faulted.trace_hash,
+                            faulted.trace_len,
+                            trace.hash(),
+                            trace.len()
                         ),
                     ));
                 }
@@ -608,6 +613,41 @@ impl Campaign {
 
     /// One run of `seed` under `mode` on a fresh cluster.
     pub fn run_one(&self, seed: u64, mode: &FaultMode) -> RunReport {
+        let (cluster, workflows, liveness) = self.simulate(seed, mode);
+        let mut histories = BTreeMap::new();
+        let mut outcomes = BTreeMap::new();
+        // The workflows started, then their children, and theirs: the oracles check them all.
+        let mut unread: VecDeque<WorkflowId> = workflows.iter().cloned().collect();
+        while let Some(id) = unread.pop_front() {
+            if histories.contains_key(&id) {
+                continue;
+            }
+            let runs = read_histories(cluster.durable(), &id);
+            unread.extend(runs.iter().flat_map(children));
+            outcomes.insert(id.clone(), outcome(runs.last()));
+            histories.insert(id, runs);
+        }
+        let trace = cluster.trace().take();
+        RunReport {
+            seed,
+            workflows,
+            histories,
+            outcomes,
+            world: (self.world_snapshot)(),
+            faults: cluster.fault_log().snapshot(),
+            plan: cluster.fault_plan(),
+            trace_hash: trace.hash(),
+            trace_len: trace.len(),
+            trace,
+            elapsed: cluster.sim().elapsed(),
+            liveness,
+        }
+    }
+
+    /// Runs `seed` under `mode` on a fresh cluster until every workflow closed (or the
+    /// liveness budget ran out), and shuts the cluster down: the cluster, the workflows the
+    /// workload started, and the liveness verdict.
+    fn simulate(&self, seed: u64, mode: &FaultMode) -> (SimCluster, Vec<WorkflowId>, Result<(), String>) {
         (self.world_reset)();
         let end = mode.end();
         let cluster = SimCluster::new(
@@ -711,34 +751,7 @@ impl Campaign {
             };
         }
         cluster.shutdown();
-        let mut histories = BTreeMap::new();
-        let mut outcomes = BTreeMap::new();
-        // The workflows started, then their children, and theirs: the oracles check them all.
-        let mut unread: VecDeque<WorkflowId> = workflows.iter().cloned().collect();
-        while let Some(id) = unread.pop_front() {
-            if histories.contains_key(&id) {
-                continue;
-            }
-            let runs = read_histories(cluster.durable(), &id);
-            unread.extend(runs.iter().flat_map(children));
-            outcomes.insert(id.clone(), outcome(runs.last()));
-            histories.insert(id, runs);
-        }
-        let trace = cluster.trace().take();
-        RunReport {
-            seed,
-            workflows,
-            histories,
-            outcomes,
-            world: (self.world_snapshot)(),
-            faults: cluster.fault_log().snapshot(),
-            plan: cluster.fault_plan(),
-            trace_hash: trace.hash(),
-            trace_len: trace.len(),
-            trace,
-            elapsed: cluster.sim().elapsed(),
-            liveness,
-        }
+        (cluster, workflows, liveness)
     }
 
     /// Every oracle but same-seed-twice, on `run` against `baseline`: `(oracle, message)`.

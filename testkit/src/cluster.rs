@@ -107,11 +107,13 @@ impl ClusterConfig {
 /// `Unavailable` (the process that would have answered is gone).
 #[derive(Debug, Default)]
 pub struct EngineSlot {
-    current: Mutex<Option<(Arc<Service>, CancellationToken)>>,
+    /// The service and the token cancelled when it crashes; the token is shared by an `Arc`
+    /// so that a call takes it with a counter increment (cloning a token takes its lock).
+    current: Mutex<Option<(Arc<Service>, Arc<CancellationToken>)>>,
 }
 
 impl EngineSlot {
-    fn lock(&self) -> MutexGuard<'_, Option<(Arc<Service>, CancellationToken)>> {
+    fn lock(&self) -> MutexGuard<'_, Option<(Arc<Service>, Arc<CancellationToken>)>> {
         self.current
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -226,7 +228,7 @@ impl Inner {
                 let _ = select(Box::pin(timers.run_timers()), stopped).await;
             }),
         );
-        *self.slot.lock() = Some((service, dead));
+        *self.slot.lock() = Some((service, Arc::new(dead)));
     }
 
     fn crash_engine(&self) -> bool {

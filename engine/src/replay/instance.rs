@@ -356,9 +356,15 @@ impl WorkflowInstance {
         }
         self.workflow_task += 1;
         self.deliver_pending_signals()?;
-        let commands = self.poll_until_blocked()?;
+        let mut commands = self.poll_until_blocked()?;
         if replaying {
-            self.unmatched.extend(commands);
+            self.unmatched.extend(commands.drain(..));
+            // The emptied buffer goes back to the run's state: the next task's commands reuse
+            // its room instead of allocating their own (a replay polls every task).
+            let mut s = self.run_state()?.borrow_mut();
+            if s.commands.is_empty() {
+                s.commands = commands;
+            }
             Ok(None)
         } else {
             self.live_task_open = true;

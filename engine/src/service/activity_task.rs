@@ -74,7 +74,7 @@ impl Service {
             run.complete_task(key.clone());
             let now = run.now();
             let running = run.is_running();
-            let workflow_type = run.record.workflow_type.clone();
+            let workflow_type = run.record.workflow_type.to_string();
             let Some(activity) = run.state.activities.get_mut(&key.scheduled_event_id) else {
                 return Ok(None);
             };

@@ -228,7 +228,7 @@ fn describe(record: &RunRecord) -> ServiceResult<RunDescription> {
     let state = &record.state;
     Ok(RunDescription {
         run: record.key.clone(),
-        workflow_type: record.workflow_type.clone(),
+        workflow_type: record.workflow_type.to_string(),
         task_queue: record.task_queue.clone(),
         status: record.status,
         start_time: record.start_time,

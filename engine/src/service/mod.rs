@@ -394,8 +394,7 @@ impl Service {
         if let Some(i) = batch.position(&record.key) {
             return Ok(i);
         }
-        batch.runs.push(RunTxn::existing(record, batch.now));
-        Ok(batch.runs.len() - 1)
+        Ok(batch.push_run(RunTxn::existing(record, batch.now)))
     }
 
     /// A fresh run id and randomness seed.

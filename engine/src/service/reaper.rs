@@ -175,7 +175,7 @@ impl Service {
         let mut found = Vec::new();
         for record in self.storage.list_open_runs(RECOVERY_RUNS_MAX).await? {
             let state = &record.state;
-            for (scheduled_event_id, activity) in &state.activities {
+            for (scheduled_event_id, activity) in state.activities.iter() {
                 let Some((started, identity)) = &activity.started else {
                     continue;
                 };

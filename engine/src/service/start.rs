@@ -122,7 +122,7 @@ impl Service {
                 workflow_id: new.workflow_id,
                 run_id: run_id.clone(),
             },
-            workflow_type: new.workflow_type.clone(),
+            workflow_type: Arc::from(new.workflow_type.as_str()),
             task_queue: new.task_queue.clone(),
             status: RunStatus::Running,
             start_time: batch.now,
@@ -149,7 +149,7 @@ impl Service {
             });
         }
         run.schedule_workflow_task();
-        batch.runs.push(run);
+        batch.push_run(run);
         run_id
     }
 

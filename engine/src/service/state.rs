@@ -10,6 +10,7 @@ use crate::history::{EventAttributes, ParentClosePolicy, ParentExecution, RetryS
 use crate::ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
 use crate::time::Timestamp;
+use crate::vec_map::VecMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -119,7 +120,7 @@ pub struct ExecutionState {
     /// What arrived while a workflow task was started: written after its completion.
     pub(crate) buffered: Vec<Incoming>,
     /// By `ActivityTaskScheduled` event id.
-    pub(crate) activities: BTreeMap<EventId, ActivityState>,
+    pub(crate) activities: VecMap<EventId, ActivityState>,
     /// By timer id: the `TimerStarted` event id.
     pub(crate) timers: BTreeMap<TimerId, EventId>,
     /// By `StartChildWorkflowExecutionInitiated` event id.
@@ -139,7 +140,7 @@ impl ExecutionState {
             workflow_task_timeout,
             workflow_task: None,
             buffered: Vec::new(),
-            activities: BTreeMap::new(),
+            activities: VecMap::new(),
             timers: BTreeMap::new(),
             children: BTreeMap::new(),
             parent,

@@ -380,6 +380,15 @@ impl Batch {
         }
     }
 
+    /// Adds a run to the batch and returns its index. The vector grows one run at a time: a
+    /// run is several hundred bytes and a batch rarely holds more than one or two, so the
+    /// usual room for four would be a needless large allocation.
+    pub fn push_run(&mut self, run: RunTxn) -> usize {
+        self.runs.reserve_exact(1);
+        self.runs.push(run);
+        self.runs.len() - 1
+    }
+
     /// The index of `key` among the batch's runs, if it is loaded.
     pub fn position(&self, key: &RunKey) -> Option<usize> {
         self.runs.iter().position(|r| r.record.key == *key)
@@ -405,10 +414,10 @@ impl Batch {
             wake.timers |= !run.timers.is_empty();
             wake.queues
                 .extend(run.tasks.iter().map(|t| (t.queue.clone(), t.key.kind)));
-            commit.create_tasks.append(&mut run.tasks);
-            commit.complete_tasks.append(&mut run.done_tasks);
-            commit.create_timers.append(&mut run.timers);
-            commit.delete_timers.append(&mut run.dropped_timers);
+            move_all(&mut commit.create_tasks, &mut run.tasks);
+            move_all(&mut commit.complete_tasks, &mut run.done_tasks);
+            move_all(&mut commit.create_timers, &mut run.timers);
+            move_all(&mut commit.delete_timers, &mut run.dropped_timers);
             commit.runs.push(RunWrite {
                 record: run.record,
                 expected_next_event_id: run.expected,
@@ -416,5 +425,15 @@ impl Batch {
             });
         }
         (commit, wake)
+    }
+}
+
+/// Moves `from`'s items to the end of `into`: by taking the vector when `into` is empty (a
+/// batch usually writes one run), so that the commit does not allocate a copy of it.
+fn move_all<T>(into: &mut Vec<T>, from: &mut Vec<T>) {
+    if into.is_empty() {
+        std::mem::swap(into, from);
+    } else {
+        into.append(from);
     }
 }

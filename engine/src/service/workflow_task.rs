@@ -111,7 +111,11 @@ impl Service {
                 attempt: key.attempt,
             };
             self.note_handed(identity, || Held::WorkflowTask(token.clone()));
-            Ok(Some((token, first_event_id, run.record.workflow_type.clone())))
+            Ok(Some((
+                token,
+                first_event_id,
+                run.record.workflow_type.to_string(),
+            )))
         })?;
         let Some((token, first_event_id, workflow_type)) = started else {
             return Ok(None);

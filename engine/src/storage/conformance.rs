@@ -1420,7 +1420,7 @@ fn record_for(
 ) -> RunRecord {
     RunRecord {
         key: key.clone(),
-        workflow_type: "conformance".to_owned(),
+        workflow_type: "conformance".into(),
         task_queue: TaskQueue::new("conformance"),
         status,
         start_time: start,
@@ -1440,7 +1440,7 @@ fn event(id: u64, time: Timestamp) -> HistoryEvent {
     let task_queue = TaskQueue::new("conformance");
     let attributes = match id {
         1 => EventAttributes::WorkflowExecutionStarted {
-            workflow_type: "conformance".to_owned(),
+            workflow_type: "conformance".into(),
             task_queue,
             input: json!({"order": 42}),
             workflow_task_timeout: secs(10),

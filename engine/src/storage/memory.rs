@@ -112,9 +112,30 @@ fn claimable_at(task: &Task) -> Timestamp {
     }
 }
 
-/// What earlier writes of the commit being validated did to a run: its status, next id and
-/// version.
-type Staged<'c> = BTreeMap<&'c RunKey, (RunStatus, EventId, u64)>;
+/// The writes of the commit being validated that come before the one being checked: what
+/// they did to a run (its status, next id and version) counts as stored. A commit writes one
+/// or two runs, so a scan beats building a map (and allocates nothing).
+struct Staged<'c>(&'c [RunWrite]);
+
+impl<'c> Staged<'c> {
+    /// What the last earlier write of `key` left: status, next event id, version.
+    fn get(&self, key: &RunKey) -> Option<(RunStatus, EventId, u64)> {
+        self.0
+            .iter()
+            .rev()
+            .find(|w| w.record.key == *key)
+            .map(|w| (w.record.status, w.record.next_event_id, w.record.version))
+    }
+
+    /// Each run written so far with the status its last earlier write left.
+    fn latest(&self) -> impl Iterator<Item = (&'c RunKey, RunStatus)> + '_ {
+        self.0.iter().enumerate().filter_map(|(i, w)| {
+            let key = &w.record.key;
+            let overwritten = self.0[i + 1..].iter().any(|later| later.record.key == *key);
+            (!overwritten).then_some((key, w.record.status))
+        })
+    }
+}
 
 impl State {
     // ---- commit ----
@@ -156,12 +177,12 @@ impl State {
     }
 
     fn validate(&self, commit: &Commit) -> StorageResult<()> {
-        let mut staged = Staged::new();
-        for write in &commit.runs {
+        for (i, write) in commit.runs.iter().enumerate() {
+            let staged = Staged(&commit.runs[..i]);
             let key = &write.record.key;
             let stored = staged
                 .get(key)
-                .map(|&(_, next_event_id, version)| StoredHead {
+                .map(|(_, next_event_id, version)| StoredHead {
                     next_event_id,
                     version,
                 })
@@ -172,14 +193,6 @@ impl State {
                     })
                 });
             check_run_write(write, stored, || self.running_run(&key.workflow_id, &staged))?;
-            staged.insert(
-                key,
-                (
-                    write.record.status,
-                    write.record.next_event_id,
-                    write.record.version,
-                ),
-            );
         }
         Ok(())
     }
@@ -199,12 +212,12 @@ impl State {
             .filter(|k| {
                 staged
                     .get(k)
-                    .is_none_or(|(status, _, _)| *status == RunStatus::Running)
+                    .is_none_or(|(status, _, _)| status == RunStatus::Running)
             });
         let written = staged
-            .iter()
-            .filter(|(k, (status, _, _))| k.workflow_id == *workflow_id && *status == RunStatus::Running)
-            .map(|(k, _)| *k);
+            .latest()
+            .filter(|(k, status)| k.workflow_id == *workflow_id && *status == RunStatus::Running)
+            .map(|(k, _)| k);
         stored.chain(written).min().map(|k| k.run_id.clone())
     }
 
@@ -215,11 +228,27 @@ impl State {
         let (start_time, running) = (record.start_time, record.status == RunStatus::Running);
         match self.runs.get_mut(&key) {
             Some(stored) => {
-                self.runs_by_start
-                    .remove(&(stored.record.start_time, key.clone()));
-                self.running.remove(&key);
+                // Most writes leave the start time and the running status as they were: the
+                // indexes are only touched when they change.
+                let (was_started, was_running) = (
+                    stored.record.start_time,
+                    stored.record.status == RunStatus::Running,
+                );
                 stored.events.extend(events);
                 stored.record = record;
+                if was_started != start_time {
+                    self.runs_by_start.remove(&(was_started, key.clone()));
+                    self.runs_by_start.insert((start_time, key.clone()));
+                }
+                match (was_running, running) {
+                    (true, false) => {
+                        self.running.remove(&key);
+                    }
+                    (false, true) => {
+                        self.running.insert(key);
+                    }
+                    _ => {}
+                }
             }
             None => {
                 self.runs_by_workflow
@@ -227,11 +256,11 @@ impl State {
                     .or_default()
                     .push(key.run_id.clone());
                 self.runs.insert(key.clone(), StoredRun { record, events });
+                self.runs_by_start.insert((start_time, key.clone()));
+                if running {
+                    self.running.insert(key);
+                }
             }
-        }
-        self.runs_by_start.insert((start_time, key.clone()));
-        if running {
-            self.running.insert(key);
         }
     }
 

@@ -77,8 +77,8 @@ impl RunStatus {
 pub struct RunRecord {
     /// The run.
     pub key: RunKey,
-    /// Its workflow type.
-    pub workflow_type: String,
+    /// Its workflow type (shared: every read of the run copies its record).
+    pub workflow_type: Arc<str>,
     /// Its task queue.
     pub task_queue: TaskQueue,
     /// Open or how it closed.

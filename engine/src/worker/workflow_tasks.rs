@@ -59,7 +59,8 @@ enum Activation {
 
 struct WorkflowSide<'a> {
     worker: &'a Worker,
-    cache: &'a RefCell<InstanceCache<WorkflowInstance>>,
+    /// Boxed: an instance is a few hundred bytes, moved in and out of the cache every task.
+    cache: &'a RefCell<InstanceCache<Box<WorkflowInstance>>>,
     stop: &'a CancellationToken,
 }
 
@@ -104,7 +105,7 @@ impl WorkflowSide<'_> {
         match self.activate(&task).await {
             Activation::Commands(instance, commands) => {
                 let run = task.token.run.clone();
-                let generation = self.cache.borrow_mut().insert(run.clone(), *instance);
+                let generation = self.cache.borrow_mut().insert(run.clone(), instance);
                 let request = Request::CompleteWorkflowTask {
                     token: task.token,
                     commands,
@@ -156,7 +157,7 @@ impl WorkflowSide<'_> {
                 None => return Activation::Abandoned,
             }
         };
-        let mut instance = self.new_instance(&task.token.run);
+        let mut instance = Box::new(self.new_instance(&task.token.run));
         match instance.activate(events) {
             Ok(answer) => answer_of(instance, answer, &task.token),
             Err(e) => failed(&e),
@@ -223,12 +224,12 @@ impl WorkflowSide<'_> {
 
 /// The outcome of an activation that did not fail.
 fn answer_of(
-    instance: WorkflowInstance,
+    instance: Box<WorkflowInstance>,
     answer: Option<Vec<Command>>,
     token: &WorkflowTaskToken,
 ) -> Activation {
     match answer {
-        Some(commands) => Activation::Commands(Box::new(instance), commands),
+        Some(commands) => Activation::Commands(instance, commands),
         None => Activation::Failed(
             WorkflowTaskFailedCause::BadPayload,
             Failure::new(

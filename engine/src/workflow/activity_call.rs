@@ -109,7 +109,7 @@ impl<A: Activity> ActivityCall<A> {
                     .task_queue
                     .get_or_insert_with(|| s.info.task_queue.clone());
                 s.commands.push(Command::ScheduleActivity {
-                    activity_id: ActivityId::new(seq.to_string()),
+                    activity_id: ActivityId::from_seq(seq),
                     activity_type: A::NAME.to_owned(),
                     input,
                     options,
@@ -123,7 +123,7 @@ impl<A: Activity> ActivityCall<A> {
             ActivitySlot {
                 slot,
                 scheduled_event_id: None,
-                activity_type: A::NAME.to_owned(),
+                activity_type: A::NAME,
             },
         );
         drop(s);
@@ -179,7 +179,7 @@ impl<A: Activity> ActivityFuture<A> {
                 .push(Command::RequestCancelActivity { scheduled_event_id }),
             None => {
                 // Scheduled in this same workflow task: withdraw the command instead.
-                let id = ActivityId::new(self.seq.to_string());
+                let id = ActivityId::from_seq(self.seq);
                 s.commands.retain(
                     |c| !matches!(c, Command::ScheduleActivity { activity_id, .. } if *activity_id == id),
                 );

@@ -11,6 +11,7 @@ use crate::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
 use crate::replay::ActivationError;
 use crate::time::Timestamp;
+use crate::vec_map::VecMap;
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -99,7 +100,7 @@ pub(crate) struct ActivitySlot {
     pub slot: Slot<Result<Payload, ActivityError>>,
     /// Known once the `ActivityTaskScheduled` event is matched.
     pub scheduled_event_id: Option<EventId>,
-    pub activity_type: String,
+    pub activity_type: &'static str,
 }
 
 /// A started timer.
@@ -167,7 +168,7 @@ pub(crate) struct RunState {
     /// Commands issued in the current workflow task, in order.
     pub commands: Vec<Command>,
     pub lookahead: Lookahead,
-    pub activities: BTreeMap<u32, ActivitySlot>,
+    pub activities: VecMap<u32, ActivitySlot>,
     pub activity_by_event: BTreeMap<EventId, u32>,
     pub timers: BTreeMap<u32, TimerSlot>,
     pub timer_by_id: BTreeMap<TimerId, u32>,
@@ -200,7 +201,7 @@ impl RunState {
             seqs: Seqs::default(),
             commands: Vec::new(),
             lookahead: Lookahead::default(),
-            activities: BTreeMap::new(),
+            activities: VecMap::new(),
             activity_by_event: BTreeMap::new(),
             timers: BTreeMap::new(),
             timer_by_id: BTreeMap::new(),

@@ -22,7 +22,7 @@ impl Timer {
         s.forbid_in_query("ctx.sleep()");
         s.seqs.timer += 1;
         let seq = s.seqs.timer;
-        let timer_id = TimerId::new(seq.to_string());
+        let timer_id = TimerId::from_seq(seq);
         // A zero timer fires at once without a command, as it could not wait anyway.
         let slot = if duration.is_zero() {
             Slot::ready(())

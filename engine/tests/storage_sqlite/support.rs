@@ -71,7 +71,7 @@ pub fn run_key(workflow_id: &str, run_id: &str) -> RunKey {
 pub fn record(key: &RunKey, status: RunStatus, next_event_id: u64, version: u64) -> RunRecord {
     RunRecord {
         key: key.clone(),
-        workflow_type: "sqlite-test".to_owned(),
+        workflow_type: "sqlite-test".into(),
         task_queue: TaskQueue::new("sqlite-test"),
         status,
         start_time: at(0),

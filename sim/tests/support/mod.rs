@@ -150,7 +150,7 @@ pub fn create_run(workflow_id: &str, request_id: &str) -> Commit {
     let key = run_key(workflow_id);
     let record = RunRecord {
         key: key.clone(),
-        workflow_type: "test".to_owned(),
+        workflow_type: "test".into(),
         task_queue: TaskQueue::new("test"),
         status: RunStatus::Running,
         start_time: T0,

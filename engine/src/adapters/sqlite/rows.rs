@@ -189,7 +189,7 @@ impl RunRow {
                 workflow_id: WorkflowId::new(self.workflow_id),
                 run_id: RunId::new(self.run_id),
             },
-            workflow_type: self.workflow_type,
+            workflow_type: self.workflow_type.into(),
             task_queue: TaskQueue::new(self.task_queue),
             status: status_from(&self.status)?,
             start_time: stored_time(self.start_time, "run start time")?,
@@ -221,7 +221,7 @@ impl RunValues {
     pub(super) fn encode(record: &RunRecord) -> StorageResult<RunValues> {
         let key = &record.key;
         Ok(RunValues {
-            workflow_type: record.workflow_type.clone(),
+            workflow_type: record.workflow_type.to_string(),
             task_queue: record.task_queue.as_str().to_owned(),
             status: status_name(record.status),
             start_time: time(record.start_time, &format!("run {key}: start time"))?,
