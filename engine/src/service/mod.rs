@@ -351,11 +351,13 @@ impl Service {
         // One poller per task that can be taken now: waking every poller of the queue made
         // each of them ask storage for a lease (through the one writer) for a single task.
         // A notification that reaches a poller already on its way out is passed on to the
-        // next waiting one (tokio's `Notify`), so none is lost.
+        // next waiting one (tokio's `Notify`), so none is lost. The most recent poller goes
+        // first: the oldest waiting polls are the likeliest to be a dead worker's, whose
+        // connection the server has not yet found closed.
         for ((queue, kind), count) in wake.ready_tasks {
             let notify = self.queue_notify(&queue, kind);
             for _ in 0..count {
-                notify.notify_one();
+                notify.notify_last();
             }
         }
         // A task visible later (a retry's backoff) wakes every poller, so that each takes
