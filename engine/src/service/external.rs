@@ -192,8 +192,9 @@ impl Service {
         run_id: Option<RunId>,
     ) -> ServiceResult<Option<RunOutcome>> {
         let deadline = self.now().plus(self.config.outcome_wait);
+        let waiting = self.close_waiters.watch(&workflow_id);
         loop {
-            let mut closed = pin!(self.run_closed.notified());
+            let mut closed = pin!(waiting.notify().notified());
             closed.as_mut().enable();
             let record = self.get_record(&workflow_id, run_id.as_ref()).await?;
             if record.status.is_closed() {

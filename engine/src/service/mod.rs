@@ -47,6 +47,7 @@ macro_rules! update {
 mod activity_task;
 pub mod api;
 mod close;
+mod close_waiters;
 mod commands;
 mod error;
 mod external;
@@ -134,8 +135,8 @@ pub struct Service {
     queues: Mutex<BTreeMap<(TaskQueue, TaskKind), Arc<Notify>>>,
     /// Wakes the timer loop when a timer is set.
     timers_changed: Notify,
-    /// Wakes `WaitOutcome` calls when a run closes.
-    run_closed: Notify,
+    /// Wakes the `WaitOutcome` calls on a workflow id when one of its runs closes.
+    close_waiters: close_waiters::CloseWaiters,
     /// Workflow types the workers of each queue handle, as they announced them.
     worker_types: Mutex<BTreeMap<TaskQueue, BTreeSet<String>>>,
     queries: queries::Queries,
@@ -170,7 +171,7 @@ impl Service {
             config,
             queues: Mutex::new(BTreeMap::new()),
             timers_changed: Notify::new(),
-            run_closed: Notify::new(),
+            close_waiters: close_waiters::CloseWaiters::default(),
             worker_types: Mutex::new(BTreeMap::new()),
             queries: queries::Queries::default(),
             liveness,
@@ -347,14 +348,28 @@ impl Service {
     }
 
     fn wake(&self, wake: txn::Wakeups) {
-        for (queue, kind) in wake.queues {
+        // One poller per task that can be taken now: waking every poller of the queue made
+        // each of them ask storage for a lease (through the one writer) for a single task.
+        // A notification that reaches a poller already on its way out is passed on to the
+        // next waiting one (tokio's `Notify`), so none is lost. The most recent poller goes
+        // first: the oldest waiting polls are the likeliest to be a dead worker's, whose
+        // connection the server has not yet found closed.
+        for ((queue, kind), count) in wake.ready_tasks {
+            let notify = self.queue_notify(&queue, kind);
+            for _ in 0..count {
+                notify.notify_last();
+            }
+        }
+        // A task visible later (a retry's backoff) wakes every poller, so that each takes
+        // its time into account when it next sleeps.
+        for (queue, kind) in wake.later_tasks {
             self.queue_notify(&queue, kind).notify_waiters();
         }
         if wake.timers {
             self.timers_changed.notify_one();
         }
-        if wake.closed {
-            self.run_closed.notify_waiters();
+        for workflow_id in &wake.closed {
+            self.close_waiters.closed(workflow_id);
         }
     }
 

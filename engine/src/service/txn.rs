@@ -5,13 +5,13 @@
 use super::api::RunOutcome;
 use super::state::{ActivityFinal, ExecutionState, Incoming, WorkflowTaskState};
 use crate::history::{EventAttributes as E, HistoryEvent};
-use crate::ids::{EventId, TaskQueue};
+use crate::ids::{EventId, TaskQueue, WorkflowId};
 use crate::payload::Payload;
 use crate::storage::{
     Commit, RequestId, RunKey, RunRecord, RunWrite, Task, TaskKey, TaskKind, TimerKey, TimerKind, TimerRecord,
 };
 use crate::time::Timestamp;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -353,9 +353,13 @@ fn indexed_fields_changed(before: &RunRecord, after: &RunRecord) -> bool {
 /// What to wake once a batch is durable.
 #[derive(Debug, Default)]
 pub(crate) struct Wakeups {
-    pub queues: BTreeSet<(TaskQueue, TaskKind)>,
+    /// Per queue, how many tasks created can be taken at once.
+    pub ready_tasks: BTreeMap<(TaskQueue, TaskKind), usize>,
+    /// Queues with a task created that is not visible yet, or created leased.
+    pub later_tasks: BTreeSet<(TaskQueue, TaskKind)>,
     pub timers: bool,
-    pub closed: bool,
+    /// Workflow ids of the runs the batch closes.
+    pub closed: BTreeSet<WorkflowId>,
 }
 
 /// The runs and records one call changes, committed together.
@@ -403,8 +407,11 @@ impl Batch {
             ..Commit::default()
         };
         let mut wake = Wakeups::default();
+        let now = self.now;
         for mut run in self.runs.into_iter().filter(RunTxn::is_dirty) {
-            wake.closed |= run.original.as_ref().is_some_and(|r| !r.status.is_closed()) && !run.is_running();
+            if run.original.as_ref().is_some_and(|r| !r.status.is_closed()) && !run.is_running() {
+                wake.closed.insert(run.record.key.workflow_id.clone());
+            }
             run.record.state = Arc::new(run.state);
             if run.original.is_some() {
                 // The optimistic check on the version catches a concurrent write that changed
@@ -412,8 +419,14 @@ impl Batch {
                 run.record.version += 1;
             }
             wake.timers |= !run.timers.is_empty();
-            wake.queues
-                .extend(run.tasks.iter().map(|t| (t.queue.clone(), t.key.kind)));
+            for task in &run.tasks {
+                let queue = (task.queue.clone(), task.key.kind);
+                if task.visible_at <= now && task.lease.is_none() {
+                    *wake.ready_tasks.entry(queue).or_default() += 1;
+                } else {
+                    wake.later_tasks.insert(queue);
+                }
+            }
             move_all(&mut commit.create_tasks, &mut run.tasks);
             move_all(&mut commit.complete_tasks, &mut run.done_tasks);
             move_all(&mut commit.create_timers, &mut run.timers);

@@ -30,6 +30,9 @@ impl Service {
             let mut notified = pin!(notify.notified());
             notified.as_mut().enable();
             if self.poller_taken_for_dead(&identity) {
+                // The wake-up that brought this poll here was meant for a poller that can
+                // take the task: pass it on rather than lose it.
+                notify.notify_last();
                 return Ok(WorkflowPoll::Empty);
             }
             if let Some(query) = self.queries.take_for(&queue) {

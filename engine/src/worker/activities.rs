@@ -35,7 +35,11 @@ pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(),
     let permits = u32::try_from(slots.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
     let semaphore = Arc::new(Semaphore::new(permits as usize));
     let handing_back = CancellationToken::new();
-    let result = poll_loop(worker, stop, &semaphore, &handing_back).await;
+    // Each loop takes a slot before it polls, so together they never take more tasks than
+    // there are slots; the first that fails for good ends them all.
+    let polls = worker.options.max_concurrent_activity_polls.clamp(1, slots);
+    let loops = (0..polls).map(|_| poll_loop(worker, stop, &semaphore, &handing_back));
+    let result = futures::future::try_join_all(loops).await.map(|_| ());
     if result.is_err() {
         stop.cancel();
     }

@@ -44,6 +44,10 @@ pub struct WorkerOptions {
     pub max_cached_workflows: usize,
     /// How many activity attempts run at once (0: this worker runs no activities).
     pub max_concurrent_activities: usize,
+    /// How many activity-task polls are in flight at once (at least 1 when the worker runs
+    /// activities), each holding a free slot. One poll at a time hands out one attempt per
+    /// round trip to the service; a worker in another process than the service wants a few.
+    pub max_concurrent_activity_polls: usize,
     /// How many workflow-task polls and tasks are in flight at once (0: this worker runs no
     /// workflow tasks).
     pub max_concurrent_workflow_tasks: usize,
@@ -67,6 +71,7 @@ impl Default for WorkerOptions {
             identity: "worker".to_owned(),
             max_cached_workflows: 1000,
             max_concurrent_activities: 100,
+            max_concurrent_activity_polls: 1,
             max_concurrent_workflow_tasks: 10,
             shutdown_grace: Duration::from_secs(10),
             liveness_interval: None,

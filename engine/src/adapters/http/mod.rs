@@ -24,7 +24,7 @@ mod remote;
 mod server;
 
 pub use client::{HttpTransport, TransportOptions};
-pub use remote::{LIVENESS_INTERVAL, Remote};
+pub use remote::{ACTIVITY_POLLS, LIVENESS_INTERVAL, Remote};
 pub use server::{HttpServer, ServerOptions};
 
 /// The path of the one call endpoint.

@@ -18,6 +18,10 @@ use std::time::Duration;
 /// look dead.
 pub const LIVENESS_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How many activity-task polls a remote worker keeps in flight: with one, a worker handed
+/// out one attempt per HTTP round trip and lease (W3 of `BENCHMARKS.md` was bound by it).
+pub const ACTIVITY_POLLS: usize = 8;
+
 /// A connection to a Warpflow server, for making clients and workers. Connects lazily.
 ///
 /// ```no_run
@@ -122,10 +126,12 @@ impl Remote {
     /// The options [`Remote::worker`] uses, with the next identity unique to this process:
     /// a starting point for a worker with other limits. Remote workers tell the server they
     /// are alive every [`LIVENESS_INTERVAL`], so that the work of a killed worker process goes
-    /// to another within about a second instead of waiting out its timeouts.
+    /// to another within about a second instead of waiting out its timeouts, and keep
+    /// [`ACTIVITY_POLLS`] activity polls in flight.
     pub fn worker_options(&self) -> WorkerOptions {
         WorkerOptions {
             liveness_interval: Some(LIVENESS_INTERVAL),
+            max_concurrent_activity_polls: ACTIVITY_POLLS,
             ..self.callers.worker_options()
         }
     }
