@@ -24,8 +24,7 @@ use processes::{TempDir, log_lines};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use warpflow::engine::client::{CallRetry, Client, StartOptions};
-use warpflow::remote::Remote;
+use warpflow::engine::client::{Client, StartOptions};
 use warpflow_examples::three_step::{self, ThreeStep};
 
 const WARM_UP: usize = 20;
@@ -37,16 +36,6 @@ const W5_KILL_AT_LINES: usize = 300;
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_warpflow"))
-}
-
-fn client(url: &str) -> Client {
-    Remote::connect(url, None)
-        .expect("a valid url")
-        .client()
-        .with_retry(CallRetry {
-            max_attempts: 60,
-            ..CallRetry::default()
-        })
 }
 
 /// Starts `key` and waits for its result; the latency from just before the start call.
@@ -93,7 +82,7 @@ fn w3() {
     let _worker = processes::worker(binary(), &url, None);
     let rss_idle = rss_mib(server.pid(), "VmRSS:");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let client = client(&url);
+    let client = processes::client(&url);
     runtime.block_on(async {
         for i in 0..WARM_UP {
             run_one(&client, format!("warm-{i}")).await;
@@ -154,7 +143,7 @@ fn w5(victim: Victim) {
     let url = format!("http://{addr}");
     let mut worker = processes::worker(binary(), &url, Some(&log));
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let client = client(&url);
+    let client = processes::client(&url);
     let keys: Vec<String> = (0..W5_WORKFLOWS).map(|i| format!("w5-{i:03}")).collect();
     runtime.block_on(async {
         let starts = keys.iter().map(|key| {

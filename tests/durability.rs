@@ -21,12 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 use support::processes::{self, TempDir, log_lines};
-use warpflow::engine::client::{CallRetry, Client, StartOptions};
+use warpflow::engine::client::{Client, StartOptions};
 use warpflow::engine::history::{EventAttributes, History, validate};
 use warpflow::engine::ids::{EventId, WorkflowId};
 use warpflow::engine::service::ServiceConfig;
 use warpflow::engine::time::Timestamp;
-use warpflow::remote::Remote;
 use warpflow_examples::three_step::{self, ThreeStep};
 
 /// Workflows per kill point.
@@ -75,17 +74,6 @@ fn kill_points(victim: Victim) -> Vec<usize> {
 
 fn key(i: usize) -> String {
     format!("w3-{i:03}")
-}
-
-fn client(url: &str) -> Client {
-    Remote::connect(url, None)
-        .expect("a valid url")
-        .client()
-        .with_retry(CallRetry {
-            // Enough to ride out a server restart.
-            max_attempts: 40,
-            ..CallRetry::default()
-        })
 }
 
 /// Every workflow's current history.
@@ -209,7 +197,7 @@ fn kill_and_recover(victim: Victim, kill_at: usize) {
     let url = format!("http://{addr}");
     let mut worker = processes::worker(binary(), &url, Some(&log));
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let client = client(&url);
+    let client = processes::client(&url);
 
     runtime.block_on(async {
         for i in 0..WORKFLOWS {

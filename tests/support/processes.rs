@@ -116,6 +116,18 @@ pub fn worker(binary: &Path, url: &str, log: Option<&Path>) -> Process {
     Process::spawn(binary, &args)
 }
 
+/// A client of the server at `url` whose calls retry long enough to ride out a restart of
+/// the server (about a minute of backoff).
+pub fn client(url: &str) -> warpflow::engine::client::Client {
+    warpflow::remote::Remote::connect(url, None)
+        .expect("a valid url")
+        .client()
+        .with_retry(warpflow::engine::client::CallRetry {
+            max_attempts: 60,
+            ..Default::default()
+        })
+}
+
 /// A fresh directory under the system temp dir, removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(pub PathBuf);
