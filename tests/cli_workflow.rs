@@ -2,13 +2,15 @@
 //! worker in this process, and `warpflow workflow ...` run as a user runs it: JSON in and
 //! out, one-line errors, and a graceful stop on SIGTERM.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::processes::Process;
 use warpflow::prelude::*;
 
 const TOKEN: &str = "cli-test-token";
@@ -76,46 +78,16 @@ impl Workflow for Approval {
     }
 }
 
-/// The server process; killed if the test fails before stopping it.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warpflow"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("warpflow serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let mut server = Server {
-        child,
-        url: String::new(),
-    };
-    let line = rx
-        .recv_timeout(DEADLINE)
-        .expect("the server says where it listens");
-    let addr = line
-        .trim()
+/// `warpflow serve` with a token on a free port (killed when dropped), and its URL.
+fn start_server() -> (Process, String) {
+    let binary = Path::new(env!("CARGO_BIN_EXE_warpflow"));
+    let server = Process::spawn(binary, &["serve", "--listen", "127.0.0.1:0", "--token", TOKEN]);
+    let addr = server
+        .ready_line
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    server.url = format!("http://{addr}");
-    server
+        .unwrap_or_else(|| panic!("unexpected first line {:?}", server.ready_line))
+        .to_owned();
+    (server, format!("http://{addr}"))
 }
 
 /// Runs a worker for queue `q` on its own thread until `stop` is cancelled.
@@ -186,10 +158,9 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn workflow_commands_against_a_served_engine() {
-    let mut server = start_server();
+    let (server, url) = start_server();
     let stop = CancellationToken::new();
-    let worker = start_worker(&server.url, stop.clone());
-    let url = server.url.clone();
+    let worker = start_worker(&url, stop.clone());
     let url = url.as_str();
 
     // start --wait prints the result.
@@ -296,20 +267,9 @@ fn workflow_commands_against_a_served_engine() {
     // SIGTERM stops the server cleanly; then it is down, which is one line too.
     stop.cancel();
     worker.join().expect("worker thread");
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = server.child.try_wait().expect("waitable") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status:?}");
+    server.signal("TERM");
+    let code = server.wait_exit(DEADLINE);
+    assert_eq!(code, Some(0), "the server stops cleanly on SIGTERM");
     assert_one_line_error(
         &warpflow(url, &["list"]),
         "service unavailable: cannot connect to",
