@@ -67,15 +67,27 @@ pub const CLIENT_NODE: &str = "client-0";
 /// modes).
 pub const RANDOM_FAULT_CADENCE: Duration = Duration::from_millis(100);
 
-/// The longest a poll waits for a task. Pollers are woken when work arrives (even after a
-/// commit whose reply was lost), and a duplicated request's second copy runs detached, so
-/// this only bounds how long an idle poller sleeps.
-pub const WAKE_UP_BOUND: Duration = Duration::from_secs(3600);
-
-/// The longest the timer loop sleeps without looking at storage. The service wakes it after
-/// every commit that may have set a timer, even one whose reply was lost, so this is only a
-/// safety net.
-pub const TIMER_IDLE_WAIT: Duration = Duration::from_secs(3600);
+/// How long a poll waits for a task, and the timer loop without looking at storage: as
+/// long as the simulation may run. An idle poller then costs nothing while runs wait out
+/// their timers (with the hour-long bound this replaced, every poller re-polled each hour of
+/// a 24-hour wait: a sixth of a W1 campaign's work). Nothing in the cluster needs an expiry
+/// to make progress:
+/// - a new task wakes one waiting poller, after every commit that may have created it (even
+///   one whose reply was lost), and a poll that leaves without taking the task it was woken
+///   for passes the wake-up on (tokio's `Notify`); a commit wakes the timer loop alike, and
+///   a restarted engine's timer loop and pollers read storage afresh;
+/// - a poll always answers its caller: a dropped request times out in the network, a lost
+///   reply or a partition loses the answer when the service gives it, the engine's crash
+///   fails every call in flight, and a crashed worker's polls are dropped with it;
+/// - a task handed to a poll nobody hears (a lost reply, a duplicated poll's detached copy, a
+///   crashed worker's copy) times out on its own timer (workflow task or activity timeout)
+///   and is handed out again.
+///
+/// A wake-up lost by the service would stall its runs, and the campaign's liveness oracle
+/// reports it with its seed and trace, where a short expiry would hide it.
+fn wake_up_bound(config: &ClusterConfig) -> Duration {
+    config.max_virtual_time
+}
 
 /// The shape of a [`SimCluster`].
 #[derive(Clone, Debug)]
@@ -511,9 +523,9 @@ impl SimCluster {
         let slot = Arc::new(EngineSlot::default());
         let service_config = ServiceConfig {
             seed: stream_seed(seed, Stream::Entropy),
-            poll_timeout: WAKE_UP_BOUND,
+            poll_timeout: wake_up_bound(&config),
             outcome_wait: Duration::from_secs(60),
-            timer_idle_wait: TIMER_IDLE_WAIT,
+            timer_idle_wait: wake_up_bound(&config),
             ..ServiceConfig::default()
         };
         let restarts = Dice::new(restart_stream(seed));
