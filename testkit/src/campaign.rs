@@ -42,8 +42,8 @@
 //! shrunk as it was written.
 
 use crate::cluster::{CLIENT_NODE, CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
+use crate::durable::{all_closed, read_histories};
 use crate::seed::{Seed, parse_seed};
-use futures::FutureExt;
 use futures::future::{Either, join_all, select};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -622,7 +622,7 @@ impl Campaign {
             if histories.contains_key(&id) {
                 continue;
             }
-            let runs = read_histories(cluster.durable(), &id);
+            let runs = read_histories(cluster.durable(), &id).unwrap_or_default();
             unread.extend(runs.iter().flat_map(children));
             outcomes.insert(id.clone(), outcome(runs.last()));
             histories.insert(id, runs);
@@ -929,36 +929,6 @@ fn send_signals(cluster: &SimCluster, signals: Vec<ScheduledSignal>) {
             trace.record(clock.now(), CLIENT_NODE, line);
         });
     }
-}
-
-/// Whether every run of each of `ids` is closed (and each has one).
-fn all_closed(durable: &warpflow_engine::storage::MemoryStorage, ids: &[WorkflowId]) -> bool {
-    ids.iter().all(
-        |id| match durable.list_runs(Some(id), usize::MAX).now_or_never() {
-            Some(Ok(runs)) => !runs.is_empty() && runs.iter().all(|r| r.status.is_closed()),
-            _ => false,
-        },
-    )
-}
-
-/// Every run of `id`, oldest first, from durable storage.
-fn read_histories(durable: &warpflow_engine::storage::MemoryStorage, id: &WorkflowId) -> Vec<History> {
-    let Some(Ok(runs)) = durable.list_runs(Some(id), usize::MAX).now_or_never() else {
-        return Vec::new();
-    };
-    runs.into_iter()
-        .filter_map(|run| {
-            let events = durable
-                .read_events(&run.key, EventId::FIRST)
-                .now_or_never()?
-                .ok()?;
-            Some(History {
-                workflow_id: run.key.workflow_id.clone(),
-                run_id: run.key.run_id.clone(),
-                events,
-            })
-        })
-        .collect()
 }
 
 /// The workflow ids of the children `history` started.

@@ -6,6 +6,7 @@
 //! resumed at every workflow task) against the registered code; a divergence fails the test
 //! with the structured report. `TestEnv::builder(..).replay_check(false)` turns that off.
 
+use crate::durable::read_histories;
 use crate::seed::{Seed, rerun_hint};
 use std::cell::Cell;
 use std::future::Future;
@@ -62,8 +63,9 @@ impl TestEnvBuilder {
             max_virtual_time: self.max_virtual_time,
             ..SimConfig::new(seed.value)
         });
+        let storage = MemoryStorage::new();
         let engine = Engine::builder()
-            .storage(Arc::new(MemoryStorage::new()))
+            .storage(Arc::new(storage.clone()))
             .clock(sim.clock())
             .spawner(sim.spawner())
             .config(ServiceConfig {
@@ -94,6 +96,7 @@ impl TestEnvBuilder {
             seed,
             registry: self.registry,
             engine,
+            storage,
             client,
             shutdown,
             replay_check: self.replay_check,
@@ -131,6 +134,8 @@ pub struct TestEnv {
     seed: Seed,
     registry: Registry,
     engine: Engine,
+    /// The engine's storage, read directly by the replay check.
+    storage: MemoryStorage,
     client: Client,
     shutdown: CancellationToken,
     replay_check: bool,
@@ -424,7 +429,9 @@ impl TestEnv {
 
     /// Replays every closed run of `workflow_id`; panics with the report on divergence.
     pub fn check_replay(&self, workflow_id: &WorkflowId) {
-        let histories = match self.histories(workflow_id.clone()) {
+        // Straight from storage, as `histories` would read them through the engine, without
+        // spending simulation steps on it.
+        let histories = match read_histories(&self.storage, workflow_id) {
             Ok(histories) => histories,
             Err(e) => self.fail(&format!(
                 "could not read the histories of {workflow_id} to replay them: {e}"

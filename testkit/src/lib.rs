@@ -54,6 +54,7 @@
 pub mod activity_env;
 pub mod campaign;
 pub mod cluster;
+mod durable;
 pub mod env;
 pub mod faulty_activity;
 pub mod mock;
