@@ -57,7 +57,7 @@ use warpflow_engine::env::{Clock, SharedClock};
 use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::storage::Storage;
 use warpflow_engine::workflow::{Signal, Workflow};
-use warpflow_engine::{EventId, History, Payload, Registry, Replayer, WorkflowId};
+use warpflow_engine::{EventId, History, Payload, Registry, ReplayError, Replayer, WorkflowId};
 use warpflow_sim::rng::{Stream, stream};
 use warpflow_sim::{Fault, FaultLog, FaultPlan, FaultRates, LatencyRange, SIM_EPOCH, Sim, SimConfig, Trace};
 
@@ -774,29 +774,35 @@ impl Campaign {
         let mut replays = Ok(());
         let mut sagas = Ok(());
         for history in run.histories.values().flatten() {
-            if let Err(e) = validate(history)
+            let at = || format!("{} run {}", history.workflow_id, history.run_id);
+            // The replay check validates the history before anything else: a history it
+            // replays is known to be well formed, and one it refuses as malformed fails both
+            // oracles, so each history is validated once.
+            let replayed =
+                (history.terminal_event().is_some() && replays.is_ok()).then(|| replayer.check(history));
+            let malformed = match &replayed {
+                Some(Err(ReplayError::History(e))) => Some(e.to_string()),
+                Some(_) => None,
+                None if well_formed.is_ok() => validate(history).err().map(|e| e.to_string()),
+                None => None,
+            };
+            if let Some(e) = malformed
                 && well_formed.is_ok()
             {
-                well_formed = Err(format!("{} run {}: {e}", history.workflow_id, history.run_id));
+                well_formed = Err(format!("{}: {e}", at()));
             }
-            if history.terminal_event().is_some()
-                && replays.is_ok()
-                && let Err(e) = replayer.check(history)
-            {
+            if let Some(Err(e)) = replayed {
                 let report = e
                     .activation_error()
                     .and_then(|a| a.as_nondeterminism())
                     .map_or_else(|| e.to_string(), |n| n.report());
-                replays = Err(format!(
-                    "{} run {}:\n{report}",
-                    history.workflow_id, history.run_id
-                ));
+                replays = Err(format!("{}:\n{report}", at()));
             }
             if !self.saga.is_empty()
                 && sagas.is_ok()
                 && let Err(e) = check_saga(history, &self.saga)
             {
-                sagas = Err(format!("{} run {}: {e}", history.workflow_id, history.run_id));
+                sagas = Err(format!("{}: {e}", at()));
             }
         }
         oracle("history", well_formed);
@@ -1160,5 +1166,67 @@ impl fmt::Display for CampaignReport {
             write!(f, "{failure}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warpflow_engine::history::HistoryBuilder;
+
+    /// A report of one run whose only workflow has `histories`.
+    fn report(histories: Vec<History>) -> RunReport {
+        let id = WorkflowId::from("w-1");
+        RunReport {
+            seed: 1,
+            workflows: vec![id.clone()],
+            outcomes: BTreeMap::from([(id.clone(), json!("open"))]),
+            histories: BTreeMap::from([(id, histories)]),
+            world: Value::Null,
+            faults: FaultLog::new(),
+            plan: FaultPlan::default(),
+            trace_hash: 0,
+            trace_len: 0,
+            trace: Trace::new(),
+            elapsed: Duration::ZERO,
+            liveness: Ok(()),
+        }
+    }
+
+    /// A closed history with a gap in its event ids, and the same history still open.
+    fn broken_closed_and_open() -> (History, History) {
+        let mut builder = HistoryBuilder::new("nothing", json!(null)).with_ids("w-1", "r-1");
+        builder.workflow_task();
+        builder.complete(json!(null));
+        let mut closed = builder.build();
+        let mut open = closed.clone();
+        open.events.pop();
+        for history in [&mut closed, &mut open] {
+            if let Some(last) = history.events.last_mut() {
+                last.event_id = EventId(99);
+            }
+        }
+        (closed, open)
+    }
+
+    fn failed_oracles(run: &RunReport) -> Vec<String> {
+        let campaign = Campaign::new("oracles", Registry::new());
+        let baseline = report(Vec::new());
+        let failures = campaign.check(&baseline, run, &mut BTreeMap::new());
+        failures.into_iter().map(|(oracle, _)| oracle).collect()
+    }
+
+    #[test]
+    fn a_malformed_history_fails_the_history_oracle_whether_or_not_it_is_replayed() {
+        let (closed, open) = broken_closed_and_open();
+        assert!(closed.terminal_event().is_some() && open.terminal_event().is_none());
+        // Closed, so replayed: the replay check's validation is the history oracle's too.
+        let failed = failed_oracles(&report(vec![closed]));
+        assert!(failed.contains(&"history".to_owned()), "{failed:?}");
+        assert!(failed.contains(&"replay".to_owned()), "{failed:?}");
+        // Open, so not replayed: validated on its own.
+        let failed = failed_oracles(&report(vec![open]));
+        assert!(failed.contains(&"history".to_owned()), "{failed:?}");
+        assert!(!failed.contains(&"replay".to_owned()), "{failed:?}");
     }
 }
