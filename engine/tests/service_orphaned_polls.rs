@@ -279,3 +279,49 @@ fn work_started_by_a_poll_dropped_on_the_way_is_taken_back_with_its_silent_worke
         "w1's attempt 1 lost, attempt 2 by w2"
     );
 }
+
+/// A poll woken by new work leases the task and then fails to start it (the commit fails).
+/// Its caller may never poll again (a closed connection, a duplicated request's second
+/// copy), and the task stays leased to nobody until the lease ends: the poll passes its
+/// wake-up on, so a waiting poll looks again (and sleeps until the lease ends) rather than
+/// at its own timeout.
+#[test]
+fn a_poll_that_fails_to_start_its_task_wakes_a_waiting_poll() {
+    for work in [Work::WorkflowTask, Work::Activity] {
+        let (mut h, late) = harness();
+        h.identity = "w1".into();
+        // For an attempt, the workflow task that schedules it is taken now, finished later.
+        let first_task = match work {
+            Work::WorkflowTask => None,
+            Work::Activity => {
+                h.start("chain", RUN, json!(1)).expect("started");
+                match poll_now(&h, Work::WorkflowTask, "w1") {
+                    Some(Handed::WorkflowTask(task)) => Some(h.run_task(&task)),
+                    other => panic!("w1 takes the first workflow task: {other:?}"),
+                }
+            }
+        };
+        let mut waiting = Stepped::new(&h.service, poll_request(&h, work, "w1"));
+        assert!(!waiting.settle(), "{work:?}: nothing to take yet");
+        // The most recent poll is woken first: the one that fails.
+        let mut failing = Stepped::new(&h.service, poll_request(&h, work, "w2"));
+        assert!(!failing.settle(), "{work:?}: nothing to take yet");
+        match first_task {
+            None => drop(h.start("chain", RUN, json!(1)).expect("started")),
+            Some((token, commands)) => h
+                .finish_workflow_task(token, commands)
+                .expect("the activity is scheduled"),
+        }
+        late.fail_next_commit();
+        assert!(failing.settle(), "{work:?}: the woken poll answers");
+        assert!(
+            matches!(failing.answer(), Some(Err(_))),
+            "{work:?}: its start fails: {:?}",
+            failing.answer()
+        );
+        assert!(
+            waiting.was_woken(),
+            "{work:?}: the waiting poll is woken to look again"
+        );
+    }
+}

@@ -74,8 +74,9 @@ pub const RANDOM_FAULT_CADENCE: Duration = Duration::from_millis(100);
 /// to make progress:
 /// - a new task wakes one waiting poller, after every commit that may have created it (even
 ///   one whose reply was lost), and a poll that leaves without taking the task it was woken
-///   for passes the wake-up on (tokio's `Notify`); a commit wakes the timer loop alike, and
-///   a restarted engine's timer loop and pollers read storage afresh;
+///   for passes the wake-up on (tokio's `Notify`), as does one that leased a task and failed
+///   to start it (the next poller sleeps until that lease ends); a commit wakes the timer
+///   loop alike, and a restarted engine's timer loop and pollers read storage afresh;
 /// - a poll always answers its caller: a dropped request times out in the network, a lost
 ///   reply or a partition loses the answer when the service gives it, the engine's crash
 ///   fails every call in flight, and a crashed worker's polls are dropped with it;

@@ -248,9 +248,9 @@ impl Service {
                 workflow_types,
             } => {
                 self.register_worker_types(&task_queue, workflow_types);
-                self.poll_workflow_task(task_queue, identity)
-                    .await
-                    .map(Response::WorkflowPoll)
+                let polled = self.poll_workflow_task(task_queue.clone(), identity).await;
+                self.pass_on_failed_poll(&task_queue, TaskKind::Workflow, &polled);
+                polled.map(Response::WorkflowPoll)
             }
             Request::CompleteWorkflowTask {
                 token,
@@ -277,10 +277,11 @@ impl Service {
                 self.queries.answer(query_id, answer);
                 Ok(Response::Ack)
             }
-            Request::PollActivityTask { task_queue, identity } => self
-                .poll_activity_task(task_queue, identity)
-                .await
-                .map(|t| Response::ActivityTask(t.map(Box::new))),
+            Request::PollActivityTask { task_queue, identity } => {
+                let polled = self.poll_activity_task(task_queue.clone(), identity).await;
+                self.pass_on_failed_poll(&task_queue, TaskKind::Activity, &polled);
+                polled.map(|t| Response::ActivityTask(t.map(Box::new)))
+            }
             Request::Heartbeat { token, details } => self
                 .heartbeat(token, details)
                 .await
@@ -370,6 +371,17 @@ impl Service {
         }
         for workflow_id in &wake.closed {
             self.close_waiters.closed(workflow_id);
+        }
+    }
+
+    /// A poll that failed may have leased a task it then could not start (the start's commit
+    /// failed): the task is claimable again only when that lease ends, and the pollers
+    /// asleep did not plan to look then. The failed poll's caller may never poll again (a
+    /// connection gone, a duplicated request's second copy), so the next waiting poller is
+    /// woken in its place: it finds the lease and sleeps until it ends.
+    fn pass_on_failed_poll<T>(&self, queue: &TaskQueue, kind: TaskKind, polled: &ServiceResult<T>) {
+        if polled.is_err() {
+            self.queue_notify(queue, kind).notify_last();
         }
     }
 

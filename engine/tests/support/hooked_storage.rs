@@ -9,13 +9,14 @@
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use warpflow_engine::ids::{EventId, RunId, WorkflowId};
 use warpflow_engine::storage::{
-    Commit, MemoryStorage, RequestId, RunKey, RunRecord, Storage, StorageResult, Task, TaskKind, TimerRecord,
+    Commit, MemoryStorage, RequestId, RunKey, RunRecord, Storage, StorageError, StorageResult, Task,
+    TaskKind, TimerRecord,
 };
 use warpflow_engine::{HistoryEvent, Payload, TaskQueue, Timestamp};
 
@@ -31,6 +32,8 @@ pub struct HookedStorage {
     late: bool,
     leases: Arc<AtomicUsize>,
     commits: Arc<AtomicUsize>,
+    /// The next commit fails, unapplied.
+    fail_next: Arc<AtomicBool>,
 }
 
 impl HookedStorage {
@@ -53,6 +56,11 @@ impl HookedStorage {
     /// Runs `hook` just before the next commit.
     pub fn before_next_commit(&self, hook: impl FnOnce() + Send + 'static) {
         *self.hook.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    /// The next commit fails with `Unavailable` and is not applied (a failed write).
+    pub fn fail_next_commit(&self) {
+        self.fail_next.store(true, Ordering::SeqCst);
     }
 
     /// Leases granted so far.
@@ -102,6 +110,9 @@ impl Storage for HookedStorage {
         let hook = self.hook.lock().unwrap().take();
         if let Some(hook) = hook {
             hook();
+        }
+        if self.fail_next.swap(false, Ordering::SeqCst) {
+            return Box::pin(async { Err(StorageError::Unavailable("injected: the commit failed".into())) });
         }
         Box::pin(self.landing(self.inner.commit(commit), &self.commits, |()| true))
     }

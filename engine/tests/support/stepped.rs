@@ -80,6 +80,11 @@ impl Stepped {
         self.answer.is_some()
     }
 
+    /// Whether something woke it since it was last polled (it has something to look at).
+    pub fn was_woken(&self) -> bool {
+        self.woken.0.load(Ordering::SeqCst)
+    }
+
     /// Its answer, once it has answered.
     pub fn answer(&self) -> Option<&Result<Response, ServiceError>> {
         self.answer.as_ref()
