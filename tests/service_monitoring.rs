@@ -11,6 +11,7 @@ use warpflow_examples::service_monitoring::{
     self, Monitor, MonitorService, MonitorState, ON_CALL, World, alerted_checks, workflow_id,
 };
 use warpflow_examples::services::Trouble;
+use warpflow_sim::FaultRates;
 use warpflow_testkit::{TestEnv, assert_history_snapshot};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -24,12 +25,15 @@ fn monitor(per_run: u32, stop_after: u64) -> Monitor {
     }
 }
 
-/// Runs `monitor` on a fresh world (after `script`); its result, every run's history, the
-/// world and the environment.
-fn run(monitor: &Monitor, script: impl FnOnce(&World)) -> (MonitorState, Vec<History>, World, TestEnv) {
+/// Runs `monitor` on a fresh world (after `script`, which may also schedule changes to the
+/// world on the environment); its result, every run's history, the world and the environment.
+fn run(
+    monitor: &Monitor,
+    script: impl FnOnce(&World, &TestEnv),
+) -> (MonitorState, Vec<History>, World, TestEnv) {
     let world = World::new();
-    script(&world);
     let env = TestEnv::new(service_monitoring::registry(&world));
+    script(&world, &env);
     let id = workflow_id(&monitor.service_id);
     let handle = env
         .start::<MonitorService>(id.as_str(), monitor)
@@ -54,7 +58,7 @@ fn inputs(histories: &[History]) -> Vec<Monitor> {
 
 #[test]
 fn an_unhealthy_check_raises_one_alert() {
-    let (state, histories, world, env) = run(&monitor(10, 4), |w| w.endpoints.unhealthy_at("api", [2]));
+    let (state, histories, world, env) = run(&monitor(10, 4), |w, _| w.endpoints.unhealthy_at("api", [2]));
     assert_eq!(
         state,
         MonitorState {
@@ -75,7 +79,7 @@ fn an_unhealthy_check_raises_one_alert() {
 
 #[test]
 fn an_unreachable_endpoint_counts_as_unhealthy() {
-    let (state, _, world, _) = run(&monitor(10, 2), |w| w.endpoints.script("api", Trouble::Outage));
+    let (state, _, world, _) = run(&monitor(10, 2), |w, _| w.endpoints.script("api", Trouble::Outage));
     assert_eq!(state.alerts, 2);
     let alerts = world.outbox.sent_to(ON_CALL);
     assert!(
@@ -88,8 +92,32 @@ fn an_unreachable_endpoint_counts_as_unhealthy() {
 }
 
 #[test]
+fn an_endpoint_back_before_the_check_gives_up_does_not_page() {
+    // Down for the first four minutes of the check's five: the check must still be trying
+    // when it comes back. (With Temporal's default backoff, doubling to 100 s, the last
+    // attempt started 3m47s in and this paged.)
+    let down_for = Duration::from_secs(4 * 60);
+    assert!(down_for < service_monitoring::workflow::CHECK_GIVE_UP_AFTER);
+    let (state, _, world, _) = run(&monitor(10, 1), |w, env| {
+        w.endpoints.script("api", Trouble::Outage);
+        let endpoints = w.endpoints.clone();
+        env.after(down_for, move |_| async move {
+            // No calls left to fail: the endpoint answers again.
+            endpoints.script("api", Trouble::Transient { calls: 0 });
+        });
+    });
+    assert_eq!(
+        (state.checks, state.alerts),
+        (1, 0),
+        "{:?}",
+        world.outbox.sent_to(ON_CALL)
+    );
+    assert_eq!(world.endpoints.snapshot().checks["api"].get(&1), Some(&true));
+}
+
+#[test]
 fn it_continues_as_new_after_its_checks_per_run_carrying_its_counts() {
-    let (state, histories, world, _) = run(&monitor(3, 7), |w| w.endpoints.unhealthy_at("api", [2, 5]));
+    let (state, histories, world, _) = run(&monitor(3, 7), |w, _| w.endpoints.unhealthy_at("api", [2, 5]));
     assert_eq!(
         state,
         MonitorState {
@@ -135,8 +163,9 @@ fn each_run_history_stays_within_its_bound_and_days_pass_in_virtual_time() {
     // Three days of checks every five minutes, two hours of them a run, unhealthy every 50th.
     let checks = 3 * 24 * 12;
     let m = monitor(24, checks);
-    let (state, histories, world, env) =
-        run(&m, |w| w.endpoints.unhealthy_at("api", (50..=checks).step_by(50)));
+    let (state, histories, world, env) = run(&m, |w, _| {
+        w.endpoints.unhealthy_at("api", (50..=checks).step_by(50))
+    });
     assert_eq!(state.checks, checks);
     assert_eq!(state.alerts, checks / 50);
     assert_eq!(histories.len(), 36, "864 checks, 24 a run");
@@ -153,6 +182,36 @@ fn each_run_history_stays_within_its_bound_and_days_pass_in_virtual_time() {
     assert!(longest > 24 * 11, "{longest} events");
     assert_eq!(world.endpoints.snapshot().checks["api"].len() as u64, checks);
     assert!(env.elapsed() >= 3 * DAY, "{:?}", env.elapsed());
+}
+
+/// Every fault kind at four times its default rate (`warpflow simulate --faults heavy`).
+fn heavy_faults() -> FaultRates {
+    let d = FaultRates::default();
+    FaultRates {
+        crash_worker: 4.0 * d.crash_worker,
+        crash_engine: 4.0 * d.crash_engine,
+        fail_commit: 4.0 * d.fail_commit,
+        lose_commit_reply: 4.0 * d.lose_commit_reply,
+        drop_message: 4.0 * d.drop_message,
+        duplicate_request: 4.0 * d.duplicate_request,
+        lose_reply: 4.0 * d.lose_reply,
+        partition: 4.0 * d.partition,
+        activity_failure: 4.0 * d.activity_failure,
+        activity_timeout: 4.0 * d.activity_timeout,
+    }
+}
+
+#[test]
+fn a_burst_of_heavy_faults_never_pages_about_a_healthy_service() {
+    // Seeds where 30 s of heavy faults failed `db`'s first check five times and lost its
+    // later attempts (tasks handed to duplicated polls, lost replies) until its budget ran
+    // out: an "unreachable" page the fault-free run does not send.
+    for seed in [175, 209, 287] {
+        service_monitoring::campaign()
+            .faults(heavy_faults())
+            .seed_range(seed, 1)
+            .run_or_panic();
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `service_monitoring`: the guide's long-running monitor. Every five minutes it checks a
 //! service's health (an activity, then a durable `ctx.sleep`), alerts the on-call engineer
 //! when the service is unhealthy, and after a bounded number of checks continues as new with
-//! its counts, so that each run's history stays small however long the monitor runs.
+//! its counts, so that each run's history stays small however long the monitor runs. An
+//! endpoint it cannot reach counts as unhealthy only once a whole interval of retries (at
+//! most 10 s apart) failed, so that a blip never pages anyone.
 //!
 //! - [`workflow`]: [`MonitorService`], its input [`Monitor`] and the carried [`MonitorState`];
 //! - [`activities`]: the health check and the alert, on the simulated [`HealthEndpoints`] and

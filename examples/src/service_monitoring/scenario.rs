@@ -157,6 +157,16 @@ pub fn campaign() -> Campaign {
 
 /// A campaign running `scenario`'s monitors under the default fault mix, with crash
 /// equivalence over the checks and alerts; the liveness budget covers the monitors' checks.
+///
+/// Equivalence means the same checks, alerts and counts as the fault-free run, and it is
+/// owed: faults stop at the campaign's fault horizon (30 s), far inside a check's budget
+/// ([`CHECK_GIVE_UP_AFTER`](super::workflow::CHECK_GIVE_UP_AFTER), five minutes), and a
+/// check retries at most [`CHECK_RETRY_INTERVAL_MAX`](super::workflow::CHECK_RETRY_INTERVAL_MAX)
+/// apart, so it outlives a burst of faults and what the burst leaves behind (a lost reply to
+/// a long poll, a task handed to a duplicated poll) and no healthy check turns into an
+/// "unreachable" alert. Faults lasting a whole interval would rightly page, and such a run
+/// is not equivalent to a fault-free one: a campaign with that long a horizon must not
+/// expect equivalence.
 pub fn campaign_for(name: &str, scenario: Scenario) -> Campaign {
     let budget = scenario.duration() + Duration::from_secs(24 * 3600);
     campaigns::campaign(name, scenario).liveness_budget(budget)

@@ -22,6 +22,14 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// whole interval, so that a blip (a lost reply, a worker restarting) never pages anyone.
 pub const CHECK_GIVE_UP_AFTER: Duration = CHECK_INTERVAL;
 
+/// The longest wait between two attempts of a check. Temporal's default backoff doubles up
+/// to 100 s, which leaves a five-minute budget only nine attempts, the last of them 3m47s in:
+/// an endpoint back after four minutes, or a burst of faults that fails the early attempts
+/// and loses a couple of the late, widely spaced ones, paged. Retrying at least every 10 s
+/// keeps the check trying until its budget is spent (33 attempts, or 17 if every one of
+/// them times out), so only an outage of the whole interval counts as unreachable.
+pub const CHECK_RETRY_INTERVAL_MAX: Duration = Duration::from_secs(10);
+
 /// The most events one iteration adds to a run's history: a workflow task (3 events), the
 /// check (3), another workflow task (3), the alert (3), a third workflow task (3) and the
 /// timer (2).
@@ -79,6 +87,14 @@ impl Monitor {
     }
 }
 
+/// How a health check is tried: each attempt for [`ATTEMPT_TIMEOUT`], retried at most
+/// [`CHECK_RETRY_INTERVAL_MAX`] apart until [`CHECK_GIVE_UP_AFTER`].
+pub fn check_options() -> ActivityOptions {
+    let mut options = retried_for(ATTEMPT_TIMEOUT, CHECK_GIVE_UP_AFTER);
+    options.retry_policy.maximum_interval = Some(CHECK_RETRY_INTERVAL_MAX);
+    options
+}
+
 /// The monitoring workflow (id `monitor-<service id>`).
 #[derive(Debug)]
 pub struct MonitorService;
@@ -99,10 +115,7 @@ impl Workflow for MonitorService {
                 check: state.checks + 1,
             };
             let health = ctx
-                .activity_with::<CheckHealth>(
-                    check.clone(),
-                    retried_for(ATTEMPT_TIMEOUT, CHECK_GIVE_UP_AFTER),
-                )
+                .activity_with::<CheckHealth>(check.clone(), check_options())
                 .await
                 // An endpoint that cannot be reached is as bad as one that says it is down.
                 .unwrap_or_else(|e| HealthReport {
