@@ -132,6 +132,7 @@ fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
     let late = h.call(Request::CompleteWorkflowTask {
         token,
         commands,
+        eager_activities: Vec::new(),
         identity: "w1".into(),
     });
     assert!(matches!(late, Err(ServiceError::StaleTask(_))), "{late:?}");

@@ -75,57 +75,67 @@ impl Service {
             };
             let run = &mut batch.runs[i];
             run.complete_task(key.clone());
-            let now = run.now();
-            let running = run.is_running();
-            let workflow_type = run.record.workflow_type.to_string();
-            let Some(activity) = run.state.activities.get_mut(&key.scheduled_event_id) else {
-                return Ok(None);
-            };
-            if !running || activity.attempt != key.attempt || activity.started.is_some() {
-                return Ok(None);
-            }
-            activity.started = Some((now, identity.to_owned()));
-            let task = ActivityTask {
-                token: ActivityTaskToken {
-                    run: key.run.clone(),
-                    scheduled_event_id: key.scheduled_event_id,
-                    attempt: key.attempt,
-                },
-                workflow_type,
-                activity_id: activity.activity_id.clone(),
-                activity_type: activity.activity_type.clone(),
-                input: activity.input.clone(),
-                task_queue: activity.task_queue.clone(),
-                scheduled_time: activity.scheduled_time,
-                started_time: now,
-                heartbeat_timeout: activity.options.heartbeat_timeout,
-                previous_heartbeat: activity.heartbeat_details.clone(),
-            };
-            let (start_to_close, heartbeat) = (
-                activity.options.start_to_close_timeout,
-                activity.options.heartbeat_timeout,
-            );
-            let scheduled = key.scheduled_event_id;
-            run.drop_timer(activity_timer(
-                scheduled,
-                key.attempt,
-                TimeoutTypeKey::ScheduleToStart,
-            ));
-            if let Some(timeout) = start_to_close {
-                run.set_timer(
-                    activity_timer(scheduled, key.attempt, TimeoutTypeKey::StartToClose),
-                    now.plus(timeout),
-                );
-            }
-            if let Some(timeout) = heartbeat {
-                run.set_timer(
-                    activity_timer(scheduled, key.attempt, TimeoutTypeKey::Heartbeat),
-                    now.plus(timeout),
-                );
-            }
-            self.note_handed(identity, || Held::Activity(task.token.clone()));
-            Ok(Some(task))
+            Ok(self.start_attempt(run, key.scheduled_event_id, key.attempt, identity))
         })
+    }
+
+    /// Starts `attempt` of the activity scheduled by `scheduled_event_id` for `identity`, if
+    /// it is the activity's current attempt and not started yet: its start-to-close and
+    /// heartbeat timers are set and the handout is noted for liveness. The caller has taken
+    /// care of the attempt's task row (completed it, or never wrote it).
+    pub(super) fn start_attempt(
+        &self,
+        run: &mut RunTxn,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        identity: &str,
+    ) -> Option<ActivityTask> {
+        let now = run.now();
+        let running = run.is_running();
+        let activity = run.state.activities.get_mut(&scheduled_event_id)?;
+        if !running || activity.attempt != attempt || activity.started.is_some() {
+            return None;
+        }
+        activity.started = Some((now, identity.to_owned()));
+        let task = ActivityTask {
+            token: ActivityTaskToken {
+                run: run.record.key.clone(),
+                scheduled_event_id,
+                attempt,
+            },
+            workflow_type: run.record.workflow_type.to_string(),
+            activity_id: activity.activity_id.clone(),
+            activity_type: activity.activity_type.clone(),
+            input: activity.input.clone(),
+            task_queue: activity.task_queue.clone(),
+            scheduled_time: activity.scheduled_time,
+            started_time: now,
+            heartbeat_timeout: activity.options.heartbeat_timeout,
+            previous_heartbeat: activity.heartbeat_details.clone(),
+        };
+        let (start_to_close, heartbeat) = (
+            activity.options.start_to_close_timeout,
+            activity.options.heartbeat_timeout,
+        );
+        run.drop_timer(activity_timer(
+            scheduled_event_id,
+            attempt,
+            TimeoutTypeKey::ScheduleToStart,
+        ));
+        if let Some(timeout) = start_to_close {
+            run.set_timer(
+                activity_timer(scheduled_event_id, attempt, TimeoutTypeKey::StartToClose),
+                now.plus(timeout),
+            );
+        }
+        if let Some(timeout) = heartbeat {
+            run.set_timer(
+                activity_timer(scheduled_event_id, attempt, TimeoutTypeKey::Heartbeat),
+                now.plus(timeout),
+            );
+        }
+        self.note_handed(identity, || Held::Activity(task.token.clone()));
+        Some(task)
     }
 
     /// Loads the run of a task; a task whose run is gone is removed.

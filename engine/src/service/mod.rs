@@ -255,12 +255,17 @@ impl Service {
             Request::CompleteWorkflowTask {
                 token,
                 commands,
+                eager_activities,
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                self.releasing(held, self.complete_workflow_task(token, commands, identity))
+                let completing = self.complete_workflow_task(token, commands, eager_activities, identity);
+                self.releasing(held, completing)
                     .await
-                    .map(|()| Response::Ack)
+                    .map(|started| match started.is_empty() {
+                        true => Response::Ack,
+                        false => Response::EagerActivities(started),
+                    })
             }
             Request::FailWorkflowTask {
                 token,

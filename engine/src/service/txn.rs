@@ -289,6 +289,14 @@ impl RunTxn {
         }
     }
 
+    /// Takes back a task this batch created, before it is ever written (an activity started
+    /// eagerly needs no queue row); false if the batch created no such task.
+    pub fn forget_created_task(&mut self, key: &TaskKey) -> bool {
+        let before = self.tasks.len();
+        self.tasks.retain(|task| task.key != *key);
+        self.tasks.len() != before
+    }
+
     pub fn complete_task(&mut self, key: TaskKey) {
         self.done_tasks.push(key);
     }

@@ -1,7 +1,7 @@
 //! Workflow tasks: handing one to a worker (poll), and taking back its commands (complete)
 //! or its failure (fail).
 
-use super::api::{WorkflowPoll, WorkflowTask, WorkflowTaskToken};
+use super::api::{ActivityTask, WorkflowPoll, WorkflowTask, WorkflowTaskToken};
 use super::commands::check_commands;
 use super::liveness::Held;
 use super::state::Sticky;
@@ -133,17 +133,22 @@ impl Service {
         }))
     }
 
-    /// A worker's commands for a workflow task.
+    /// A worker's commands for a workflow task. `eager` lists the `ScheduleActivity`
+    /// commands (by index) whose first attempt the worker will run at once, each with a free
+    /// activity slot (Temporal's eager activity execution): those it schedules on the run's
+    /// own task queue start in this same commit, and come back as the answer instead of
+    /// waiting in the queue for a poll.
     pub(super) async fn complete_workflow_task(
         &self,
         token: WorkflowTaskToken,
         commands: Vec<Command>,
+        eager: Vec<usize>,
         identity: String,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Vec<ActivityTask>> {
         // Checked once, out of the redo loop; an oversized payload fails the task like a bad
         // command, so that a worker sending it again backs off.
         let oversized = commands.iter().try_for_each(check_command_payloads).err();
-        let rejected = update!(self, |batch| {
+        let outcome = update!(self, |batch| {
             let i = self.current_task_run(batch, &token).await?;
             if let Some(error) = &oversized {
                 let cause = WorkflowTaskFailedCause::BadPayload;
@@ -153,7 +158,7 @@ impl Service {
                     cause,
                     Failure::new("BadPayload", error.to_string()),
                 );
-                return Ok(Some(error.clone()));
+                return Ok(Err(error.clone()));
             }
             if let Err((cause, message)) = check_commands(&batch.runs[i], &commands) {
                 fail_task(
@@ -162,16 +167,48 @@ impl Service {
                     cause,
                     Failure::new(format!("{cause:?}"), message.clone()),
                 );
-                return Ok(Some(ServiceError::InvalidRequest(message)));
+                return Ok(Err(ServiceError::InvalidRequest(message)));
             }
             self.apply_completion(batch, i, &token, &commands, &identity)
                 .await?;
-            Ok(None)
+            Ok(Ok(self.start_eagerly(&mut batch.runs[i], &commands, &eager, &identity)))
         })?;
-        match rejected {
-            Some(error) => Err(error),
-            None => Ok(()),
+        outcome
+    }
+
+    /// Starts the first attempt of each activity that `commands[eager]` scheduled on the
+    /// run's task queue, in place of its task row.
+    fn start_eagerly(
+        &self,
+        run: &mut RunTxn,
+        commands: &[Command],
+        eager: &[usize],
+        identity: &str,
+    ) -> Vec<ActivityTask> {
+        let mut started = Vec::new();
+        if !run.is_running() {
+            return started;
         }
+        for command in eager.iter().filter_map(|&index| commands.get(index)) {
+            let Command::ScheduleActivity { activity_id, .. } = command else {
+                continue;
+            };
+            let scheduled = run.state.activities.iter().find_map(|(scheduled, activity)| {
+                let eligible = activity.activity_id == *activity_id
+                    && activity.attempt == 1
+                    && activity.started.is_none()
+                    && activity.task_queue == run.record.task_queue;
+                eligible.then_some(*scheduled)
+            });
+            let Some(scheduled) = scheduled else {
+                continue;
+            };
+            if !run.forget_created_task(&run.task_key(TaskKind::Activity, scheduled, 1)) {
+                continue;
+            }
+            started.extend(self.start_attempt(run, scheduled, 1, identity));
+        }
+        started
     }
 
     async fn apply_completion(

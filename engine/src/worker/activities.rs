@@ -25,46 +25,82 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+/// The worker's activity slots, shared by the activity polls and by the workflow side,
+/// which takes free ones for the activities it asks the service to start eagerly.
+pub(super) struct Slots {
+    semaphore: Arc<Semaphore>,
+    permits: u32,
+    /// Cancelled when the worker shuts down: attempts in flight are asked to stop.
+    handing_back: CancellationToken,
+}
+
+impl Slots {
+    /// The slots of `worker`, or `None` when it runs no activities.
+    pub(super) fn of(worker: &Worker) -> Option<Slots> {
+        let slots = worker.options.max_concurrent_activities;
+        if slots == 0 || worker.registry.activity_types().is_empty() {
+            return None;
+        }
+        let permits = u32::try_from(slots.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+        Some(Slots {
+            semaphore: Arc::new(Semaphore::new(permits as usize)),
+            permits,
+            handing_back: CancellationToken::new(),
+        })
+    }
+
+    /// Up to `wanted` free slots, without waiting.
+    pub(super) fn try_take(&self, wanted: usize) -> Vec<OwnedSemaphorePermit> {
+        if self.handing_back.is_cancelled() {
+            return Vec::new();
+        }
+        (0..wanted)
+            .map_while(|_| self.semaphore.clone().try_acquire_owned().ok())
+            .collect()
+    }
+}
+
 /// Runs the activity side until `stop` is cancelled or a poll fails for good, then waits for
 /// the attempts in flight.
-pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(), ServiceError> {
-    let slots = worker.options.max_concurrent_activities;
-    if slots == 0 || worker.registry.activity_types().is_empty() {
+pub(super) async fn run(
+    worker: &Worker,
+    stop: &CancellationToken,
+    slots: Option<&Slots>,
+) -> Result<(), ServiceError> {
+    let Some(slots) = slots else {
         return Ok(());
-    }
-    let permits = u32::try_from(slots.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
-    let semaphore = Arc::new(Semaphore::new(permits as usize));
-    let handing_back = CancellationToken::new();
+    };
     // Each loop takes a slot before it polls, so together they never take more tasks than
     // there are slots; the first that fails for good ends them all.
-    let polls = worker.options.max_concurrent_activity_polls.clamp(1, slots);
-    let loops = (0..polls).map(|_| poll_loop(worker, stop, &semaphore, &handing_back));
+    let polls = worker
+        .options
+        .max_concurrent_activity_polls
+        .clamp(1, slots.permits as usize);
+    let loops = (0..polls).map(|_| poll_loop(worker, stop, slots));
     let result = futures::future::try_join_all(loops).await.map(|_| ());
     if result.is_err() {
         stop.cancel();
     }
     // Attempts in flight are asked to stop and report back; one that ignores its token is
     // abandoned after the grace period (the engine's timeouts then retry it elsewhere).
-    handing_back.cancel();
+    slots.handing_back.cancel();
     let deadline = worker.clock.now().plus(worker.options.shutdown_grace);
-    let drained = pin!(semaphore.acquire_many(permits));
+    let drained = pin!(slots.semaphore.acquire_many(slots.permits));
     let _ = select(drained, worker.clock.sleep_until(deadline)).await;
     result
 }
 
-async fn poll_loop(
-    worker: &Worker,
-    stop: &CancellationToken,
-    semaphore: &Arc<Semaphore>,
-    handing_back: &CancellationToken,
-) -> Result<(), ServiceError> {
+async fn poll_loop(worker: &Worker, stop: &CancellationToken, slots: &Slots) -> Result<(), ServiceError> {
     let request = Request::PollActivityTask {
         task_queue: worker.task_queue.clone(),
         identity: worker.options.identity.clone(),
     };
     loop {
         // Poll only with a free slot: a task taken and not started would wait for nothing.
-        let Some(Ok(permit)) = stop.run_until_cancelled(semaphore.clone().acquire_owned()).await else {
+        let Some(Ok(permit)) = stop
+            .run_until_cancelled(slots.semaphore.clone().acquire_owned())
+            .await
+        else {
             return Ok(());
         };
         let Some(response) = poll(worker.transport.as_ref(), worker.clock.as_ref(), stop, &request).await
@@ -73,24 +109,28 @@ async fn poll_loop(
         };
         match response? {
             Response::ActivityTask(None) => {}
-            Response::ActivityTask(Some(task)) => {
-                let holding = worker.hold(|| Item::Activity(task.token.clone()));
-                let attempt = Attempt {
-                    transport: worker.transport.clone(),
-                    clock: worker.clock.clone(),
-                    retry: worker.retry.clone(),
-                    registry: worker.registry.clone(),
-                    identity: worker.options.identity.clone(),
-                    task: *task,
-                    permit,
-                    holding,
-                    handing_back: handing_back.clone(),
-                };
-                worker.spawner.spawn("activity attempt", Box::pin(attempt.run()));
-            }
+            Response::ActivityTask(Some(task)) => spawn_attempt(worker, slots, *task, permit),
             other => return Err(unexpected("PollActivityTask", &other)),
         }
     }
+}
+
+/// Runs `task` (polled, or started eagerly) in the background on the slot `permit`, until
+/// its outcome is reported.
+pub(super) fn spawn_attempt(worker: &Worker, slots: &Slots, task: ActivityTask, permit: OwnedSemaphorePermit) {
+    let holding = worker.hold(|| Item::Activity(task.token.clone()));
+    let attempt = Attempt {
+        transport: worker.transport.clone(),
+        clock: worker.clock.clone(),
+        retry: worker.retry.clone(),
+        registry: worker.registry.clone(),
+        identity: worker.options.identity.clone(),
+        task,
+        permit,
+        holding,
+        handing_back: slots.handing_back.clone(),
+    };
+    worker.spawner.spawn("activity attempt", Box::pin(attempt.run()));
 }
 
 /// One activity attempt and what it needs, moved into its background task.

@@ -63,6 +63,12 @@ pub struct WorkerOptions {
     /// every interval and at most every two. A worker's identity must be unique to its
     /// process for this to work.
     pub liveness_interval: Option<Duration>,
+    /// Eager activity execution (Temporal's `request_eager_execution`, on by default): a
+    /// workflow task's completion asks the service to start at once, in the same commit,
+    /// the activities it schedules on this worker's task queue that this worker runs, as
+    /// many as it has free activity slots, and the worker runs them as if it had polled
+    /// them. Each saves a poll and a commit. Retries go through the queue.
+    pub eager_activities: bool,
 }
 
 impl Default for WorkerOptions {
@@ -75,6 +81,7 @@ impl Default for WorkerOptions {
             max_concurrent_workflow_tasks: 10,
             shutdown_grace: Duration::from_secs(10),
             liveness_interval: None,
+            eager_activities: true,
         }
     }
 }
@@ -178,8 +185,12 @@ impl Worker {
         liveness::announce(&self).await;
         // Heartbeats go on until both sides are done, attempts draining at shutdown included.
         let sides_done = CancellationToken::new();
+        let slots = activities::Slots::of(&self);
         let sides = async {
-            let results = futures::join!(workflow_tasks::run(&self, &stop), activities::run(&self, &stop));
+            let results = futures::join!(
+                workflow_tasks::run(&self, &stop, slots.as_ref()),
+                activities::run(&self, &stop, slots.as_ref())
+            );
             sides_done.cancel();
             results
         };

@@ -6,6 +6,7 @@
 //! before the completion is sent, so a query arriving meanwhile is answered from it.
 
 use super::Worker;
+use super::activities::{Slots, spawn_attempt};
 use super::cache::InstanceCache;
 use super::liveness::Item;
 use super::poll::{poll, unexpected};
@@ -22,10 +23,15 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the workflow side until `stop` is cancelled or a poll fails for good.
-pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(), ServiceError> {
+pub(super) async fn run(
+    worker: &Worker,
+    stop: &CancellationToken,
+    activity_slots: Option<&Slots>,
+) -> Result<(), ServiceError> {
     let slots = worker.options.max_concurrent_workflow_tasks;
     if slots == 0 || worker.registry.workflow_types().is_empty() {
         return Ok(());
@@ -35,6 +41,7 @@ pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(),
         worker,
         cache: &cache,
         stop,
+        slots: activity_slots.filter(|_| worker.options.eager_activities),
     };
     let mut pollers: FuturesUnordered<_> = (0..slots).map(|_| side.poll_loop()).collect();
     let mut result = Ok(());
@@ -62,6 +69,8 @@ struct WorkflowSide<'a> {
     /// Boxed: an instance is a few hundred bytes, moved in and out of the cache every task.
     cache: &'a RefCell<InstanceCache<Box<WorkflowInstance>>>,
     stop: &'a CancellationToken,
+    /// The activity slots eager activities take (`None`: none are asked for).
+    slots: Option<&'a Slots>,
 }
 
 impl WorkflowSide<'_> {
@@ -106,15 +115,28 @@ impl WorkflowSide<'_> {
             Activation::Commands(instance, commands) => {
                 let run = task.token.run.clone();
                 let generation = self.cache.borrow_mut().insert(run.clone(), instance);
+                let (eager_activities, mut permits) = self.eager_activities(&commands);
                 let request = Request::CompleteWorkflowTask {
                     token: task.token,
                     commands,
+                    eager_activities,
                     identity,
                 };
-                // Not recorded (a stale task, a rejected command, an unreachable service):
-                // the instance is ahead of history, and the next task must replay.
-                if self.worker.call(request).await.is_err() {
-                    self.cache.borrow_mut().remove_generation(&run, generation);
+                match self.worker.call(request).await {
+                    Ok(Response::EagerActivities(started)) => {
+                        if let Some(slots) = self.slots {
+                            for (task, permit) in started.into_iter().zip(permits.drain(..)) {
+                                spawn_attempt(self.worker, slots, task, permit);
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    // Not recorded (a stale task, a rejected command, an unreachable
+                    // service): the instance is ahead of history, and the next task must
+                    // replay.
+                    Err(_) => {
+                        self.cache.borrow_mut().remove_generation(&run, generation);
+                    }
                 }
             }
             Activation::Failed(cause, failure) => {
@@ -129,6 +151,36 @@ impl WorkflowSide<'_> {
             }
             Activation::Abandoned => {}
         }
+    }
+
+    /// The `ScheduleActivity` commands to ask the service to start eagerly (by index): those
+    /// on this worker's queue, of types it runs, one per free activity slot, with the slots.
+    fn eager_activities(&self, commands: &[Command]) -> (Vec<usize>, Vec<OwnedSemaphorePermit>) {
+        let Some(slots) = self.slots.filter(|_| !self.stop.is_cancelled()) else {
+            return (Vec::new(), Vec::new());
+        };
+        let worker = self.worker;
+        let eligible: Vec<usize> = commands
+            .iter()
+            .enumerate()
+            .filter_map(|(index, command)| match command {
+                Command::ScheduleActivity {
+                    activity_type, options, ..
+                } if options.task_queue.as_ref().is_none_or(|q| *q == worker.task_queue)
+                    && worker.registry.activity(activity_type).is_ok() =>
+                {
+                    Some(index)
+                }
+                _ => None,
+            })
+            .collect();
+        if eligible.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let permits = slots.try_take(eligible.len());
+        let mut eligible = eligible;
+        eligible.truncate(permits.len());
+        (eligible, permits)
     }
 
     /// Runs the task on the cached instance if it is exactly where the task starts, else on

@@ -284,6 +284,7 @@ impl Harness {
         self.call(Request::CompleteWorkflowTask {
             token,
             commands,
+            eager_activities: Vec::new(),
             identity: self.identity.clone(),
         })
         .map(|_| ())
