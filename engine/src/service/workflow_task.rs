@@ -171,7 +171,12 @@ impl Service {
             }
             self.apply_completion(batch, i, &token, &commands, &identity)
                 .await?;
-            Ok(Ok(self.start_eagerly(&mut batch.runs[i], &commands, &eager, &identity)))
+            Ok(Ok(self.start_eagerly(
+                &mut batch.runs[i],
+                &commands,
+                &eager,
+                &identity,
+            )))
         })?;
         outcome
     }

@@ -117,7 +117,12 @@ async fn poll_loop(worker: &Worker, stop: &CancellationToken, slots: &Slots) -> 
 
 /// Runs `task` (polled, or started eagerly) in the background on the slot `permit`, until
 /// its outcome is reported.
-pub(super) fn spawn_attempt(worker: &Worker, slots: &Slots, task: ActivityTask, permit: OwnedSemaphorePermit) {
+pub(super) fn spawn_attempt(
+    worker: &Worker,
+    slots: &Slots,
+    task: ActivityTask,
+    permit: OwnedSemaphorePermit,
+) {
     let holding = worker.hold(|| Item::Activity(task.token.clone()));
     let attempt = Attempt {
         transport: worker.transport.clone(),

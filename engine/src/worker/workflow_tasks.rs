@@ -165,8 +165,13 @@ impl WorkflowSide<'_> {
             .enumerate()
             .filter_map(|(index, command)| match command {
                 Command::ScheduleActivity {
-                    activity_type, options, ..
-                } if options.task_queue.as_ref().is_none_or(|q| *q == worker.task_queue)
+                    activity_type,
+                    options,
+                    ..
+                } if options
+                    .task_queue
+                    .as_ref()
+                    .is_none_or(|q| *q == worker.task_queue)
                     && worker.registry.activity(activity_type).is_ok() =>
                 {
                     Some(index)
