@@ -148,7 +148,7 @@ impl Service {
         // Checked once, out of the redo loop; an oversized payload fails the task like a bad
         // command, so that a worker sending it again backs off.
         let oversized = commands.iter().try_for_each(check_command_payloads).err();
-        let outcome = update!(self, |batch| {
+        update!(self, |batch| {
             let i = self.current_task_run(batch, &token).await?;
             if let Some(error) = &oversized {
                 let cause = WorkflowTaskFailedCause::BadPayload;
@@ -177,8 +177,7 @@ impl Service {
                 &eager,
                 &identity,
             )))
-        })?;
-        outcome
+        })?
     }
 
     /// Starts the first attempt of each activity that `commands[eager]` scheduled on the
