@@ -74,6 +74,7 @@ fn complete_as(h: &Harness, identity: &str, task: &ActivityTask) -> Result<Respo
     h.call(Request::CompleteActivityTask {
         token: task.token.clone(),
         outcome: Ok(json!(1)),
+        eager_workflow_task: false,
         identity: identity.into(),
     })
 }

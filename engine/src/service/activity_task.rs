@@ -2,7 +2,7 @@
 //! retry policy deciding between another attempt and a final event. Attempts are not history
 //! events: only the final attempt's `ActivityTaskStarted` is written, with the outcome.
 
-use super::api::{ActivityTask, ActivityTaskToken};
+use super::api::{ActivityTask, ActivityTaskToken, WorkflowTask};
 use super::close::drop_activity_work;
 use super::commands::activity_timer;
 use super::liveness::{Held, LostBecause};
@@ -177,13 +177,17 @@ impl Service {
         })
     }
 
-    /// Records an attempt's outcome: the final result, or a retry per the policy.
+    /// Records an attempt's outcome: the final result, or a retry per the policy. With
+    /// `eager_workflow_task` (the worker has a free workflow-task slot), the workflow task
+    /// the outcome schedules starts in the same commit if `identity` is the run's sticky
+    /// worker, and is the answer.
     pub(super) async fn complete_activity_task(
         &self,
         token: ActivityTaskToken,
         outcome: Result<Payload, ActivityError>,
+        eager_workflow_task: bool,
         identity: String,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Option<WorkflowTask>> {
         match &outcome {
             Ok(result) => payload::check_size(result, || "activity result".to_owned())?,
             Err(ActivityError::Application(failure)) => {
@@ -196,7 +200,7 @@ impl Service {
             }
             Err(ActivityError::TimedOut(_) | ActivityError::Cancelled) => {}
         }
-        update!(self, |batch| {
+        let started = update!(self, |batch| {
             let i = self.current_attempt(batch, &token).await?;
             let run = &mut batch.runs[i];
             let scheduled = token.scheduled_event_id;
@@ -215,8 +219,14 @@ impl Service {
                 }
                 Err(error) => retry_or_finish(run, scheduled, &identity, error),
             }
-            Ok(())
-        })
+            Ok(eager_workflow_task
+                .then(|| self.start_workflow_task_eagerly(run, &identity))
+                .flatten())
+        })?;
+        match started {
+            Some(started) => self.workflow_task_of(started).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Loads the run of `token` and checks the token names the activity's running attempt.

@@ -75,62 +75,110 @@ impl Service {
             };
             let run = &mut batch.runs[i];
             run.complete_task(key.clone());
-            let current = run.state.workflow_task.as_ref().filter(|t| {
-                t.scheduled_event_id == key.scheduled_event_id
-                    && t.attempt == key.attempt
-                    && t.started_event_id.is_none()
-            });
-            if !run.is_running() || current.is_none() {
-                return Ok(None);
-            }
-            let started_event_id = run.append(E::WorkflowTaskStarted {
-                scheduled_event_id: key.scheduled_event_id,
-                identity: identity.to_owned(),
-            });
-            if let Some(task) = run.state.workflow_task.as_mut() {
-                task.started_event_id = Some(started_event_id);
-                task.identity = Some(identity.to_owned());
-            }
-            let timeout = run.state.workflow_task_timeout;
-            run.set_timer(
-                TimerKind::WorkflowTask {
-                    scheduled_event_id: key.scheduled_event_id,
-                    attempt: key.attempt,
-                },
-                run.now().plus(timeout),
-            );
-            let first_event_id = match &run.state.sticky {
-                Some(sticky) if sticky.identity == identity => sticky.next_event_id,
-                _ => EventId::FIRST,
-            };
-            run.state.sticky = Some(Sticky {
-                identity: identity.to_owned(),
-                next_event_id: started_event_id.next(),
-            });
-            let token = WorkflowTaskToken {
-                run: key.run.clone(),
-                scheduled_event_id: key.scheduled_event_id,
-                started_event_id,
-                attempt: key.attempt,
-            };
-            self.note_handed(identity, || Held::WorkflowTask(token.clone()));
-            Ok(Some((
-                token,
-                first_event_id,
-                run.record.workflow_type.to_string(),
-            )))
+            Ok(self.begin_workflow_task(run, &key, identity))
         })?;
-        let Some((token, first_event_id, workflow_type)) = started else {
-            return Ok(None);
+        match started {
+            Some(started) => self.workflow_task_of(started).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts the run's workflow task `key` for `identity` in `run`'s commit, if it is the
+    /// run's current task and not started yet: `WorkflowTaskStarted`, its timeout, the sticky
+    /// worker, and the handout noted for liveness. The caller has taken care of the task's
+    /// row (completed it, or never wrote it).
+    pub(super) fn begin_workflow_task(
+        &self,
+        run: &mut RunTxn,
+        key: &TaskKey,
+        identity: &str,
+    ) -> Option<StartedWorkflowTask> {
+        let current = run.state.workflow_task.as_ref().filter(|t| {
+            t.scheduled_event_id == key.scheduled_event_id
+                && t.attempt == key.attempt
+                && t.started_event_id.is_none()
+        });
+        if !run.is_running() || current.is_none() {
+            return None;
+        }
+        let started_event_id = run.append(E::WorkflowTaskStarted {
+            scheduled_event_id: key.scheduled_event_id,
+            identity: identity.to_owned(),
+        });
+        if let Some(task) = run.state.workflow_task.as_mut() {
+            task.started_event_id = Some(started_event_id);
+            task.identity = Some(identity.to_owned());
+        }
+        let timeout = run.state.workflow_task_timeout;
+        run.set_timer(
+            TimerKind::WorkflowTask {
+                scheduled_event_id: key.scheduled_event_id,
+                attempt: key.attempt,
+            },
+            run.now().plus(timeout),
+        );
+        let first_event_id = match &run.state.sticky {
+            Some(sticky) if sticky.identity == identity => sticky.next_event_id,
+            _ => EventId::FIRST,
         };
+        run.state.sticky = Some(Sticky {
+            identity: identity.to_owned(),
+            next_event_id: started_event_id.next(),
+        });
+        let token = WorkflowTaskToken {
+            run: key.run.clone(),
+            scheduled_event_id: key.scheduled_event_id,
+            started_event_id,
+            attempt: key.attempt,
+        };
+        self.note_handed(identity, || Held::WorkflowTask(token.clone()));
+        Some(StartedWorkflowTask {
+            token,
+            first_event_id,
+            workflow_type: run.record.workflow_type.to_string(),
+        })
+    }
+
+    /// Starts, in `run`'s commit, the workflow task that commit scheduled, for `identity`,
+    /// when `identity` is the run's sticky worker (it has the run cached) and the task is due
+    /// now (not a retry after a failure's backoff): the task row is never written, and the
+    /// task goes back in the reply of the call that caused it. An activity completion does
+    /// this for the worker that asked (`eager_workflow_task`), as a workflow task's
+    /// completion starts activities eagerly.
+    pub(super) fn start_workflow_task_eagerly(
+        &self,
+        run: &mut RunTxn,
+        identity: &str,
+    ) -> Option<StartedWorkflowTask> {
+        let sticky = run.state.sticky.as_ref().is_some_and(|s| s.identity == identity);
+        let task = run.state.workflow_task.as_ref()?;
+        if !sticky || task.started_event_id.is_some() {
+            return None;
+        }
+        let key = run.task_key(TaskKind::Workflow, task.scheduled_event_id, task.attempt);
+        let now = run.now();
+        if !run.forget_created_task_due(&key, now) {
+            return None;
+        }
+        self.begin_workflow_task(run, &key, identity)
+    }
+
+    /// The task a worker gets for a started workflow task: its events from where the worker
+    /// is believed to be (read after the start's commit).
+    pub(super) async fn workflow_task_of(&self, started: StartedWorkflowTask) -> ServiceResult<WorkflowTask> {
+        let StartedWorkflowTask {
+            token,
+            first_event_id,
+            workflow_type,
+        } = started;
         let mut events = self.storage.read_events(&token.run, first_event_id).await?;
         events.retain(|e| e.event_id <= token.started_event_id);
-        Ok(Some(WorkflowTask {
+        Ok(WorkflowTask {
             token,
             workflow_type,
             events,
             first_event_id,
-        }))
+        })
     }
 
     /// A worker's commands for a workflow task. `eager` lists the `ScheduleActivity`
@@ -302,6 +350,13 @@ impl Service {
         }
         Ok(i)
     }
+}
+
+/// A workflow task started in a commit, before its events are read for the worker.
+pub(super) struct StartedWorkflowTask {
+    token: WorkflowTaskToken,
+    first_event_id: EventId,
+    workflow_type: String,
 }
 
 /// The workflow task's start-to-close time is up, or its worker was lost: record the timeout

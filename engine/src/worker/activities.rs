@@ -6,6 +6,7 @@
 //! for all permits is waiting for every attempt to finish: that is how shutdown drains.
 
 use super::Worker;
+use super::eager_workflow::Outbox;
 use super::liveness::{Holding, Item};
 use super::poll::{poll, unexpected};
 use crate::activity::{ActivityCtx, ActivityInfo, HeartbeatSink};
@@ -32,11 +33,15 @@ pub(super) struct Slots {
     permits: u32,
     /// Cancelled when the worker shuts down: attempts in flight are asked to stop.
     handing_back: CancellationToken,
+    /// Where an attempt's completion hands the workflow task it started (`None`: it asks
+    /// for none).
+    eager_workflow: Option<Outbox>,
 }
 
 impl Slots {
-    /// The slots of `worker`, or `None` when it runs no activities.
-    pub(super) fn of(worker: &Worker) -> Option<Slots> {
+    /// The slots of `worker`, or `None` when it runs no activities. Completions hand the
+    /// workflow tasks they start to `eager_workflow`.
+    pub(super) fn of(worker: &Worker, eager_workflow: Option<Outbox>) -> Option<Slots> {
         let slots = worker.options.max_concurrent_activities;
         if slots == 0 || worker.registry.activity_types().is_empty() {
             return None;
@@ -46,6 +51,7 @@ impl Slots {
             semaphore: Arc::new(Semaphore::new(permits as usize)),
             permits,
             handing_back: CancellationToken::new(),
+            eager_workflow,
         })
     }
 
@@ -134,6 +140,7 @@ pub(super) fn spawn_attempt(
         permit,
         holding,
         handing_back: slots.handing_back.clone(),
+        eager_workflow: slots.eager_workflow.clone(),
     };
     worker.spawner.spawn("activity attempt", Box::pin(attempt.run()));
 }
@@ -152,6 +159,8 @@ struct Attempt {
     holding: Option<Holding>,
     /// Cancelled when the worker shuts down.
     handing_back: CancellationToken,
+    /// Where the workflow task the completion starts goes.
+    eager_workflow: Option<Outbox>,
 }
 
 impl Attempt {
@@ -203,16 +212,24 @@ impl Attempt {
             ),
             other => other,
         };
+        // A free workflow-task slot asks for the run's next workflow task in the reply.
+        let workflow_slot = self.eager_workflow.as_ref().and_then(Outbox::try_take);
         let request = Request::CompleteActivityTask {
             token: task.token,
             outcome,
+            eager_workflow_task: workflow_slot.is_some(),
             identity: self.identity,
         };
         // Stale (the attempt timed out) or unreachable: the service's timeouts decide what
         // happens next, nothing more to do here.
-        let _ = retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request).await;
+        let reply = retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request).await;
         drop(self.holding);
         drop(self.permit);
+        if let (Ok(Response::EagerWorkflowTask(task)), Some(outbox), Some(slot)) =
+            (reply, &self.eager_workflow, workflow_slot)
+        {
+            outbox.hand_over(*task, slot);
+        }
     }
 }
 

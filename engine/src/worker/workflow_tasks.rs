@@ -8,6 +8,7 @@
 use super::Worker;
 use super::activities::{Slots, spawn_attempt};
 use super::cache::InstanceCache;
+use super::eager_workflow::Inbox;
 use super::liveness::Item;
 use super::poll::{poll, unexpected};
 use crate::command::Command;
@@ -31,6 +32,7 @@ pub(super) async fn run(
     worker: &Worker,
     stop: &CancellationToken,
     activity_slots: Option<&Slots>,
+    eager: Option<Inbox>,
 ) -> Result<(), ServiceError> {
     let slots = worker.options.max_concurrent_workflow_tasks;
     if slots == 0 || worker.registry.workflow_types().is_empty() {
@@ -44,13 +46,17 @@ pub(super) async fn run(
         slots: activity_slots.filter(|_| worker.options.eager_activities),
     };
     let mut pollers: FuturesUnordered<_> = (0..slots).map(|_| side.poll_loop()).collect();
-    let mut result = Ok(());
-    while let Some(outcome) = pollers.next().await {
-        if let Err(e) = outcome {
-            stop.cancel();
-            result = result.and(Err(e));
+    let polls = async {
+        let mut result = Ok(());
+        while let Some(outcome) = pollers.next().await {
+            if let Err(e) = outcome {
+                stop.cancel();
+                result = result.and(Err(e));
+            }
         }
-    }
+        result
+    };
+    let (result, ()) = futures::join!(polls, side.run_handed(eager));
     result
 }
 
@@ -103,6 +109,34 @@ impl WorkflowSide<'_> {
                 Response::WorkflowPoll(WorkflowPoll::Task(task)) => self.handle_task(*task).await,
                 Response::WorkflowPoll(WorkflowPoll::Query(query)) => self.answer_query(*query).await,
                 other => return Err(unexpected("PollWorkflowTask", &other)),
+            }
+        }
+    }
+
+    /// Runs the tasks activity completions hand over (see `eager_workflow.rs`), until the
+    /// worker stops and every slot is back; then no more can be taken.
+    async fn run_handed(&self, inbox: Option<Inbox>) {
+        let Some(mut inbox) = inbox else {
+            return;
+        };
+        let mut running = FuturesUnordered::new();
+        loop {
+            let all_back = async {
+                self.stop.cancelled().await;
+                inbox.slots.acquire_many(inbox.permits).await
+            };
+            tokio::select! {
+                biased;
+                Some((task, slot)) = inbox.receiver.recv() => running.push(async move {
+                    self.handle_task(task).await;
+                    drop(slot);
+                }),
+                Some(()) = running.next(), if !running.is_empty() => {}
+                // Closed while every slot is held here, so none is taken again.
+                _all = all_back => {
+                    inbox.slots.close();
+                    break;
+                }
             }
         }
     }

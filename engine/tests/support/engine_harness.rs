@@ -309,6 +309,7 @@ impl Harness {
         self.call(Request::CompleteActivityTask {
             token: task.token.clone(),
             outcome,
+            eager_workflow_task: false,
             identity: self.identity.clone(),
         })
         .map(|_| ())
