@@ -24,8 +24,9 @@
 )]
 
 use super::apply::{self, LeaseRequest, OpError};
+use super::encoded::EncodedCommit;
 use super::error::storage_error;
-use crate::storage::{Commit, StorageError, StorageResult, Task};
+use crate::storage::{StorageError, StorageResult, Task};
 use futures::channel::oneshot;
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use tokio::sync::mpsc;
 pub(super) enum Request {
     /// `Storage::commit`.
     Commit {
-        commit: Commit,
+        commit: EncodedCommit,
         reply: oneshot::Sender<StorageResult<()>>,
     },
     /// `Storage::lease_task`.
