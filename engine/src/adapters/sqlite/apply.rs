@@ -95,9 +95,27 @@ fn encoded<T>(value: &StorageResult<T>) -> Result<&T, OpError> {
 /// Applies `commit`: its run writes in order (each checked), then task creations and
 /// completions, timer settings and deletions, requests — creations before removals, as
 /// `MemoryStorage` does.
+///
+/// A commit of at most one run write is checked whole before anything is written (the
+/// run's checks, then every encoding, in the order they were met when each came just
+/// before its write), so a refused one has written nothing and needs no savepoint (see
+/// [`needs_savepoint`]).
 pub(super) fn commit(conn: &Connection, commit: &EncodedCommit) -> Result<(), OpError> {
-    for write in &commit.runs {
-        run_write(conn, write)?;
+    if needs_savepoint(commit) {
+        for write in &commit.runs {
+            let stored = check_run(conn, write)?;
+            write_run(conn, write, stored)?;
+        }
+    } else {
+        let stored: Vec<_> = commit
+            .runs
+            .iter()
+            .map(|write| check_run(conn, write))
+            .collect::<Result<_, _>>()?;
+        check_encodings(commit)?;
+        for (write, stored) in commit.runs.iter().zip(stored) {
+            write_run(conn, write, stored)?;
+        }
     }
     for task in &commit.create_tasks {
         let t = encoded(task)?;
@@ -144,8 +162,45 @@ pub(super) fn commit(conn: &Connection, commit: &EncodedCommit) -> Result<(), Op
     Ok(())
 }
 
-/// Checks and applies one run write: the record, then its events.
-fn run_write(conn: &Connection, encoded_write: &EncodedRunWrite) -> Result<(), OpError> {
+/// Whether `commit` may be refused after it wrote something, and so must be applied in a
+/// savepoint: only with several run writes, as each is checked against the runs as the
+/// earlier ones left them. Everything else is checked before the first write, and a
+/// failure of SQLite itself abandons the whole transaction anyway.
+pub(super) fn needs_savepoint(commit: &EncodedCommit) -> bool {
+    commit.runs.len() > 1
+}
+
+/// The first value of `commit` that could not be encoded, in the order the writes meet
+/// them: each run's record and events, then tasks, timers and requests.
+fn check_encodings(commit: &EncodedCommit) -> Result<(), OpError> {
+    for write in &commit.runs {
+        encoded(&write.values)?;
+        encoded(&write.events)?;
+    }
+    commit
+        .create_tasks
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit
+        .complete_tasks
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit
+        .create_timers
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit
+        .delete_timers
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit.requests.iter().try_for_each(|r| encoded(r).map(drop))
+}
+
+/// Checks one run write against the run as stored: its row id and head, if it exists.
+fn check_run(
+    conn: &Connection,
+    encoded_write: &EncodedRunWrite,
+) -> Result<Option<(i64, StoredHead)>, OpError> {
     let write = &encoded_write.write;
     let key = &write.record.key;
     let stored = stored_head(conn, key)?;
@@ -155,6 +210,16 @@ fn run_write(conn: &Connection, encoded_write: &EncodedRunWrite) -> Result<(), O
         _ => None,
     };
     check_run_write(write, stored.map(|(_, head)| head), || running).map_err(OpError::Refused)?;
+    Ok(stored)
+}
+
+/// Writes one checked run write: the record, then its events.
+fn write_run(
+    conn: &Connection,
+    encoded_write: &EncodedRunWrite,
+    stored: Option<(i64, StoredHead)>,
+) -> Result<(), OpError> {
+    let key = &encoded_write.write.record.key;
     let v = encoded(&encoded_write.values)?;
     let values: [&dyn ToSql; 8] = [
         &v.workflow_type,
