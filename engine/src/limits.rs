@@ -31,7 +31,11 @@ pub const HTTP_RESPONSE_BYTES_MAX: usize = HISTORY_BYTES_MAX + 1024 * 1024;
 /// Connections the HTTP server serves at once; past it, accepting waits for one to close.
 pub const HTTP_CONNECTIONS_MAX: usize = 1_024;
 /// Idle connections the HTTP transport keeps for reuse; one more is closed when returned.
-pub const HTTP_IDLE_CONNECTIONS_MAX: usize = 32;
+/// Room for a client's bursts of concurrent calls (a batch of 200 starts and their 200
+/// result polls, a worker's completions of 100 activities): with 32, each burst opened
+/// and closed hundreds of connections. A few such clients stay well under
+/// [`HTTP_CONNECTIONS_MAX`].
+pub const HTTP_IDLE_CONNECTIONS_MAX: usize = 256;
 /// Worker identities whose liveness the service tracks at once: those that send
 /// `WorkerHeartbeat`, and after a restart those found holding work. Beyond it, a worker's
 /// work waits for its own timeouts when the worker dies.

@@ -74,6 +74,7 @@ fn complete_as(h: &Harness, identity: &str, task: &ActivityTask) -> Result<Respo
     h.call(Request::CompleteActivityTask {
         token: task.token.clone(),
         outcome: Ok(json!(1)),
+        eager_workflow_task: false,
         identity: identity.into(),
     })
 }
@@ -132,6 +133,7 @@ fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
     let late = h.call(Request::CompleteWorkflowTask {
         token,
         commands,
+        eager_activities: Vec::new(),
         identity: "w1".into(),
     });
     assert!(matches!(late, Err(ServiceError::StaleTask(_))), "{late:?}");

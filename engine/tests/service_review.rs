@@ -282,6 +282,7 @@ fn a_signal_buffered_while_the_task_completes_concurrently_is_not_lost() {
         .handle(Request::CompleteWorkflowTask {
             token,
             commands,
+            eager_activities: Vec::new(),
             identity: "engine A".into(),
         })
         .now_or_never()

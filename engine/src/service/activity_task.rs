@@ -2,7 +2,7 @@
 //! retry policy deciding between another attempt and a final event. Attempts are not history
 //! events: only the final attempt's `ActivityTaskStarted` is written, with the outcome.
 
-use super::api::{ActivityTask, ActivityTaskToken};
+use super::api::{ActivityTask, ActivityTaskToken, WorkflowTask};
 use super::close::drop_activity_work;
 use super::commands::activity_timer;
 use super::liveness::{Held, LostBecause};
@@ -75,57 +75,67 @@ impl Service {
             };
             let run = &mut batch.runs[i];
             run.complete_task(key.clone());
-            let now = run.now();
-            let running = run.is_running();
-            let workflow_type = run.record.workflow_type.to_string();
-            let Some(activity) = run.state.activities.get_mut(&key.scheduled_event_id) else {
-                return Ok(None);
-            };
-            if !running || activity.attempt != key.attempt || activity.started.is_some() {
-                return Ok(None);
-            }
-            activity.started = Some((now, identity.to_owned()));
-            let task = ActivityTask {
-                token: ActivityTaskToken {
-                    run: key.run.clone(),
-                    scheduled_event_id: key.scheduled_event_id,
-                    attempt: key.attempt,
-                },
-                workflow_type,
-                activity_id: activity.activity_id.clone(),
-                activity_type: activity.activity_type.clone(),
-                input: activity.input.clone(),
-                task_queue: activity.task_queue.clone(),
-                scheduled_time: activity.scheduled_time,
-                started_time: now,
-                heartbeat_timeout: activity.options.heartbeat_timeout,
-                previous_heartbeat: activity.heartbeat_details.clone(),
-            };
-            let (start_to_close, heartbeat) = (
-                activity.options.start_to_close_timeout,
-                activity.options.heartbeat_timeout,
-            );
-            let scheduled = key.scheduled_event_id;
-            run.drop_timer(activity_timer(
-                scheduled,
-                key.attempt,
-                TimeoutTypeKey::ScheduleToStart,
-            ));
-            if let Some(timeout) = start_to_close {
-                run.set_timer(
-                    activity_timer(scheduled, key.attempt, TimeoutTypeKey::StartToClose),
-                    now.plus(timeout),
-                );
-            }
-            if let Some(timeout) = heartbeat {
-                run.set_timer(
-                    activity_timer(scheduled, key.attempt, TimeoutTypeKey::Heartbeat),
-                    now.plus(timeout),
-                );
-            }
-            self.note_handed(identity, || Held::Activity(task.token.clone()));
-            Ok(Some(task))
+            Ok(self.start_attempt(run, key.scheduled_event_id, key.attempt, identity))
         })
+    }
+
+    /// Starts `attempt` of the activity scheduled by `scheduled_event_id` for `identity`, if
+    /// it is the activity's current attempt and not started yet: its start-to-close and
+    /// heartbeat timers are set and the handout is noted for liveness. The caller has taken
+    /// care of the attempt's task row (completed it, or never wrote it).
+    pub(super) fn start_attempt(
+        &self,
+        run: &mut RunTxn,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        identity: &str,
+    ) -> Option<ActivityTask> {
+        let now = run.now();
+        let running = run.is_running();
+        let activity = run.state.activities.get_mut(&scheduled_event_id)?;
+        if !running || activity.attempt != attempt || activity.started.is_some() {
+            return None;
+        }
+        activity.started = Some((now, identity.to_owned()));
+        let task = ActivityTask {
+            token: ActivityTaskToken {
+                run: run.record.key.clone(),
+                scheduled_event_id,
+                attempt,
+            },
+            workflow_type: run.record.workflow_type.to_string(),
+            activity_id: activity.activity_id.clone(),
+            activity_type: activity.activity_type.clone(),
+            input: activity.input.clone(),
+            task_queue: activity.task_queue.clone(),
+            scheduled_time: activity.scheduled_time,
+            started_time: now,
+            heartbeat_timeout: activity.options.heartbeat_timeout,
+            previous_heartbeat: activity.heartbeat_details.clone(),
+        };
+        let (start_to_close, heartbeat) = (
+            activity.options.start_to_close_timeout,
+            activity.options.heartbeat_timeout,
+        );
+        run.drop_timer(activity_timer(
+            scheduled_event_id,
+            attempt,
+            TimeoutTypeKey::ScheduleToStart,
+        ));
+        if let Some(timeout) = start_to_close {
+            run.set_timer(
+                activity_timer(scheduled_event_id, attempt, TimeoutTypeKey::StartToClose),
+                now.plus(timeout),
+            );
+        }
+        if let Some(timeout) = heartbeat {
+            run.set_timer(
+                activity_timer(scheduled_event_id, attempt, TimeoutTypeKey::Heartbeat),
+                now.plus(timeout),
+            );
+        }
+        self.note_handed(identity, || Held::Activity(task.token.clone()));
+        Some(task)
     }
 
     /// Loads the run of a task; a task whose run is gone is removed.
@@ -167,13 +177,17 @@ impl Service {
         })
     }
 
-    /// Records an attempt's outcome: the final result, or a retry per the policy.
+    /// Records an attempt's outcome: the final result, or a retry per the policy. With
+    /// `eager_workflow_task` (the worker has a free workflow-task slot), the workflow task
+    /// the outcome schedules starts in the same commit if `identity` is the run's sticky
+    /// worker, and is the answer.
     pub(super) async fn complete_activity_task(
         &self,
         token: ActivityTaskToken,
         outcome: Result<Payload, ActivityError>,
+        eager_workflow_task: bool,
         identity: String,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Option<WorkflowTask>> {
         match &outcome {
             Ok(result) => payload::check_size(result, || "activity result".to_owned())?,
             Err(ActivityError::Application(failure)) => {
@@ -186,7 +200,7 @@ impl Service {
             }
             Err(ActivityError::TimedOut(_) | ActivityError::Cancelled) => {}
         }
-        update!(self, |batch| {
+        let started = update!(self, |batch| {
             let i = self.current_attempt(batch, &token).await?;
             let run = &mut batch.runs[i];
             let scheduled = token.scheduled_event_id;
@@ -205,8 +219,14 @@ impl Service {
                 }
                 Err(error) => retry_or_finish(run, scheduled, &identity, error),
             }
-            Ok(())
-        })
+            Ok(eager_workflow_task
+                .then(|| self.start_workflow_task_eagerly(run, &identity))
+                .flatten())
+        })?;
+        match started {
+            Some(started) => self.workflow_task_of(started).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Loads the run of `token` and checks the token names the activity's running attempt.

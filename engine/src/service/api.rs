@@ -300,6 +300,13 @@ pub enum Request {
         token: WorkflowTaskToken,
         /// The commands.
         commands: Vec<Command>,
+        /// Eager activity execution (Temporal's `request_eager_execution`): the indexes in
+        /// `commands` of the `ScheduleActivity` commands whose first attempt the worker will
+        /// run at once, each with a free activity slot. Those scheduled on the run's own task
+        /// queue start in the completion's commit and come back in
+        /// [`Response::EagerActivities`] instead of waiting for a poll.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        eager_activities: Vec<usize>,
         /// The worker's identity.
         identity: String,
     },
@@ -341,6 +348,12 @@ pub enum Request {
         token: ActivityTaskToken,
         /// Its outcome (`Err(ActivityError::Cancelled)`: it acknowledged a cancellation).
         outcome: Result<Payload, ActivityError>,
+        /// The worker has a free workflow-task slot: if the outcome schedules the run's next
+        /// workflow task and this worker is the run's sticky worker (it has the run cached),
+        /// the task starts in the same commit and comes back in
+        /// [`Response::EagerWorkflowTask`] instead of waiting in the queue for a poll.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        eager_workflow_task: bool,
         /// The worker's identity.
         identity: String,
     },
@@ -395,6 +408,12 @@ pub enum Response {
     Outcome(Option<RunOutcome>),
     /// To `PollWorkflowTask`.
     WorkflowPoll(WorkflowPoll),
+    /// To `CompleteWorkflowTask` that started activities eagerly: their first attempts, for
+    /// the worker to run as if it had polled them (`Ack` when it started none).
+    EagerActivities(Vec<ActivityTask>),
+    /// To `CompleteActivityTask` that started the run's next workflow task for the worker
+    /// (`Ack` when it started none).
+    EagerWorkflowTask(Box<WorkflowTask>),
     /// To `PollActivityTask`: a task, or `None` if the poll timed out.
     ActivityTask(Option<Box<ActivityTask>>),
     /// To `Heartbeat`: whether the attempt should stop.

@@ -255,12 +255,17 @@ impl Service {
             Request::CompleteWorkflowTask {
                 token,
                 commands,
+                eager_activities,
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                self.releasing(held, self.complete_workflow_task(token, commands, identity))
+                let completing = self.complete_workflow_task(token, commands, eager_activities, identity);
+                self.releasing(held, completing)
                     .await
-                    .map(|()| Response::Ack)
+                    .map(|started| match started.is_empty() {
+                        true => Response::Ack,
+                        false => Response::EagerActivities(started),
+                    })
             }
             Request::FailWorkflowTask {
                 token,
@@ -289,12 +294,17 @@ impl Service {
             Request::CompleteActivityTask {
                 token,
                 outcome,
+                eager_workflow_task,
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::Activity(token.clone())));
-                self.releasing(held, self.complete_activity_task(token, outcome, identity))
+                let completing = self.complete_activity_task(token, outcome, eager_workflow_task, identity);
+                self.releasing(held, completing)
                     .await
-                    .map(|()| Response::Ack)
+                    .map(|started| match started {
+                        Some(task) => Response::EagerWorkflowTask(Box::new(task)),
+                        None => Response::Ack,
+                    })
             }
             Request::WorkerHeartbeat {
                 identity,

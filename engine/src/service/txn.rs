@@ -289,6 +289,24 @@ impl RunTxn {
         }
     }
 
+    /// Takes back a task this batch created, before it is ever written (an activity started
+    /// eagerly needs no queue row); false if the batch created no such task.
+    pub fn forget_created_task(&mut self, key: &TaskKey) -> bool {
+        let before = self.tasks.len();
+        self.tasks.retain(|task| task.key != *key);
+        self.tasks.len() != before
+    }
+
+    /// As [`RunTxn::forget_created_task`], for a task this batch created that is visible at
+    /// `now`; false (and the task stays) otherwise.
+    pub fn forget_created_task_due(&mut self, key: &TaskKey, now: Timestamp) -> bool {
+        let due = self
+            .tasks
+            .iter()
+            .any(|task| task.key == *key && task.visible_at <= now);
+        due && self.forget_created_task(key)
+    }
+
     pub fn complete_task(&mut self, key: TaskKey) {
         self.done_tasks.push(key);
     }

@@ -1,7 +1,7 @@
 //! Workflow tasks: handing one to a worker (poll), and taking back its commands (complete)
 //! or its failure (fail).
 
-use super::api::{WorkflowPoll, WorkflowTask, WorkflowTaskToken};
+use super::api::{ActivityTask, WorkflowPoll, WorkflowTask, WorkflowTaskToken};
 use super::commands::check_commands;
 use super::liveness::Held;
 use super::state::Sticky;
@@ -75,75 +75,128 @@ impl Service {
             };
             let run = &mut batch.runs[i];
             run.complete_task(key.clone());
-            let current = run.state.workflow_task.as_ref().filter(|t| {
-                t.scheduled_event_id == key.scheduled_event_id
-                    && t.attempt == key.attempt
-                    && t.started_event_id.is_none()
-            });
-            if !run.is_running() || current.is_none() {
-                return Ok(None);
-            }
-            let started_event_id = run.append(E::WorkflowTaskStarted {
-                scheduled_event_id: key.scheduled_event_id,
-                identity: identity.to_owned(),
-            });
-            if let Some(task) = run.state.workflow_task.as_mut() {
-                task.started_event_id = Some(started_event_id);
-                task.identity = Some(identity.to_owned());
-            }
-            let timeout = run.state.workflow_task_timeout;
-            run.set_timer(
-                TimerKind::WorkflowTask {
-                    scheduled_event_id: key.scheduled_event_id,
-                    attempt: key.attempt,
-                },
-                run.now().plus(timeout),
-            );
-            let first_event_id = match &run.state.sticky {
-                Some(sticky) if sticky.identity == identity => sticky.next_event_id,
-                _ => EventId::FIRST,
-            };
-            run.state.sticky = Some(Sticky {
-                identity: identity.to_owned(),
-                next_event_id: started_event_id.next(),
-            });
-            let token = WorkflowTaskToken {
-                run: key.run.clone(),
-                scheduled_event_id: key.scheduled_event_id,
-                started_event_id,
-                attempt: key.attempt,
-            };
-            self.note_handed(identity, || Held::WorkflowTask(token.clone()));
-            Ok(Some((
-                token,
-                first_event_id,
-                run.record.workflow_type.to_string(),
-            )))
+            Ok(self.begin_workflow_task(run, &key, identity))
         })?;
-        let Some((token, first_event_id, workflow_type)) = started else {
-            return Ok(None);
+        match started {
+            Some(started) => self.workflow_task_of(started).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts the run's workflow task `key` for `identity` in `run`'s commit, if it is the
+    /// run's current task and not started yet: `WorkflowTaskStarted`, its timeout, the sticky
+    /// worker, and the handout noted for liveness. The caller has taken care of the task's
+    /// row (completed it, or never wrote it).
+    pub(super) fn begin_workflow_task(
+        &self,
+        run: &mut RunTxn,
+        key: &TaskKey,
+        identity: &str,
+    ) -> Option<StartedWorkflowTask> {
+        let current = run.state.workflow_task.as_ref().filter(|t| {
+            t.scheduled_event_id == key.scheduled_event_id
+                && t.attempt == key.attempt
+                && t.started_event_id.is_none()
+        });
+        if !run.is_running() || current.is_none() {
+            return None;
+        }
+        let started_event_id = run.append(E::WorkflowTaskStarted {
+            scheduled_event_id: key.scheduled_event_id,
+            identity: identity.to_owned(),
+        });
+        if let Some(task) = run.state.workflow_task.as_mut() {
+            task.started_event_id = Some(started_event_id);
+            task.identity = Some(identity.to_owned());
+        }
+        let timeout = run.state.workflow_task_timeout;
+        run.set_timer(
+            TimerKind::WorkflowTask {
+                scheduled_event_id: key.scheduled_event_id,
+                attempt: key.attempt,
+            },
+            run.now().plus(timeout),
+        );
+        let first_event_id = match &run.state.sticky {
+            Some(sticky) if sticky.identity == identity => sticky.next_event_id,
+            _ => EventId::FIRST,
         };
+        run.state.sticky = Some(Sticky {
+            identity: identity.to_owned(),
+            next_event_id: started_event_id.next(),
+        });
+        let token = WorkflowTaskToken {
+            run: key.run.clone(),
+            scheduled_event_id: key.scheduled_event_id,
+            started_event_id,
+            attempt: key.attempt,
+        };
+        self.note_handed(identity, || Held::WorkflowTask(token.clone()));
+        Some(StartedWorkflowTask {
+            token,
+            first_event_id,
+            workflow_type: run.record.workflow_type.to_string(),
+        })
+    }
+
+    /// Starts, in `run`'s commit, the workflow task that commit scheduled, for `identity`,
+    /// when `identity` is the run's sticky worker (it has the run cached) and the task is due
+    /// now (not a retry after a failure's backoff): the task row is never written, and the
+    /// task goes back in the reply of the call that caused it. An activity completion does
+    /// this for the worker that asked (`eager_workflow_task`), as a workflow task's
+    /// completion starts activities eagerly.
+    pub(super) fn start_workflow_task_eagerly(
+        &self,
+        run: &mut RunTxn,
+        identity: &str,
+    ) -> Option<StartedWorkflowTask> {
+        let sticky = run.state.sticky.as_ref().is_some_and(|s| s.identity == identity);
+        let task = run.state.workflow_task.as_ref()?;
+        if !sticky || task.started_event_id.is_some() {
+            return None;
+        }
+        let key = run.task_key(TaskKind::Workflow, task.scheduled_event_id, task.attempt);
+        let now = run.now();
+        if !run.forget_created_task_due(&key, now) {
+            return None;
+        }
+        self.begin_workflow_task(run, &key, identity)
+    }
+
+    /// The task a worker gets for a started workflow task: its events from where the worker
+    /// is believed to be (read after the start's commit).
+    pub(super) async fn workflow_task_of(&self, started: StartedWorkflowTask) -> ServiceResult<WorkflowTask> {
+        let StartedWorkflowTask {
+            token,
+            first_event_id,
+            workflow_type,
+        } = started;
         let mut events = self.storage.read_events(&token.run, first_event_id).await?;
         events.retain(|e| e.event_id <= token.started_event_id);
-        Ok(Some(WorkflowTask {
+        Ok(WorkflowTask {
             token,
             workflow_type,
             events,
             first_event_id,
-        }))
+        })
     }
 
-    /// A worker's commands for a workflow task.
+    /// A worker's commands for a workflow task. `eager` lists the `ScheduleActivity`
+    /// commands (by index) whose first attempt the worker will run at once, each with a free
+    /// activity slot (Temporal's eager activity execution): those it schedules on the run's
+    /// own task queue start in this same commit, and come back as the answer instead of
+    /// waiting in the queue for a poll.
     pub(super) async fn complete_workflow_task(
         &self,
         token: WorkflowTaskToken,
         commands: Vec<Command>,
+        eager: Vec<usize>,
         identity: String,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Vec<ActivityTask>> {
         // Checked once, out of the redo loop; an oversized payload fails the task like a bad
         // command, so that a worker sending it again backs off.
         let oversized = commands.iter().try_for_each(check_command_payloads).err();
-        let rejected = update!(self, |batch| {
+        update!(self, |batch| {
             let i = self.current_task_run(batch, &token).await?;
             if let Some(error) = &oversized {
                 let cause = WorkflowTaskFailedCause::BadPayload;
@@ -153,7 +206,7 @@ impl Service {
                     cause,
                     Failure::new("BadPayload", error.to_string()),
                 );
-                return Ok(Some(error.clone()));
+                return Ok(Err(error.clone()));
             }
             if let Err((cause, message)) = check_commands(&batch.runs[i], &commands) {
                 fail_task(
@@ -162,16 +215,52 @@ impl Service {
                     cause,
                     Failure::new(format!("{cause:?}"), message.clone()),
                 );
-                return Ok(Some(ServiceError::InvalidRequest(message)));
+                return Ok(Err(ServiceError::InvalidRequest(message)));
             }
             self.apply_completion(batch, i, &token, &commands, &identity)
                 .await?;
-            Ok(None)
-        })?;
-        match rejected {
-            Some(error) => Err(error),
-            None => Ok(()),
+            Ok(Ok(self.start_eagerly(
+                &mut batch.runs[i],
+                &commands,
+                &eager,
+                &identity,
+            )))
+        })?
+    }
+
+    /// Starts the first attempt of each activity that `commands[eager]` scheduled on the
+    /// run's task queue, in place of its task row.
+    fn start_eagerly(
+        &self,
+        run: &mut RunTxn,
+        commands: &[Command],
+        eager: &[usize],
+        identity: &str,
+    ) -> Vec<ActivityTask> {
+        let mut started = Vec::new();
+        if !run.is_running() {
+            return started;
         }
+        for command in eager.iter().filter_map(|&index| commands.get(index)) {
+            let Command::ScheduleActivity { activity_id, .. } = command else {
+                continue;
+            };
+            let scheduled = run.state.activities.iter().find_map(|(scheduled, activity)| {
+                let eligible = activity.activity_id == *activity_id
+                    && activity.attempt == 1
+                    && activity.started.is_none()
+                    && activity.task_queue == run.record.task_queue;
+                eligible.then_some(*scheduled)
+            });
+            let Some(scheduled) = scheduled else {
+                continue;
+            };
+            if !run.forget_created_task(&run.task_key(TaskKind::Activity, scheduled, 1)) {
+                continue;
+            }
+            started.extend(self.start_attempt(run, scheduled, 1, identity));
+        }
+        started
     }
 
     async fn apply_completion(
@@ -261,6 +350,13 @@ impl Service {
         }
         Ok(i)
     }
+}
+
+/// A workflow task started in a commit, before its events are read for the worker.
+pub(super) struct StartedWorkflowTask {
+    token: WorkflowTaskToken,
+    first_event_id: EventId,
+    workflow_type: String,
 }
 
 /// The workflow task's start-to-close time is up, or its worker was lost: record the timeout

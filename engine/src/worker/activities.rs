@@ -6,6 +6,7 @@
 //! for all permits is waiting for every attempt to finish: that is how shutdown drains.
 
 use super::Worker;
+use super::eager_workflow::Outbox;
 use super::liveness::{Holding, Item};
 use super::poll::{poll, unexpected};
 use crate::activity::{ActivityCtx, ActivityInfo, HeartbeatSink};
@@ -25,46 +26,87 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+/// The worker's activity slots, shared by the activity polls and by the workflow side,
+/// which takes free ones for the activities it asks the service to start eagerly.
+pub(super) struct Slots {
+    semaphore: Arc<Semaphore>,
+    permits: u32,
+    /// Cancelled when the worker shuts down: attempts in flight are asked to stop.
+    handing_back: CancellationToken,
+    /// Where an attempt's completion hands the workflow task it started (`None`: it asks
+    /// for none).
+    eager_workflow: Option<Outbox>,
+}
+
+impl Slots {
+    /// The slots of `worker`, or `None` when it runs no activities. Completions hand the
+    /// workflow tasks they start to `eager_workflow`.
+    pub(super) fn of(worker: &Worker, eager_workflow: Option<Outbox>) -> Option<Slots> {
+        let slots = worker.options.max_concurrent_activities;
+        if slots == 0 || worker.registry.activity_types().is_empty() {
+            return None;
+        }
+        let permits = u32::try_from(slots.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+        Some(Slots {
+            semaphore: Arc::new(Semaphore::new(permits as usize)),
+            permits,
+            handing_back: CancellationToken::new(),
+            eager_workflow,
+        })
+    }
+
+    /// Up to `wanted` free slots, without waiting.
+    pub(super) fn try_take(&self, wanted: usize) -> Vec<OwnedSemaphorePermit> {
+        if self.handing_back.is_cancelled() {
+            return Vec::new();
+        }
+        (0..wanted)
+            .map_while(|_| self.semaphore.clone().try_acquire_owned().ok())
+            .collect()
+    }
+}
+
 /// Runs the activity side until `stop` is cancelled or a poll fails for good, then waits for
 /// the attempts in flight.
-pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(), ServiceError> {
-    let slots = worker.options.max_concurrent_activities;
-    if slots == 0 || worker.registry.activity_types().is_empty() {
+pub(super) async fn run(
+    worker: &Worker,
+    stop: &CancellationToken,
+    slots: Option<&Slots>,
+) -> Result<(), ServiceError> {
+    let Some(slots) = slots else {
         return Ok(());
-    }
-    let permits = u32::try_from(slots.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
-    let semaphore = Arc::new(Semaphore::new(permits as usize));
-    let handing_back = CancellationToken::new();
+    };
     // Each loop takes a slot before it polls, so together they never take more tasks than
     // there are slots; the first that fails for good ends them all.
-    let polls = worker.options.max_concurrent_activity_polls.clamp(1, slots);
-    let loops = (0..polls).map(|_| poll_loop(worker, stop, &semaphore, &handing_back));
+    let polls = worker
+        .options
+        .max_concurrent_activity_polls
+        .clamp(1, slots.permits as usize);
+    let loops = (0..polls).map(|_| poll_loop(worker, stop, slots));
     let result = futures::future::try_join_all(loops).await.map(|_| ());
     if result.is_err() {
         stop.cancel();
     }
     // Attempts in flight are asked to stop and report back; one that ignores its token is
     // abandoned after the grace period (the engine's timeouts then retry it elsewhere).
-    handing_back.cancel();
+    slots.handing_back.cancel();
     let deadline = worker.clock.now().plus(worker.options.shutdown_grace);
-    let drained = pin!(semaphore.acquire_many(permits));
+    let drained = pin!(slots.semaphore.acquire_many(slots.permits));
     let _ = select(drained, worker.clock.sleep_until(deadline)).await;
     result
 }
 
-async fn poll_loop(
-    worker: &Worker,
-    stop: &CancellationToken,
-    semaphore: &Arc<Semaphore>,
-    handing_back: &CancellationToken,
-) -> Result<(), ServiceError> {
+async fn poll_loop(worker: &Worker, stop: &CancellationToken, slots: &Slots) -> Result<(), ServiceError> {
     let request = Request::PollActivityTask {
         task_queue: worker.task_queue.clone(),
         identity: worker.options.identity.clone(),
     };
     loop {
         // Poll only with a free slot: a task taken and not started would wait for nothing.
-        let Some(Ok(permit)) = stop.run_until_cancelled(semaphore.clone().acquire_owned()).await else {
+        let Some(Ok(permit)) = stop
+            .run_until_cancelled(slots.semaphore.clone().acquire_owned())
+            .await
+        else {
             return Ok(());
         };
         let Some(response) = poll(worker.transport.as_ref(), worker.clock.as_ref(), stop, &request).await
@@ -73,24 +115,34 @@ async fn poll_loop(
         };
         match response? {
             Response::ActivityTask(None) => {}
-            Response::ActivityTask(Some(task)) => {
-                let holding = worker.hold(|| Item::Activity(task.token.clone()));
-                let attempt = Attempt {
-                    transport: worker.transport.clone(),
-                    clock: worker.clock.clone(),
-                    retry: worker.retry.clone(),
-                    registry: worker.registry.clone(),
-                    identity: worker.options.identity.clone(),
-                    task: *task,
-                    permit,
-                    holding,
-                    handing_back: handing_back.clone(),
-                };
-                worker.spawner.spawn("activity attempt", Box::pin(attempt.run()));
-            }
+            Response::ActivityTask(Some(task)) => spawn_attempt(worker, slots, *task, permit),
             other => return Err(unexpected("PollActivityTask", &other)),
         }
     }
+}
+
+/// Runs `task` (polled, or started eagerly) in the background on the slot `permit`, until
+/// its outcome is reported.
+pub(super) fn spawn_attempt(
+    worker: &Worker,
+    slots: &Slots,
+    task: ActivityTask,
+    permit: OwnedSemaphorePermit,
+) {
+    let holding = worker.hold(|| Item::Activity(task.token.clone()));
+    let attempt = Attempt {
+        transport: worker.transport.clone(),
+        clock: worker.clock.clone(),
+        retry: worker.retry.clone(),
+        registry: worker.registry.clone(),
+        identity: worker.options.identity.clone(),
+        task,
+        permit,
+        holding,
+        handing_back: slots.handing_back.clone(),
+        eager_workflow: slots.eager_workflow.clone(),
+    };
+    worker.spawner.spawn("activity attempt", Box::pin(attempt.run()));
 }
 
 /// One activity attempt and what it needs, moved into its background task.
@@ -107,6 +159,8 @@ struct Attempt {
     holding: Option<Holding>,
     /// Cancelled when the worker shuts down.
     handing_back: CancellationToken,
+    /// Where the workflow task the completion starts goes.
+    eager_workflow: Option<Outbox>,
 }
 
 impl Attempt {
@@ -158,16 +212,24 @@ impl Attempt {
             ),
             other => other,
         };
+        // A free workflow-task slot asks for the run's next workflow task in the reply.
+        let workflow_slot = self.eager_workflow.as_ref().and_then(Outbox::try_take);
         let request = Request::CompleteActivityTask {
             token: task.token,
             outcome,
+            eager_workflow_task: workflow_slot.is_some(),
             identity: self.identity,
         };
         // Stale (the attempt timed out) or unreachable: the service's timeouts decide what
         // happens next, nothing more to do here.
-        let _ = retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request).await;
+        let reply = retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request).await;
         drop(self.holding);
         drop(self.permit);
+        if let (Ok(Response::EagerWorkflowTask(task)), Some(outbox), Some(slot)) =
+            (reply, &self.eager_workflow, workflow_slot)
+        {
+            outbox.hand_over(*task, slot);
+        }
     }
 }
 

@@ -19,6 +19,7 @@
 
 mod activities;
 mod cache;
+mod eager_workflow;
 mod liveness;
 mod poll;
 mod workflow_tasks;
@@ -63,6 +64,18 @@ pub struct WorkerOptions {
     /// every interval and at most every two. A worker's identity must be unique to its
     /// process for this to work.
     pub liveness_interval: Option<Duration>,
+    /// Eager activity execution (Temporal's `request_eager_execution`, on by default): a
+    /// workflow task's completion asks the service to start at once, in the same commit,
+    /// the activities it schedules on this worker's task queue that this worker runs, as
+    /// many as it has free activity slots, and the worker runs them as if it had polled
+    /// them. Each saves a poll and a commit. Retries go through the queue.
+    pub eager_activities: bool,
+    /// Eager workflow tasks (on by default): an activity attempt's completion asks the
+    /// service to start the run's next workflow task in the same commit, which it does when
+    /// this worker ran the run's last workflow task (it has the run cached), and the worker
+    /// runs it as if it had polled it. Each saves a poll, a lease and a commit. Up to
+    /// `max_concurrent_workflow_tasks` tasks come this way at once, besides the polled ones.
+    pub eager_workflow_tasks: bool,
 }
 
 impl Default for WorkerOptions {
@@ -75,6 +88,8 @@ impl Default for WorkerOptions {
             max_concurrent_workflow_tasks: 10,
             shutdown_grace: Duration::from_secs(10),
             liveness_interval: None,
+            eager_activities: true,
+            eager_workflow_tasks: true,
         }
     }
 }
@@ -178,8 +193,24 @@ impl Worker {
         liveness::announce(&self).await;
         // Heartbeats go on until both sides are done, attempts draining at shutdown included.
         let sides_done = CancellationToken::new();
+        // Eager workflow tasks need both sides: a completion on the activity side hands the
+        // task to the workflow side.
+        let both_sides = self.options.max_concurrent_workflow_tasks > 0
+            && !self.registry.workflow_types().is_empty()
+            && self.options.eager_workflow_tasks;
+        let (outbox, inbox) = match both_sides {
+            true => {
+                let (outbox, inbox) = eager_workflow::channel(self.options.max_concurrent_workflow_tasks);
+                (Some(outbox), Some(inbox))
+            }
+            false => (None, None),
+        };
+        let slots = activities::Slots::of(&self, outbox);
         let sides = async {
-            let results = futures::join!(workflow_tasks::run(&self, &stop), activities::run(&self, &stop));
+            let results = futures::join!(
+                workflow_tasks::run(&self, &stop, slots.as_ref(), inbox),
+                activities::run(&self, &stop, slots.as_ref())
+            );
             sides_done.cancel();
             results
         };

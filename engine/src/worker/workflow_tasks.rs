@@ -6,7 +6,9 @@
 //! before the completion is sent, so a query arriving meanwhile is answered from it.
 
 use super::Worker;
+use super::activities::{Slots, spawn_attempt};
 use super::cache::InstanceCache;
+use super::eager_workflow::Inbox;
 use super::liveness::Item;
 use super::poll::{poll, unexpected};
 use crate::command::Command;
@@ -22,10 +24,16 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the workflow side until `stop` is cancelled or a poll fails for good.
-pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(), ServiceError> {
+pub(super) async fn run(
+    worker: &Worker,
+    stop: &CancellationToken,
+    activity_slots: Option<&Slots>,
+    eager: Option<Inbox>,
+) -> Result<(), ServiceError> {
     let slots = worker.options.max_concurrent_workflow_tasks;
     if slots == 0 || worker.registry.workflow_types().is_empty() {
         return Ok(());
@@ -35,15 +43,20 @@ pub(super) async fn run(worker: &Worker, stop: &CancellationToken) -> Result<(),
         worker,
         cache: &cache,
         stop,
+        slots: activity_slots.filter(|_| worker.options.eager_activities),
     };
     let mut pollers: FuturesUnordered<_> = (0..slots).map(|_| side.poll_loop()).collect();
-    let mut result = Ok(());
-    while let Some(outcome) = pollers.next().await {
-        if let Err(e) = outcome {
-            stop.cancel();
-            result = result.and(Err(e));
+    let polls = async {
+        let mut result = Ok(());
+        while let Some(outcome) = pollers.next().await {
+            if let Err(e) = outcome {
+                stop.cancel();
+                result = result.and(Err(e));
+            }
         }
-    }
+        result
+    };
+    let (result, ()) = futures::join!(polls, side.run_handed(eager));
     result
 }
 
@@ -62,6 +75,8 @@ struct WorkflowSide<'a> {
     /// Boxed: an instance is a few hundred bytes, moved in and out of the cache every task.
     cache: &'a RefCell<InstanceCache<Box<WorkflowInstance>>>,
     stop: &'a CancellationToken,
+    /// The activity slots eager activities take (`None`: none are asked for).
+    slots: Option<&'a Slots>,
 }
 
 impl WorkflowSide<'_> {
@@ -98,6 +113,34 @@ impl WorkflowSide<'_> {
         }
     }
 
+    /// Runs the tasks activity completions hand over (see `eager_workflow.rs`), until the
+    /// worker stops and every slot is back; then no more can be taken.
+    async fn run_handed(&self, inbox: Option<Inbox>) {
+        let Some(mut inbox) = inbox else {
+            return;
+        };
+        let mut running = FuturesUnordered::new();
+        loop {
+            let all_back = async {
+                self.stop.cancelled().await;
+                inbox.slots.acquire_many(inbox.permits).await
+            };
+            tokio::select! {
+                biased;
+                Some((task, slot)) = inbox.receiver.recv() => running.push(async move {
+                    self.handle_task(task).await;
+                    drop(slot);
+                }),
+                Some(()) = running.next(), if !running.is_empty() => {}
+                // Closed while every slot is held here, so none is taken again.
+                _all = all_back => {
+                    inbox.slots.close();
+                    break;
+                }
+            }
+        }
+    }
+
     async fn handle_task(&self, task: WorkflowTask) {
         // Listed in the liveness heartbeat until the outcome is reported.
         let _holding = self.worker.hold(|| Item::WorkflowTask(task.token.clone()));
@@ -106,15 +149,28 @@ impl WorkflowSide<'_> {
             Activation::Commands(instance, commands) => {
                 let run = task.token.run.clone();
                 let generation = self.cache.borrow_mut().insert(run.clone(), instance);
+                let (eager_activities, mut permits) = self.eager_activities(&commands);
                 let request = Request::CompleteWorkflowTask {
                     token: task.token,
                     commands,
+                    eager_activities,
                     identity,
                 };
-                // Not recorded (a stale task, a rejected command, an unreachable service):
-                // the instance is ahead of history, and the next task must replay.
-                if self.worker.call(request).await.is_err() {
-                    self.cache.borrow_mut().remove_generation(&run, generation);
+                match self.worker.call(request).await {
+                    Ok(Response::EagerActivities(started)) => {
+                        if let Some(slots) = self.slots {
+                            for (task, permit) in started.into_iter().zip(permits.drain(..)) {
+                                spawn_attempt(self.worker, slots, task, permit);
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    // Not recorded (a stale task, a rejected command, an unreachable
+                    // service): the instance is ahead of history, and the next task must
+                    // replay.
+                    Err(_) => {
+                        self.cache.borrow_mut().remove_generation(&run, generation);
+                    }
                 }
             }
             Activation::Failed(cause, failure) => {
@@ -129,6 +185,41 @@ impl WorkflowSide<'_> {
             }
             Activation::Abandoned => {}
         }
+    }
+
+    /// The `ScheduleActivity` commands to ask the service to start eagerly (by index): those
+    /// on this worker's queue, of types it runs, one per free activity slot, with the slots.
+    fn eager_activities(&self, commands: &[Command]) -> (Vec<usize>, Vec<OwnedSemaphorePermit>) {
+        let Some(slots) = self.slots.filter(|_| !self.stop.is_cancelled()) else {
+            return (Vec::new(), Vec::new());
+        };
+        let worker = self.worker;
+        let eligible: Vec<usize> = commands
+            .iter()
+            .enumerate()
+            .filter_map(|(index, command)| match command {
+                Command::ScheduleActivity {
+                    activity_type,
+                    options,
+                    ..
+                } if options
+                    .task_queue
+                    .as_ref()
+                    .is_none_or(|q| *q == worker.task_queue)
+                    && worker.registry.activity(activity_type).is_ok() =>
+                {
+                    Some(index)
+                }
+                _ => None,
+            })
+            .collect();
+        if eligible.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let permits = slots.try_take(eligible.len());
+        let mut eligible = eligible;
+        eligible.truncate(permits.len());
+        (eligible, permits)
     }
 
     /// Runs the task on the cached instance if it is exactly where the task starts, else on

@@ -110,6 +110,101 @@ fn with_traces(name: &str, write: RunWrite) -> Commit {
     }
 }
 
+/// `write` alone, with a task, a timer and a request of its own run (`extra_task` too):
+/// the writer applies such a commit without a savepoint, so it must refuse before writing.
+fn single_run(name: &str, write: RunWrite, extra_task: Option<warpflow_engine::storage::Task>) -> Commit {
+    let key = write.record.key.clone();
+    Commit {
+        runs: vec![write],
+        create_tasks: [crate::support::task(&key, "traces", at(0))]
+            .into_iter()
+            .chain(extra_task)
+            .collect(),
+        create_timers: vec![timer(&key, name, at(1))],
+        requests: vec![(request(name), json!(name))],
+        ..Commit::default()
+    }
+}
+
+fn numbered_ids() -> Vec<String> {
+    (0..30).map(numbered).collect()
+}
+
+#[test]
+fn a_refused_single_run_commit_writes_nothing_in_its_batch() {
+    let dir = Dir::new();
+    let storage = dir.fresh();
+    let stale = new_run(&run_key("stale", "run-1"), 2);
+    block_on(storage.commit(Commit {
+        runs: vec![stale.clone()],
+        ..Commit::default()
+    }))
+    .unwrap();
+    let mut stale_write = append(&stale.record, 1, RunStatus::Running);
+    stale_write.expected_next_event_id = Some(EventId(2));
+    stale_write.events = vec![event(2)];
+    stale_write.record.next_event_id = EventId(3);
+    // A valid run creation whose second task cannot be stored: refused after the run's
+    // checks passed, before anything of it is written.
+    let unstorable = run_key("unstorable", "run-1");
+    let mut late_task = crate::support::task(&unstorable, "traces", at(0));
+    late_task.visible_at = warpflow_engine::Timestamp::from_millis(u64::MAX);
+    late_task.key.attempt = 2;
+
+    let mut commits: Vec<Commit> = (0..30).map(|n| numbered_commit(n, "single")).collect();
+    commits.insert(10, single_run("stale", stale_write, None));
+    commits.insert(
+        20,
+        single_run("unstorable", new_run(&unstorable, 2), Some(late_task)),
+    );
+    let results = in_one_batch(&storage, commits);
+    assert!(
+        matches!(results[10], Err(StorageError::Conflict { .. })),
+        "{:?}",
+        results[10]
+    );
+    assert!(
+        matches!(&results[20], Err(StorageError::Invalid(_))),
+        "{:?}",
+        results[20]
+    );
+    for (i, result) in results.iter().enumerate() {
+        if ![10, 20].contains(&i) {
+            assert_eq!(*result, Ok(()), "commit #{i} of the batch");
+        }
+    }
+    for name in ["stale", "unstorable"] {
+        assert_eq!(
+            block_on(storage.get_request(&request(name))).unwrap(),
+            None,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        block_on(storage.get_run(&WorkflowId::new("unstorable"), None)).unwrap(),
+        None
+    );
+    let stored = block_on(storage.get_run(&WorkflowId::new("stale"), None)).unwrap();
+    assert_eq!(stored.map(|r| r.next_event_id), Some(EventId(3)));
+    let timers = block_on(storage.due_timers(at(100), 100)).unwrap();
+    assert!(
+        timers
+            .iter()
+            .all(|t| t.key.run.workflow_id.as_str().starts_with("single")
+                || numbered_ids().contains(&t.key.run.workflow_id.as_str().to_owned())),
+        "a refused commit set a timer: {timers:?}"
+    );
+    assert_eq!(
+        block_on(storage.next_task_time(
+            &"traces".into(),
+            warpflow_engine::storage::TaskKind::Workflow,
+            at(0)
+        ))
+        .unwrap(),
+        None
+    );
+}
+
 #[test]
 fn a_refused_commit_fails_alone_in_its_batch() {
     let dir = Dir::new();

@@ -284,6 +284,7 @@ impl Harness {
         self.call(Request::CompleteWorkflowTask {
             token,
             commands,
+            eager_activities: Vec::new(),
             identity: self.identity.clone(),
         })
         .map(|_| ())
@@ -308,6 +309,7 @@ impl Harness {
         self.call(Request::CompleteActivityTask {
             token: task.token.clone(),
             outcome,
+            eager_workflow_task: false,
             identity: self.identity.clone(),
         })
         .map(|_| ())

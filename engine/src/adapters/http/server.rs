@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -115,11 +115,25 @@ impl HttpServer {
         service: Arc<Service>,
         options: ServerOptions,
     ) -> Result<HttpServer, HttpError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| HttpError::Bind {
+        let bind_error = |source| HttpError::Bind {
             addr: addr.to_owned(),
             source,
-        })?;
-        Ok(HttpServer::from_listener(listener, service, options))
+        };
+        let resolved = tokio::net::lookup_host(addr).await.map_err(bind_error)?;
+        let mut last_error = None;
+        for socket_addr in resolved {
+            match listen(socket_addr) {
+                Ok(listener) => return Ok(HttpServer::from_listener(listener, service, options)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let none = || {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                "the address resolves to nothing",
+            )
+        };
+        Err(bind_error(last_error.unwrap_or_else(none)))
     }
 
     /// Serves on a listener already bound.
@@ -174,6 +188,21 @@ impl HttpServer {
             connections.shutdown().await;
         }
     }
+}
+
+/// A listener on `addr` whose accept queue holds [`HTTP_CONNECTIONS_MAX`] connections
+/// (`TcpListener::bind` asks for 128): a burst of clients connecting at once (a batch of
+/// workflows started together) overflowed the short queue, and each dropped connection
+/// attempt waited a second for the client's SYN retransmit.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted server can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(u32::try_from(HTTP_CONNECTIONS_MAX).unwrap_or(u32::MAX))
 }
 
 /// Serves one connection until the client closes it or, after `shutdown`, until its call
@@ -323,8 +352,13 @@ async fn read_request(headers: &HeaderMap, body: Body) -> Result<Request, (Statu
     decode_request(&bytes).map_err(|error| (StatusCode::BAD_REQUEST, error))
 }
 
-/// Parses a request, naming where in the JSON it went wrong.
+/// Parses a request, naming where in the JSON it went wrong. A well-formed body (every
+/// call but a bad one) is parsed once, without tracking the path: tracking it cost more
+/// than the rest of the parse. A malformed one is parsed again to find where.
 fn decode_request(bytes: &[u8]) -> Result<Request, ServiceError> {
+    if let Ok(request) = serde_json::from_slice(bytes) {
+        return Ok(request);
+    }
     let mut json = serde_json::Deserializer::from_slice(bytes);
     let request = serde_path_to_error::deserialize(&mut json).map_err(|e| {
         let path = e.path().to_string();

@@ -13,17 +13,19 @@
     reason = "runtime adapter: the SQLite backend does file I/O on its own threads"
 )]
 
+use super::encoded::{EncodedCommit, EncodedRunWrite};
 use super::error::storage_error;
 use super::rows::{
-    RUN_COLUMNS, RunValues, TASK_COLUMNS, TASK_KEY_MATCH, TIMER_KEY_COLUMNS, TIMER_KEY_MATCH, TaskKeyValues,
-    TaskRow, TimerKeyValues, bound, int, kind_code, time, to_json, uint,
+    RUN_COLUMNS, TASK_COLUMNS, TASK_KEY_MATCH, TIMER_KEY_COLUMNS, TIMER_KEY_MATCH, TaskKeyValues, TaskRow,
+    bound, kind_code, uint,
 };
 use crate::ids::{EventId, RunId, TaskQueue, WorkflowId};
 use crate::storage::check::{StoredHead, check_run_write};
-use crate::storage::{Commit, Lease, RunKey, RunWrite, StorageError, Task, TaskKind};
+use crate::storage::{Lease, RunKey, StorageError, StorageResult, Task, TaskKind};
 use crate::time::Timestamp;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Params, params, params_from_iter};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Why an operation was not applied.
@@ -71,31 +73,58 @@ pub(super) struct LeaseRequest {
 
 // ---- commits ----
 
+/// The statements whose text is built from the shared column lists, built once.
+static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+});
+static DELETE_TASK: LazyLock<String> = LazyLock::new(|| format!("DELETE FROM tasks WHERE {TASK_KEY_MATCH}"));
+static INSERT_TIMER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT OR REPLACE INTO timers ({TIMER_KEY_COLUMNS}, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    )
+});
+static DELETE_TIMER: LazyLock<String> =
+    LazyLock::new(|| format!("DELETE FROM timers WHERE {TIMER_KEY_MATCH}"));
+
+/// What the caller encoded, for the writer: an error kept in place of an encoding refuses
+/// the commit when it is reached.
+fn encoded<T>(value: &StorageResult<T>) -> Result<&T, OpError> {
+    value.as_ref().map_err(|e| OpError::from(e.clone()))
+}
+
 /// Applies `commit`: its run writes in order (each checked), then task creations and
 /// completions, timer settings and deletions, requests — creations before removals, as
 /// `MemoryStorage` does.
-pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<(), OpError> {
-    for write in &commit.runs {
-        run_write(conn, write)?;
+///
+/// A commit of at most one run write is checked whole before anything is written (the
+/// run's checks, then every encoding, in the order they were met when each came just
+/// before its write), so a refused one has written nothing and needs no savepoint (see
+/// [`needs_savepoint`]).
+pub(super) fn commit(conn: &Connection, commit: &EncodedCommit) -> Result<(), OpError> {
+    if needs_savepoint(commit) {
+        for write in &commit.runs {
+            let stored = check_run(conn, write)?;
+            write_run(conn, write, stored)?;
+        }
+    } else {
+        let stored: Vec<_> = commit
+            .runs
+            .iter()
+            .map(|write| check_run(conn, write))
+            .collect::<Result<_, _>>()?;
+        check_encodings(commit)?;
+        for (write, stored) in commit.runs.iter().zip(stored) {
+            write_run(conn, write, stored)?;
+        }
     }
     for task in &commit.create_tasks {
-        let k = TaskKeyValues::encode(&task.key)?;
-        let what = format!("task of run {}", task.key.run);
-        let visible_at = time(task.visible_at, &format!("{what}: visibility time"))?;
-        let (owner, expires_at) = match &task.lease {
-            Some(lease) => (
-                Some(lease.owner.as_str()),
-                Some(time(lease.expires_at, &format!("{what}: lease expiry"))?),
-            ),
-            None => (None, None),
-        };
-        let claimable_at = expires_at.map_or(visible_at, |e| e.max(visible_at));
+        let t = encoded(task)?;
         let rest: [&dyn ToSql; 5] = [
-            &task.queue.as_str(),
-            &visible_at,
-            &owner,
-            &expires_at,
-            &claimable_at,
+            &t.queue,
+            &t.visible_at,
+            &t.lease_owner,
+            &t.lease_expires_at,
+            &t.claimable_at,
         ];
         exec(
             conn,
@@ -103,53 +132,76 @@ pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<(), OpError> 
             "INSERT OR REPLACE INTO tasks (workflow_id, run_id, kind, scheduled_event_id, attempt, queue, \
              visible_at, lease_owner, lease_expires_at, claimable_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params_from_iter(k.params().into_iter().chain(rest)),
+            params_from_iter(t.key.params().into_iter().chain(rest)),
         )?;
     }
     for key in &commit.complete_tasks {
-        let k = TaskKeyValues::encode(key)?;
-        exec(
-            conn,
-            "completing a task",
-            &format!("DELETE FROM tasks WHERE {TASK_KEY_MATCH}"),
-            k.params(),
-        )?;
+        exec(conn, "completing a task", &DELETE_TASK, encoded(key)?.params())?;
     }
     for timer in &commit.create_timers {
-        let k = TimerKeyValues::encode(&timer.key)?;
-        let due = time(timer.due, &format!("timer of run {}: due time", timer.key.run))?;
+        let t = encoded(timer)?;
         exec(
             conn,
             "setting a timer",
-            &format!(
-                "INSERT OR REPLACE INTO timers ({TIMER_KEY_COLUMNS}, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            ),
-            params_from_iter(k.params().into_iter().chain([&due as &dyn ToSql])),
+            &INSERT_TIMER,
+            params_from_iter(t.key.params().into_iter().chain([&t.due as &dyn ToSql])),
         )?;
     }
     for key in &commit.delete_timers {
-        let k = TimerKeyValues::encode(key)?;
-        exec(
-            conn,
-            "deleting a timer",
-            &format!("DELETE FROM timers WHERE {TIMER_KEY_MATCH}"),
-            k.params(),
-        )?;
+        exec(conn, "deleting a timer", &DELETE_TIMER, encoded(key)?.params())?;
     }
-    for (request_id, response) in &commit.requests {
-        let response = to_json(response, &format!("response of request {:?}", request_id.0))?;
+    for request in &commit.requests {
+        let (request_id, response) = encoded(request)?;
         exec(
             conn,
             "recording a request",
             "INSERT OR REPLACE INTO requests (request_id, response) VALUES (?1, ?2)",
-            params![request_id.0, response],
+            params![request_id, response],
         )?;
     }
     Ok(())
 }
 
-/// Checks and applies one run write: the record, then its events.
-fn run_write(conn: &Connection, write: &RunWrite) -> Result<(), OpError> {
+/// Whether `commit` may be refused after it wrote something, and so must be applied in a
+/// savepoint: only with several run writes, as each is checked against the runs as the
+/// earlier ones left them. Everything else is checked before the first write, and a
+/// failure of SQLite itself abandons the whole transaction anyway.
+pub(super) fn needs_savepoint(commit: &EncodedCommit) -> bool {
+    commit.runs.len() > 1
+}
+
+/// The first value of `commit` that could not be encoded, in the order the writes meet
+/// them: each run's record and events, then tasks, timers and requests.
+fn check_encodings(commit: &EncodedCommit) -> Result<(), OpError> {
+    for write in &commit.runs {
+        encoded(&write.values)?;
+        encoded(&write.events)?;
+    }
+    commit
+        .create_tasks
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit
+        .complete_tasks
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit
+        .create_timers
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit
+        .delete_timers
+        .iter()
+        .try_for_each(|t| encoded(t).map(drop))?;
+    commit.requests.iter().try_for_each(|r| encoded(r).map(drop))
+}
+
+/// Checks one run write against the run as stored: its row id and head, if it exists.
+fn check_run(
+    conn: &Connection,
+    encoded_write: &EncodedRunWrite,
+) -> Result<Option<(i64, StoredHead)>, OpError> {
+    let write = &encoded_write.write;
     let key = &write.record.key;
     let stored = stored_head(conn, key)?;
     // The uniqueness check only matters for a creation of a run that does not exist.
@@ -158,7 +210,17 @@ fn run_write(conn: &Connection, write: &RunWrite) -> Result<(), OpError> {
         _ => None,
     };
     check_run_write(write, stored.map(|(_, head)| head), || running).map_err(OpError::Refused)?;
-    let v = RunValues::encode(&write.record)?;
+    Ok(stored)
+}
+
+/// Writes one checked run write: the record, then its events.
+fn write_run(
+    conn: &Connection,
+    encoded_write: &EncodedRunWrite,
+    stored: Option<(i64, StoredHead)>,
+) -> Result<(), OpError> {
+    let key = &encoded_write.write.record.key;
+    let v = encoded(&encoded_write.values)?;
     let values: [&dyn ToSql; 8] = [
         &v.workflow_type,
         &v.task_queue,
@@ -175,7 +237,7 @@ fn run_write(conn: &Connection, write: &RunWrite) -> Result<(), OpError> {
             exec(
                 conn,
                 "creating a run",
-                &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &INSERT_RUN,
                 params_from_iter(key_values.into_iter().chain(values)),
             )?;
             conn.last_insert_rowid()
@@ -191,12 +253,11 @@ fn run_write(conn: &Connection, write: &RunWrite) -> Result<(), OpError> {
             seq
         }
     };
+    let events = encoded(&encoded_write.events)?;
     let mut insert = conn
         .prepare_cached("INSERT INTO events (run_seq, event_id, event) VALUES (?1, ?2, ?3)")
         .map_err(failed("appending events"))?;
-    for event in &write.events {
-        let id = int(event.event_id.0, &format!("run {key}: event id"))?;
-        let body = to_json(event, &format!("run {key}: event {}", event.event_id))?;
+    for (id, body) in events {
         insert
             .execute(params![seq, id, body])
             .map_err(failed("appending events"))?;
@@ -247,6 +308,28 @@ fn running_run(conn: &Connection, workflow_id: &WorkflowId) -> Result<Option<Run
 /// The order tasks are handed out in: `visible_at`, then the key (the queue's kind is fixed).
 const LEASE_ORDER: &str = "visible_at, workflow_id, run_id, scheduled_event_id, attempt";
 
+/// The lease's statements, built once.
+static FIRST_UNCLAIMED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TASK_COLUMNS} FROM tasks \
+         WHERE queue = ?1 AND kind = ?2 AND lease_owner IS NULL AND visible_at <= ?3 \
+         ORDER BY {LEASE_ORDER} LIMIT 1"
+    )
+});
+static FIRST_LAPSED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TASK_COLUMNS} FROM tasks \
+         WHERE queue = ?1 AND kind = ?2 AND lease_owner IS NOT NULL AND claimable_at <= ?3 \
+         ORDER BY {LEASE_ORDER} LIMIT 1"
+    )
+});
+static LEASE_TASK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE tasks SET lease_owner = ?6, lease_expires_at = ?7, claimable_at = max(visible_at, ?7) \
+         WHERE {TASK_KEY_MATCH}"
+    )
+});
+
 /// Claims the first claimable task of the queue: the earliest `(visible_at, key)` among the
 /// unclaimed tasks visible at `now` and the claimed tasks whose lease has lapsed. Each side
 /// is read from its own index, as `MemoryStorage` does.
@@ -259,15 +342,7 @@ pub(super) fn lease(conn: &Connection, request: &LeaseRequest) -> Result<Option<
     // temporary b-tree with a page cache of its own, allocated and freed on every lease (it
     // was most of the writer's time): a cheap look for a lapsed lease comes first, and the
     // sort runs only when there is one.
-    let unclaimed = first_task(
-        conn,
-        &format!(
-            "SELECT {TASK_COLUMNS} FROM tasks \
-             WHERE queue = ?1 AND kind = ?2 AND lease_owner IS NULL AND visible_at <= ?3 \
-             ORDER BY {LEASE_ORDER} LIMIT 1"
-        ),
-        params![queue, kind, now],
-    )?;
+    let unclaimed = first_task(conn, &FIRST_UNCLAIMED, params![queue, kind, now])?;
     let lapsed: Option<i64> = conn
         .prepare_cached(
             "SELECT min(visible_at) FROM tasks \
@@ -276,15 +351,7 @@ pub(super) fn lease(conn: &Connection, request: &LeaseRequest) -> Result<Option<
         .and_then(|mut s| s.query_row(params![queue, kind, now], |row| row.get(0)))
         .map_err(failed("finding a lapsed lease"))?;
     let lapsed = match lapsed {
-        Some(_) => first_task(
-            conn,
-            &format!(
-                "SELECT {TASK_COLUMNS} FROM tasks \
-                 WHERE queue = ?1 AND kind = ?2 AND lease_owner IS NOT NULL AND claimable_at <= ?3 \
-                 ORDER BY {LEASE_ORDER} LIMIT 1"
-            ),
-            params![queue, kind, now],
-        )?,
+        Some(_) => first_task(conn, &FIRST_LAPSED, params![queue, kind, now])?,
         None => None,
     };
     // Keys never tie (a task is claimed or not); `TaskKey`'s order is the columns' order.
@@ -308,10 +375,7 @@ pub(super) fn lease(conn: &Connection, request: &LeaseRequest) -> Result<Option<
     exec(
         conn,
         "leasing a task",
-        &format!(
-            "UPDATE tasks SET lease_owner = ?6, lease_expires_at = ?7, claimable_at = max(visible_at, ?7) \
-             WHERE {TASK_KEY_MATCH}"
-        ),
+        &LEASE_TASK,
         params_from_iter(k.params().into_iter().chain(lease)),
     )?;
     task.lease = Some(Lease {

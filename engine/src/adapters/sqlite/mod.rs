@@ -3,6 +3,7 @@
 //! - `schema.rs`: the schema, its versions and migrations, and the checks made at open.
 //! - `writer.rs`: the one writer thread, with group commit: concurrent commits share a
 //!   transaction and its fsync, each in its own savepoint so that a refused one fails alone.
+//! - `encoded.rs`: a commit encoded as the writer binds it, on the caller's task.
 //! - `apply.rs`: the SQL of one commit and of one lease, with the checks every backend makes.
 //! - `read.rs`: the read-only connection pool and the read queries.
 //! - `rows.rs`: the encoding of the storage types as columns and JSON.
@@ -18,6 +19,7 @@
 )]
 
 mod apply;
+mod encoded;
 mod error;
 mod read;
 mod rows;
@@ -35,6 +37,7 @@ use crate::storage::{
 };
 use crate::time::Timestamp;
 use apply::LeaseRequest;
+use encoded::EncodedCommit;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use read::Readers;
@@ -200,6 +203,8 @@ impl Drop for Inner {
 
 impl Storage for SqliteStorage {
     fn commit(&self, commit: Commit) -> BoxFuture<'_, StorageResult<()>> {
+        // Encoded here, on the caller's task: the writer thread only binds.
+        let commit = EncodedCommit::encode(commit);
         Box::pin(self.write(|reply| Request::Commit { commit, reply }))
     }
 

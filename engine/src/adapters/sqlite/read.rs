@@ -23,7 +23,7 @@ use crate::storage::{RequestId, RunKey, RunRecord, StorageResult, TaskKind, Time
 use crate::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 /// Read-only connections to the database, kept between reads.
 #[derive(Debug)]
@@ -71,28 +71,34 @@ fn query<T>(doing: &'static str, result: rusqlite::Result<T>) -> StorageResult<T
     result.map_err(|e| storage_error(doing, &e))
 }
 
+/// The statements read on every call, whose text is built from the shared column lists
+/// once.
+static RUN_BY_KEY: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ?1 AND run_id = ?2"));
+static CURRENT_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ?1 ORDER BY seq DESC LIMIT 1")
+});
+static DUE_TIMERS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TIMER_KEY_COLUMNS}, due FROM timers WHERE due <= ?1 \
+         ORDER BY due, {TIMER_KEY_COLUMNS} LIMIT ?2"
+    )
+});
+
 pub(super) fn get_run(
     conn: &Connection,
     workflow_id: &WorkflowId,
     run_id: Option<&RunId>,
 ) -> StorageResult<Option<RunRecord>> {
     let row = match run_id {
-        Some(run_id) => conn
-            .prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ?1 AND run_id = ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_row(params![workflow_id.as_str(), run_id.as_str()], RunRow::read)
-                    .optional()
-            }),
-        None => conn
-            .prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ?1 ORDER BY seq DESC LIMIT 1"
-            ))
-            .and_then(|mut s| {
-                s.query_row(params![workflow_id.as_str()], RunRow::read)
-                    .optional()
-            }),
+        Some(run_id) => conn.prepare_cached(&RUN_BY_KEY).and_then(|mut s| {
+            s.query_row(params![workflow_id.as_str(), run_id.as_str()], RunRow::read)
+                .optional()
+        }),
+        None => conn.prepare_cached(&CURRENT_RUN).and_then(|mut s| {
+            s.query_row(params![workflow_id.as_str()], RunRow::read)
+                .optional()
+        }),
     };
     query("reading a run", row)?.map(RunRow::decode).transpose()
 }
@@ -192,11 +198,7 @@ pub(super) fn due_timers(conn: &Connection, now: Timestamp, limit: usize) -> Sto
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows: Vec<TimerRow> = query(
         "reading due timers",
-        conn.prepare_cached(&format!(
-            "SELECT {TIMER_KEY_COLUMNS}, due FROM timers WHERE due <= ?1 \
-             ORDER BY due, {TIMER_KEY_COLUMNS} LIMIT ?2"
-        ))
-        .and_then(|mut s| {
+        conn.prepare_cached(&DUE_TIMERS).and_then(|mut s| {
             s.query_map(params![bound(now.as_millis()), limit], TimerRow::read)?
                 .collect()
         }),

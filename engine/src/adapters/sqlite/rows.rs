@@ -29,10 +29,12 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 /// `u64` to SQLite's `i64`; a value past `i64::MAX` cannot be stored (`Invalid`).
-pub(super) fn int(value: u64, what: &str) -> StorageResult<i64> {
+/// `what` names the value for the error, built only when there is one.
+pub(super) fn int(value: u64, what: impl FnOnce() -> String) -> StorageResult<i64> {
     i64::try_from(value).map_err(|_| {
         StorageError::Invalid(format!(
-            "{what} is {value}, past the largest integer SQLite stores ({})",
+            "{} is {value}, past the largest integer SQLite stores ({})",
+            what(),
             i64::MAX
         ))
     })
@@ -53,7 +55,7 @@ fn uint32(value: i64, what: &str) -> StorageResult<u32> {
     u32::try_from(value).map_err(|_| StorageError::Corrupt(format!("stored {what} is out of range: {value}")))
 }
 
-pub(super) fn time(t: Timestamp, what: &str) -> StorageResult<i64> {
+pub(super) fn time(t: Timestamp, what: impl FnOnce() -> String) -> StorageResult<i64> {
     int(t.as_millis(), what)
 }
 
@@ -61,10 +63,10 @@ fn stored_time(ms: i64, what: &str) -> StorageResult<Timestamp> {
     uint(ms, what).map(Timestamp::from_millis)
 }
 
-/// The serde_json encoding of something storage keeps opaque.
-pub(super) fn to_json<T: Serialize>(value: &T, what: &str) -> StorageResult<String> {
+/// The serde_json encoding of something storage keeps opaque; `what` names it for the error.
+pub(super) fn to_json<T: Serialize>(value: &T, what: impl FnOnce() -> String) -> StorageResult<String> {
     serde_json::to_string(value)
-        .map_err(|e| StorageError::Invalid(format!("{what} does not encode as JSON: {e}")))
+        .map_err(|e| StorageError::Invalid(format!("{} does not encode as JSON: {e}", what())))
 }
 
 /// Decodes what [`to_json`] stored.
@@ -206,6 +208,7 @@ impl RunRow {
 
 /// A run record's columns, in [`RUN_COLUMNS`]'s order after the key, for an insert or an
 /// update.
+#[derive(Debug)]
 pub(super) struct RunValues {
     pub workflow_type: String,
     pub task_queue: String,
@@ -224,14 +227,14 @@ impl RunValues {
             workflow_type: record.workflow_type.to_string(),
             task_queue: record.task_queue.as_str().to_owned(),
             status: status_name(record.status),
-            start_time: time(record.start_time, &format!("run {key}: start time"))?,
+            start_time: time(record.start_time, || format!("run {key}: start time"))?,
             close_time: record
                 .close_time
-                .map(|t| time(t, &format!("run {key}: close time")))
+                .map(|t| time(t, || format!("run {key}: close time")))
                 .transpose()?,
-            next_event_id: int(record.next_event_id.0, &format!("run {key}: next event id"))?,
-            version: int(record.version, &format!("run {key}: version"))?,
-            state: to_json(&*record.state, &format!("run {key}: state"))?,
+            next_event_id: int(record.next_event_id.0, || format!("run {key}: next event id"))?,
+            version: int(record.version, || format!("run {key}: version"))?,
+            state: to_json(&*record.state, || format!("run {key}: state"))?,
         })
     }
 }
@@ -242,6 +245,7 @@ impl RunValues {
 pub(super) const TASK_COLUMNS: &str = "workflow_id, run_id, kind, scheduled_event_id, attempt, queue, visible_at, lease_owner, lease_expires_at";
 
 /// A task's key columns, in the key's order.
+#[derive(Debug)]
 pub(super) struct TaskKeyValues {
     pub workflow_id: String,
     pub run_id: String,
@@ -271,10 +275,9 @@ impl TaskKeyValues {
             workflow_id: key.run.workflow_id.as_str().to_owned(),
             run_id: key.run.run_id.as_str().to_owned(),
             kind: kind_code(key.kind),
-            scheduled_event_id: int(
-                key.scheduled_event_id.0,
-                &format!("task of run {}: scheduled event id", key.run),
-            )?,
+            scheduled_event_id: int(key.scheduled_event_id.0, || {
+                format!("task of run {}: scheduled event id", key.run)
+            })?,
             attempt: i64::from(key.attempt),
         })
     }
@@ -347,6 +350,7 @@ pub(super) const TIMER_KEY_COLUMNS: &str =
     "workflow_id, run_id, kind, timer_id, scheduled_event_id, attempt, timeout";
 
 /// A timer's key columns, in [`TIMER_KEY_COLUMNS`]'s order.
+#[derive(Debug)]
 pub(super) struct TimerKeyValues {
     pub workflow_id: String,
     pub run_id: String,
@@ -376,7 +380,7 @@ impl TimerKeyValues {
     }
 
     pub(super) fn encode(key: &TimerKey) -> StorageResult<TimerKeyValues> {
-        let event_id = |id: EventId| int(id.0, &format!("timer of run {}: scheduled event id", key.run));
+        let event_id = |id: EventId| int(id.0, || format!("timer of run {}: scheduled event id", key.run));
         let (kind, timer_id, scheduled_event_id, attempt, timeout) = match &key.kind {
             TimerKind::User { timer_id } => (0, timer_id.as_str().to_owned(), 0, 0, 0),
             TimerKind::Activity {
