@@ -258,9 +258,9 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                self.releasing(held, self.complete_workflow_task(token, commands, identity))
-                    .await
-                    .map(|()| Response::Ack)
+                let result = self.complete_workflow_task(token, commands, identity).await;
+                self.release(held, &result);
+                result.map(|()| Response::Ack)
             }
             Request::FailWorkflowTask {
                 token,
@@ -269,9 +269,9 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                self.releasing(held, self.fail_workflow_task(token, cause, failure, identity))
-                    .await
-                    .map(|()| Response::Ack)
+                let result = self.fail_workflow_task(token, cause, failure, identity).await;
+                self.release(held, &result);
+                result.map(|()| Response::Ack)
             }
             Request::RespondQuery { query_id, answer } => {
                 self.queries.answer(query_id, answer);
@@ -292,9 +292,9 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::Activity(token.clone())));
-                self.releasing(held, self.complete_activity_task(token, outcome, identity))
-                    .await
-                    .map(|()| Response::Ack)
+                let result = self.complete_activity_task(token, outcome, identity).await;
+                self.release(held, &result);
+                result.map(|()| Response::Ack)
             }
             Request::WorkerHeartbeat {
                 identity,
