@@ -101,7 +101,7 @@ struct Decision {
 }
 
 impl Shared {
-    fn trace(&self, at: Timestamp, event: impl Into<String>) {
+    fn trace(&self, at: Timestamp, event: impl AsRef<str>) {
         if let Some(trace) = &self.trace {
             trace.record(at, &self.node, event);
         }
@@ -129,16 +129,15 @@ impl Shared {
         }
         // `as_millis` fits: latencies are drawn in whole milliseconds from a u64 range.
         let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        self.trace(
-            now,
-            EventText::with_capacity(64)
-                .text("commit #")
-                .number(number)
-                .text(" begins (latency ")
-                .number(millis)
-                .text("ms)")
-                .done(),
-        );
+        if let Some(trace) = &self.trace {
+            trace.record_with(now, &self.node, |line| {
+                line.text("commit #")
+                    .number(number)
+                    .text(" begins (latency ")
+                    .number(millis)
+                    .text("ms)")
+            });
+        }
         Decision {
             number,
             latency,
@@ -337,7 +336,8 @@ impl SimStorage {
 /// The trace line of commit `number` applied: `commit #<n> applied (<a short description
 /// of the commit>)`. Written piece by piece: this runs on every simulated commit.
 fn applied_line(number: u64, commit: &Commit) -> String {
-    let mut line = EventText::with_capacity(160)
+    let mut text = String::with_capacity(160);
+    let mut line = EventText::new(&mut text)
         .text("commit #")
         .number(number)
         .text(" applied (runs [");
@@ -361,8 +361,8 @@ fn applied_line(number: u64, commit: &Commit) -> String {
         .number(commit.delete_timers.len() as u64)
         .text(", requests +")
         .number(commit.requests.len() as u64)
-        .text(")")
-        .done()
+        .text(")");
+    text
 }
 
 impl fmt::Debug for SimStorage {
