@@ -61,7 +61,14 @@ impl<'a> EventText<'a> {
 
     /// Appends `n` in decimal.
     pub(crate) fn number(self, n: u64) -> EventText<'a> {
-        self.0.push_str(Decimal::new(n).as_str());
+        // Most are one digit (the counts of a commit line).
+        if n < 10 {
+            self.0.push(char::from(b'0' + n as u8));
+            return self;
+        }
+        for &digit in Decimal::new(n).as_bytes() {
+            self.0.push(char::from(digit));
+        }
         self
     }
 }
