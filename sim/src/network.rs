@@ -116,9 +116,21 @@ enum Route {
 }
 
 impl Shared {
-    fn trace(&self, at: Timestamp, node: &str, event: impl Into<String>) {
+    fn trace(&self, at: Timestamp, node: &str, event: impl AsRef<str>) {
         if let Some(trace) = &self.trace {
             trace.record(at, node, event);
+        }
+    }
+
+    /// Traces a line whose event `write` spells into the trace's buffer.
+    fn trace_with(
+        &self,
+        at: Timestamp,
+        node: &str,
+        write: impl for<'a> FnOnce(EventText<'a>) -> EventText<'a>,
+    ) {
+        if let Some(trace) = &self.trace {
+            trace.record_with(at, node, write);
         }
     }
 
@@ -392,9 +404,15 @@ impl SimNetwork {
         true
     }
 
-    fn trace(&self, node: &str, event: impl Into<String>) {
+    fn trace(&self, node: &str, event: impl AsRef<str>) {
         let now = self.clock.now();
         self.lock().trace(now, node, event);
+    }
+
+    /// Traces a line whose event `write` spells into the trace's buffer.
+    fn trace_with(&self, node: &str, write: impl for<'a> FnOnce(EventText<'a>) -> EventText<'a>) {
+        let now = self.clock.now();
+        self.lock().trace_with(now, node, write);
     }
 
     /// One call from `node` (see the module documentation).
@@ -409,13 +427,9 @@ impl SimNetwork {
             let mut shared = self.lock();
             let (number, route) = shared.route(&node, sent);
             let kind = <&str>::from(&request);
-            let line = EventText::with_capacity(8 + 20 + kind.len())
-                .text("send #")
-                .number(number)
-                .text(" ")
-                .text(kind)
-                .done();
-            shared.trace(sent, &node, line);
+            shared.trace_with(sent, &node, |line| {
+                line.text("send #").number(number).text(" ").text(kind)
+            });
             (number, route, shared.config.loss_timeout)
         };
         let lost_at = sent.plus(timeout);
@@ -558,14 +572,7 @@ impl Delivery<'_> {
             );
             return None;
         }
-        network.trace(
-            node,
-            EventText::with_capacity(40)
-                .text("deliver #")
-                .number(number)
-                .text(copy)
-                .done(),
-        );
+        network.trace_with(node, |line| line.text("deliver #").number(number).text(copy));
         let reply = target.call(request).await;
         let arrival = clock.now().plus(reply_latency);
         clock.sleep_until(arrival).await;
@@ -584,17 +591,14 @@ impl Delivery<'_> {
             Ok(response) => ("", <&str>::from(response)),
             Err(e) => ("error ", <&str>::from(e)),
         };
-        network.trace(
-            node,
-            EventText::with_capacity(48 + what.len())
-                .text("reply #")
+        network.trace_with(node, |line| {
+            line.text("reply #")
                 .number(number)
                 .text(copy)
                 .text(" ")
                 .text(error)
                 .text(what)
-                .done(),
-        );
+        });
         Some((arrival, reply))
     }
 }

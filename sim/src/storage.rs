@@ -90,6 +90,9 @@ struct Shared {
     node: String,
     /// Numbers commits in the trace.
     commits: u64,
+    /// Where a commit's applied line is spelled before the commit is handed over (kept, so
+    /// that each commit does not allocate its own).
+    line: String,
 }
 
 /// What the decide step chose for one commit.
@@ -101,7 +104,7 @@ struct Decision {
 }
 
 impl Shared {
-    fn trace(&self, at: Timestamp, event: impl Into<String>) {
+    fn trace(&self, at: Timestamp, event: impl AsRef<str>) {
         if let Some(trace) = &self.trace {
             trace.record(at, &self.node, event);
         }
@@ -129,16 +132,15 @@ impl Shared {
         }
         // `as_millis` fits: latencies are drawn in whole milliseconds from a u64 range.
         let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        self.trace(
-            now,
-            EventText::with_capacity(64)
-                .text("commit #")
-                .number(number)
-                .text(" begins (latency ")
-                .number(millis)
-                .text("ms)")
-                .done(),
-        );
+        if let Some(trace) = &self.trace {
+            trace.record_with(now, &self.node, |line| {
+                line.text("commit #")
+                    .number(number)
+                    .text(" begins (latency ")
+                    .number(millis)
+                    .text("ms)")
+            });
+        }
         Decision {
             number,
             latency,
@@ -194,6 +196,7 @@ impl SimStorage {
             trace: None,
             node: DEFAULT_STORAGE_NODE.to_owned(),
             commits: 0,
+            line: String::new(),
         };
         SimStorage {
             durable,
@@ -306,7 +309,7 @@ impl SimStorage {
         let now = self.clock.now();
         // The epoch check and the apply under one lock, so that a crash cannot fall between
         // them. The memory commit completes on its first poll, so no await happens here.
-        let shared = lock(&self.shared);
+        let mut shared = lock(&self.shared);
         if shared.epoch != self.epoch {
             shared.trace(now, format!("commit #{number} lost in the crash"));
             return Err(unavailable(format!("commit #{number} lost: the storage crashed")));
@@ -315,15 +318,18 @@ impl SimStorage {
             shared.trace(now, format!("commit #{number} failed (injected), not applied"));
             return Err(unavailable(format!("injected fault: commit #{number} failed")));
         }
-        let applied = applied_line(number, &commit);
+        let mut applied = std::mem::take(&mut shared.line);
+        applied.clear();
+        applied_line(&mut applied, number, &commit);
         let result = match self.durable.commit(commit).now_or_never() {
             Some(result) => result,
             None => Err(unavailable("the durable storage did not complete at once")),
         };
         match &result {
-            Ok(()) => shared.trace(now, applied),
+            Ok(()) => shared.trace(now, &applied),
             Err(e) => shared.trace(now, format!("commit #{number} refused: {e}")),
         }
+        shared.line = applied;
         if decision.lose_reply {
             shared.trace(now, format!("commit #{number} reply lost (injected)"));
             return Err(unavailable(format!(
@@ -335,9 +341,10 @@ impl SimStorage {
 }
 
 /// The trace line of commit `number` applied: `commit #<n> applied (<a short description
-/// of the commit>)`. Written piece by piece: this runs on every simulated commit.
-fn applied_line(number: u64, commit: &Commit) -> String {
-    let mut line = EventText::with_capacity(160)
+/// of the commit>)`, written at the end of `text`. Written piece by piece: this runs on every
+/// simulated commit.
+fn applied_line(text: &mut String, number: u64, commit: &Commit) {
+    let mut line = EventText::new(text)
         .text("commit #")
         .number(number)
         .text(" applied (runs [");
@@ -361,8 +368,7 @@ fn applied_line(number: u64, commit: &Commit) -> String {
         .number(commit.delete_timers.len() as u64)
         .text(", requests +")
         .number(commit.requests.len() as u64)
-        .text(")")
-        .done()
+        .text(")");
 }
 
 impl fmt::Debug for SimStorage {

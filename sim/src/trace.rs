@@ -40,34 +40,36 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_update(FNV1A64_OFFSET, bytes)
 }
 
-/// Builds the text of a trace event from pieces of text and numbers, without the
-/// formatting machinery: the components write a few such lines for every simulated message
-/// and commit. The result is the text `format!` would make of the same pieces.
+/// Writes the text of a trace event from pieces of text and numbers straight into the
+/// trace's buffer, without the formatting machinery or a string of its own: the components
+/// write a few such lines for every simulated message and commit. The result is the text
+/// `format!` would make of the same pieces.
 #[derive(Debug)]
-pub(crate) struct EventText(String);
+pub(crate) struct EventText<'a>(&'a mut String);
 
-impl EventText {
-    /// An empty text with room for `capacity` bytes.
-    pub(crate) fn with_capacity(capacity: usize) -> EventText {
-        EventText(String::with_capacity(capacity))
+impl<'a> EventText<'a> {
+    /// Writes at the end of `buffer`.
+    pub(crate) fn new(buffer: &'a mut String) -> EventText<'a> {
+        EventText(buffer)
     }
 
     /// Appends `text`.
-    pub(crate) fn text(mut self, text: &str) -> EventText {
+    pub(crate) fn text(self, text: &str) -> EventText<'a> {
         self.0.push_str(text);
         self
     }
 
     /// Appends `n` in decimal.
-    pub(crate) fn number(mut self, n: u64) -> EventText {
-        let digits = Decimal::new(n);
-        self.0.extend(digits.as_bytes().iter().map(|&d| char::from(d)));
+    pub(crate) fn number(self, n: u64) -> EventText<'a> {
+        // Most are one digit (the counts of a commit line).
+        if n < 10 {
+            self.0.push(char::from(b'0' + n as u8));
+            return self;
+        }
+        for &digit in Decimal::new(n).as_bytes() {
+            self.0.push(char::from(digit));
+        }
         self
-    }
-
-    /// The text.
-    pub(crate) fn done(self) -> String {
-        self.0
     }
 }
 
@@ -87,22 +89,13 @@ impl TraceLine {
     /// Continues the FNV-1a 64 `state` over the line's canonical bytes (see the module
     /// documentation).
     pub fn hash_into(&self, state: u64) -> u64 {
-        let state = fnv1a64_update(state, &self.at.as_millis().to_le_bytes());
-        let state = fnv1a64_update(state, self.node.as_bytes());
-        let state = fnv1a64_update(state, b"\0");
-        let state = fnv1a64_update(state, self.event.as_bytes());
-        fnv1a64_update(state, b"\n")
+        hash_line(state, self.at, &self.node, &self.event)
     }
 
     /// The line as rendered and hashed: `<RFC 3339 time> <node> <event>`, with newlines in
     /// the node or event escaped as `\n` so that one line stays one line.
     pub fn text(&self) -> String {
-        format!(
-            "{} {} {}",
-            self.at,
-            self.node.replace('\n', "\\n"),
-            self.event.replace('\n', "\\n")
-        )
+        line_text(self.at, &self.node, &self.event)
     }
 }
 
@@ -112,10 +105,41 @@ impl fmt::Display for TraceLine {
     }
 }
 
+/// Continues `state` over one line's canonical bytes (see the module documentation).
+fn hash_line(state: u64, at: Timestamp, node: &str, event: &str) -> u64 {
+    let state = fnv1a64_update(state, &at.as_millis().to_le_bytes());
+    let state = fnv1a64_update(state, node.as_bytes());
+    let state = fnv1a64_update(state, b"\0");
+    let state = fnv1a64_update(state, event.as_bytes());
+    fnv1a64_update(state, b"\n")
+}
+
+fn line_text(at: Timestamp, node: &str, event: &str) -> String {
+    format!(
+        "{} {} {}",
+        at,
+        node.replace('\n', "\\n"),
+        event.replace('\n', "\\n")
+    )
+}
+
+/// Where a line is in a [`Trace`]: its time, its node (an index into the trace's node
+/// names) and the end of its event in the trace's text (it starts where the previous ends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mark {
+    at: Timestamp,
+    node: usize,
+    end: usize,
+}
+
 /// An append-only log of a run with a running hash. See the module documentation.
+///
+/// The events' texts are kept end to end in one buffer, so that a run's thousands of lines
+/// are a few allocations to make and to free, not one each.
 #[derive(Clone, Debug)]
 pub struct Trace {
-    lines: Vec<TraceLine>,
+    text: String,
+    marks: Vec<Mark>,
     hash: u64,
     /// The node names recorded so far, each allocated once.
     nodes: Vec<Arc<str>>,
@@ -123,7 +147,11 @@ pub struct Trace {
 
 impl PartialEq for Trace {
     fn eq(&self, other: &Trace) -> bool {
-        self.hash == other.hash && self.lines == other.lines
+        // The same lines give the same node names in the same order.
+        self.hash == other.hash
+            && self.marks == other.marks
+            && self.text == other.text
+            && self.nodes == other.nodes
     }
 }
 
@@ -139,31 +167,40 @@ impl Trace {
     /// An empty trace; its hash is [`FNV1A64_OFFSET`].
     pub fn new() -> Trace {
         Trace {
-            lines: Vec::new(),
+            text: String::new(),
+            marks: Vec::new(),
             hash: FNV1A64_OFFSET,
             nodes: Vec::new(),
         }
     }
 
     /// Appends a line and folds it into the hash.
-    pub fn record(&mut self, at: Timestamp, node: &str, event: impl Into<String>) {
-        let line = TraceLine {
-            at,
-            node: self.node(node),
-            event: event.into(),
-        };
-        self.hash = line.hash_into(self.hash);
-        self.lines.push(line);
+    pub fn record(&mut self, at: Timestamp, node: &str, event: impl AsRef<str>) {
+        self.record_with(at, node, |text| text.text(event.as_ref()));
     }
 
-    /// The shared name of `node` (a scan: a run has a handful of nodes).
-    fn node(&mut self, node: &str) -> Arc<str> {
-        if let Some(known) = self.nodes.iter().find(|n| ***n == *node) {
-            return known.clone();
+    /// Appends a line whose event `write` spells into the trace's buffer.
+    pub(crate) fn record_with(
+        &mut self,
+        at: Timestamp,
+        node: &str,
+        write: impl for<'a> FnOnce(EventText<'a>) -> EventText<'a>,
+    ) {
+        let start = self.text.len();
+        write(EventText(&mut self.text));
+        let node = self.node(node);
+        let end = self.text.len();
+        self.hash = hash_line(self.hash, at, &self.nodes[node], &self.text[start..end]);
+        self.marks.push(Mark { at, node, end });
+    }
+
+    /// The index of `node`'s name (a scan: a run has a handful of nodes).
+    fn node(&mut self, node: &str) -> usize {
+        if let Some(known) = self.nodes.iter().position(|n| **n == *node) {
+            return known;
         }
-        let new: Arc<str> = Arc::from(node);
-        self.nodes.push(new.clone());
-        new
+        self.nodes.push(Arc::from(node));
+        self.nodes.len() - 1
     }
 
     /// The running hash of every line so far.
@@ -171,26 +208,42 @@ impl Trace {
         self.hash
     }
 
-    /// The lines, oldest first.
-    pub fn lines(&self) -> &[TraceLine] {
-        &self.lines
+    /// The lines, oldest first (made on demand from the trace's buffer).
+    pub fn lines(&self) -> Vec<TraceLine> {
+        self.spans()
+            .map(|(mark, event)| TraceLine {
+                at: mark.at,
+                node: self.nodes[mark.node].clone(),
+                event: event.to_owned(),
+            })
+            .collect()
+    }
+
+    /// Each line's mark with its event text.
+    fn spans(&self) -> impl Iterator<Item = (&Mark, &str)> {
+        let mut start = 0;
+        self.marks.iter().map(move |mark| {
+            let event = &self.text[start..mark.end];
+            start = mark.end;
+            (mark, event)
+        })
     }
 
     /// The number of lines.
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.marks.len()
     }
 
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.marks.is_empty()
     }
 
     /// Every line as [`TraceLine::text`], each followed by `\n`.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for line in &self.lines {
-            out.push_str(&line.text());
+        for (mark, event) in self.spans() {
+            out.push_str(&line_text(mark.at, &self.nodes[mark.node], event));
             out.push('\n');
         }
         out
@@ -217,8 +270,18 @@ impl SharedTrace {
     }
 
     /// Appends a line (see [`Trace::record`]).
-    pub fn record(&self, at: Timestamp, node: &str, event: impl Into<String>) {
+    pub fn record(&self, at: Timestamp, node: &str, event: impl AsRef<str>) {
         self.lock().record(at, node, event);
+    }
+
+    /// Appends a line whose event `write` spells into the trace's buffer.
+    pub(crate) fn record_with(
+        &self,
+        at: Timestamp,
+        node: &str,
+        write: impl for<'a> FnOnce(EventText<'a>) -> EventText<'a>,
+    ) {
+        self.lock().record_with(at, node, write);
     }
 
     /// The running hash.
@@ -262,12 +325,9 @@ mod tests {
     #[test]
     fn event_text_spells_as_format_does() {
         for n in [0u64, 7, 10, 12_345, u64::MAX] {
-            let text = EventText::with_capacity(4)
-                .text("send #")
-                .number(n)
-                .text(" Poll")
-                .done();
-            assert_eq!(text, format!("send #{n} Poll"));
+            let mut trace = Trace::new();
+            trace.record_with(t(0), "engine", |e| e.text("send #").number(n).text(" Poll"));
+            assert_eq!(trace.lines()[0].event, format!("send #{n} Poll"));
         }
     }
 

@@ -220,7 +220,7 @@ impl Inner {
         self.clock.now()
     }
 
-    fn trace(&self, node: &str, event: impl Into<String>) {
+    fn trace(&self, node: &str, event: impl AsRef<str>) {
         self.trace.record(self.now(), node, event);
     }
 

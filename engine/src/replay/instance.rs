@@ -358,7 +358,15 @@ impl WorkflowInstance {
         self.deliver_pending_signals()?;
         let mut commands = self.poll_until_blocked()?;
         if replaying {
-            self.unmatched.extend(commands.drain(..));
+            if self.unmatched.is_empty() {
+                // The buffers trade places, neither copied nor grown (both conversions keep
+                // the allocation): the commands become the queue to match, and the queue's
+                // empty room holds the next task's commands.
+                let room = Vec::from(std::mem::replace(&mut self.unmatched, VecDeque::from(commands)));
+                commands = room;
+            } else {
+                self.unmatched.extend(commands.drain(..));
+            }
             // The emptied buffer goes back to the run's state: the next task's commands reuse
             // its room instead of allocating their own (a replay polls every task).
             let mut s = self.run_state()?.borrow_mut();
@@ -483,6 +491,11 @@ impl WorkflowInstance {
         let command = self.unmatched.pop_front();
         if let Some(command) = &command {
             self.on_matched(command, event)?;
+        }
+        if self.matched_recent.capacity() == 0 {
+            // Room for the steps a report shows and the one pushed before the oldest goes,
+            // at once rather than grown.
+            self.matched_recent.reserve_exact(REPORT_MATCHED_STEPS + 1);
         }
         self.matched_recent.push_back(MatchedStep {
             event_id: event.event_id,

@@ -259,13 +259,14 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                let completing = self.complete_workflow_task(token, commands, eager_activities, identity);
-                self.releasing(held, completing)
-                    .await
-                    .map(|started| match started.is_empty() {
-                        true => Response::Ack,
-                        false => Response::EagerActivities(started),
-                    })
+                let result = self
+                    .complete_workflow_task(token, commands, eager_activities, identity)
+                    .await;
+                self.release(held, &result);
+                result.map(|started| match started.is_empty() {
+                    true => Response::Ack,
+                    false => Response::EagerActivities(started),
+                })
             }
             Request::FailWorkflowTask {
                 token,
@@ -274,9 +275,9 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::WorkflowTask(token.clone())));
-                self.releasing(held, self.fail_workflow_task(token, cause, failure, identity))
-                    .await
-                    .map(|()| Response::Ack)
+                let result = self.fail_workflow_task(token, cause, failure, identity).await;
+                self.release(held, &result);
+                result.map(|()| Response::Ack)
             }
             Request::RespondQuery { query_id, answer } => {
                 self.queries.answer(query_id, answer);
@@ -298,13 +299,14 @@ impl Service {
                 identity,
             } => {
                 let held = tracked.then(|| (identity.clone(), Held::Activity(token.clone())));
-                let completing = self.complete_activity_task(token, outcome, eager_workflow_task, identity);
-                self.releasing(held, completing)
-                    .await
-                    .map(|started| match started {
-                        Some(task) => Response::EagerWorkflowTask(Box::new(task)),
-                        None => Response::Ack,
-                    })
+                let result = self
+                    .complete_activity_task(token, outcome, eager_workflow_task, identity)
+                    .await;
+                self.release(held, &result);
+                result.map(|started| match started {
+                    Some(task) => Response::EagerWorkflowTask(Box::new(task)),
+                    None => Response::Ack,
+                })
             }
             Request::WorkerHeartbeat {
                 identity,

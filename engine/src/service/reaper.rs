@@ -82,19 +82,16 @@ impl Service {
         }
     }
 
-    /// Runs `report`, a worker's report on `held` (`None`: not tracked), then stops listing
-    /// `held` as the worker's. Unless the call failed retryably: the worker reports again.
-    pub(super) async fn releasing<T>(
-        &self,
-        held: Option<(String, Held)>,
-        report: impl Future<Output = ServiceResult<T>>,
-    ) -> ServiceResult<T> {
-        let result = report.await;
-        let reports_again = matches!(&result, Err(e) if e.is_retryable());
+    /// After `result`, the outcome of a worker's report on `held` (`None`: not tracked), stops
+    /// listing `held` as the worker's. Unless the call failed retryably: the worker reports
+    /// again. (Called after the report is awaited rather than wrapping its future: a wrapper
+    /// future holds the report's state machine twice, and doubled the size of every call's
+    /// future.)
+    pub(super) fn release<T>(&self, held: Option<(String, Held)>, result: &ServiceResult<T>) {
+        let reports_again = matches!(result, Err(e) if e.is_retryable());
         if let Some((identity, held)) = held.filter(|_| !reports_again) {
             self.liveness.released(&identity, &held);
         }
-        result
     }
 
     /// Takes back the work of the workers taken for dead by now; returns how many runs

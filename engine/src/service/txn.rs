@@ -23,8 +23,8 @@ const WORKFLOW_TASK_BACKOFF_MAX: Duration = Duration::from_secs(600);
 pub(crate) struct RunTxn {
     /// The run as it will be written; its `state` is replaced from `state` at commit.
     pub record: RunRecord,
-    /// The live copy of the run's mutable state.
-    pub state: ExecutionState,
+    /// The run's mutable state: the stored one, shared until the batch first changes it.
+    pub state: CowState,
     /// `next_event_id` as read; `None` for a run this batch creates.
     expected: Option<EventId>,
     /// The run as read, to tell whether the batch changed it.
@@ -38,12 +38,11 @@ pub(crate) struct RunTxn {
 }
 
 impl RunTxn {
-    /// A run read from storage. The stored state is shared, not decoded: only the live
-    /// copy the batch mutates is new.
+    /// A run read from storage. The stored state is shared, not decoded, and copied only
+    /// when the batch first changes it: a call that only reads the run copies nothing.
     pub fn existing(record: RunRecord, now: Timestamp) -> RunTxn {
         RunTxn {
             expected: Some(record.next_event_id),
-            state: ExecutionState::clone(&record.state),
             original: Some(record.clone()),
             ..RunTxn::created(record, now)
         }
@@ -52,7 +51,7 @@ impl RunTxn {
     /// A run this batch creates; `record.state` is its initial state.
     pub fn created(record: RunRecord, now: Timestamp) -> RunTxn {
         RunTxn {
-            state: ExecutionState::clone(&record.state),
+            state: CowState(Arc::clone(&record.state)),
             record,
             expected: None,
             original: None,
@@ -338,9 +337,35 @@ impl RunTxn {
                     || !self.timers.is_empty()
                     || !self.dropped_timers.is_empty()
                     || indexed_fields_changed(original, &self.record)
-                    || *original.state != self.state
+                    || !self.state.same_as(&original.state)
             }
         }
+    }
+}
+
+/// A run's state in a batch: the stored `Arc`, copied by the first mutable access
+/// (`Arc::make_mut`), so calls that read the state or change nothing share it. Derefs to
+/// [`ExecutionState`], so the service reads and writes its fields as if it owned a copy.
+#[derive(Debug)]
+pub(crate) struct CowState(Arc<ExecutionState>);
+
+impl CowState {
+    /// True when the state equals `stored`: trivially if it was never copied.
+    fn same_as(&self, stored: &Arc<ExecutionState>) -> bool {
+        Arc::ptr_eq(&self.0, stored) || *self.0 == **stored
+    }
+}
+
+impl std::ops::Deref for CowState {
+    type Target = ExecutionState;
+    fn deref(&self) -> &ExecutionState {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CowState {
+    fn deref_mut(&mut self) -> &mut ExecutionState {
+        Arc::make_mut(&mut self.0)
     }
 }
 
@@ -430,7 +455,7 @@ impl Batch {
             if run.original.as_ref().is_some_and(|r| !r.status.is_closed()) && !run.is_running() {
                 wake.closed.insert(run.record.key.workflow_id.clone());
             }
-            run.record.state = Arc::new(run.state);
+            run.record.state = run.state.0;
             if run.original.is_some() {
                 // The optimistic check on the version catches a concurrent write that changed
                 // the run's state alone, which the check on `next_event_id` cannot see.

@@ -444,12 +444,13 @@ pub(super) fn check_failure(failure: &Failure, what: &str) -> ServiceResult<()> 
 fn check_command_payloads(command: &Command) -> ServiceResult<()> {
     let check = |p: &Payload, what: &str| payload::check_size(p, || what.to_owned());
     match command {
+        // The names are spelled only for an error: this runs on every command.
         Command::ScheduleActivity {
             input, activity_type, ..
-        } => check(input, &format!("input of activity `{activity_type}`"))?,
+        } => payload::check_size(input, || format!("input of activity `{activity_type}`"))?,
         Command::StartChildWorkflow {
             input, workflow_type, ..
-        } => check(input, &format!("input of child workflow `{workflow_type}`"))?,
+        } => payload::check_size(input, || format!("input of child workflow `{workflow_type}`"))?,
         Command::CompleteWorkflow { result } => check(result, "workflow result")?,
         Command::FailWorkflow { failure } => check_failure(failure, "workflow failure")?,
         Command::ContinueAsNew(next) => check(&next.input, "continue-as-new input")?,

@@ -374,32 +374,39 @@ impl State {
         owner: &str,
         lease_for: Duration,
     ) -> Option<Task> {
-        let index = self.queues.get(&(queue.clone(), kind))?;
+        let index = self.queues.get_mut(&(queue.clone(), kind))?;
         let unclaimed = index
             .unclaimed
             .first()
             .filter(|(visible_at, _)| *visible_at <= now)
-            .cloned();
+            .map(|(visible_at, key)| (*visible_at, key, None));
         // `claimable_at <= now` implies `visible_at <= now` and an expired lease.
+        let tasks = &self.tasks;
         let lapsed = index
             .claimed
             .iter()
             .take_while(|(claimable, _)| *claimable <= now)
-            .filter_map(|(_, key)| self.tasks.get(key).map(|t| (t.visible_at, key)))
-            .min()
-            .map(|(visible_at, key)| (visible_at, key.clone()));
-        let (_, key) = match (unclaimed, lapsed) {
+            .filter_map(|(claimable, key)| tasks.get(key).map(|t| (t.visible_at, key, Some(*claimable))))
+            .min();
+        let (_, key, claimed_at) = match (unclaimed, lapsed) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => return None,
         };
-        let mut task = self.remove_task(&key)?;
+        let key = key.clone();
+        // The lease is set in place: the task stays in its queue, moved from one set to the
+        // other, so the queue's index is not dropped and rebuilt when it held only this task.
+        let task = self.tasks.get_mut(&key)?;
+        let entry = match claimed_at {
+            None => index.unclaimed.pop_first(),
+            Some(claimable) => index.claimed.take(&(claimable, key)),
+        }?;
         task.lease = Some(Lease {
             owner: owner.to_owned(),
             expires_at: now.plus(lease_for),
         });
-        self.insert_task(task.clone());
-        Some(task)
+        index.claimed.insert((claimable_at(task), entry.1));
+        Some(task.clone())
     }
 
     fn next_task_time(&self, queue: &TaskQueue, kind: TaskKind, now: Timestamp) -> Option<Timestamp> {
