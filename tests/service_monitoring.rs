@@ -186,19 +186,7 @@ fn each_run_history_stays_within_its_bound_and_days_pass_in_virtual_time() {
 
 /// Every fault kind at four times its default rate (`warpflow simulate --faults heavy`).
 fn heavy_faults() -> FaultRates {
-    let d = FaultRates::default();
-    FaultRates {
-        crash_worker: 4.0 * d.crash_worker,
-        crash_engine: 4.0 * d.crash_engine,
-        fail_commit: 4.0 * d.fail_commit,
-        lose_commit_reply: 4.0 * d.lose_commit_reply,
-        drop_message: 4.0 * d.drop_message,
-        duplicate_request: 4.0 * d.duplicate_request,
-        lose_reply: 4.0 * d.lose_reply,
-        partition: 4.0 * d.partition,
-        activity_failure: 4.0 * d.activity_failure,
-        activity_timeout: 4.0 * d.activity_timeout,
-    }
+    FaultRates::default().scaled(4.0)
 }
 
 #[test]

@@ -400,6 +400,24 @@ impl FaultRates {
             activity_timeout: 0.0,
         }
     }
+
+    /// Every rate multiplied by `factor`, capped at 1 (a probability): `scaled(4.0)` of the
+    /// default mix is `warpflow simulate --faults heavy`.
+    pub fn scaled(self, factor: f64) -> FaultRates {
+        let times = |rate: f64| (rate * factor).min(1.0);
+        FaultRates {
+            crash_worker: times(self.crash_worker),
+            crash_engine: times(self.crash_engine),
+            fail_commit: times(self.fail_commit),
+            lose_commit_reply: times(self.lose_commit_reply),
+            drop_message: times(self.drop_message),
+            duplicate_request: times(self.duplicate_request),
+            lose_reply: times(self.lose_reply),
+            partition: times(self.partition),
+            activity_failure: times(self.activity_failure),
+            activity_timeout: times(self.activity_timeout),
+        }
+    }
 }
 
 impl Default for FaultRates {

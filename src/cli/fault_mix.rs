@@ -75,17 +75,9 @@ fn preset(name: &str) -> Option<FaultRates> {
             activity_timeout: 0.02,
             ..none
         },
-        "heavy" => scaled(default, 4.0),
+        "heavy" => default.scaled(4.0),
         _ => return None,
     })
-}
-
-fn scaled(rates: FaultRates, factor: f64) -> FaultRates {
-    let mut out = rates;
-    for (_, rate) in fields(&mut out) {
-        *rate = (*rate * factor).min(1.0);
-    }
-    out
 }
 
 /// Every rate by the name the command line uses for it.
