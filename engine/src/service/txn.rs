@@ -288,22 +288,20 @@ impl RunTxn {
         }
     }
 
-    /// Takes back a task this batch created, before it is ever written (an activity started
-    /// eagerly needs no queue row); false if the batch created no such task.
-    pub fn forget_created_task(&mut self, key: &TaskKey) -> bool {
-        let before = self.tasks.len();
-        self.tasks.retain(|task| task.key != *key);
-        self.tasks.len() != before
-    }
-
-    /// As [`RunTxn::forget_created_task`], for a task this batch created that is visible at
-    /// `now`; false (and the task stays) otherwise.
+    /// Takes back a task this batch created and that is due at `now`, before it is ever
+    /// written (a task started eagerly, in the commit that created it, needs no queue row);
+    /// false, and the task stays, if the batch created no such task or it is due later (a
+    /// retry after a backoff waits in the queue).
     pub fn forget_created_task_due(&mut self, key: &TaskKey, now: Timestamp) -> bool {
-        let due = self
+        let Some(index) = self
             .tasks
             .iter()
-            .any(|task| task.key == *key && task.visible_at <= now);
-        due && self.forget_created_task(key)
+            .position(|task| task.key == *key && task.visible_at <= now)
+        else {
+            return false;
+        };
+        self.tasks.remove(index);
+        true
     }
 
     pub fn complete_task(&mut self, key: TaskKey) {

@@ -255,7 +255,8 @@ impl Service {
             let Some(scheduled) = scheduled else {
                 continue;
             };
-            if !run.forget_created_task(&run.task_key(TaskKind::Activity, scheduled, 1)) {
+            let now = run.now();
+            if !run.forget_created_task_due(&run.task_key(TaskKind::Activity, scheduled, 1), now) {
                 continue;
             }
             started.extend(self.start_attempt(run, scheduled, 1, identity));

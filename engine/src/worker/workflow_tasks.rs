@@ -194,7 +194,7 @@ impl WorkflowSide<'_> {
             return (Vec::new(), Vec::new());
         };
         let worker = self.worker;
-        let eligible: Vec<usize> = commands
+        let mut eligible: Vec<usize> = commands
             .iter()
             .enumerate()
             .filter_map(|(index, command)| match command {
@@ -217,7 +217,6 @@ impl WorkflowSide<'_> {
             return (Vec::new(), Vec::new());
         }
         let permits = slots.try_take(eligible.len());
-        let mut eligible = eligible;
         eligible.truncate(permits.len());
         (eligible, permits)
     }

@@ -11,7 +11,9 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 use warpflow_engine::adapters::sqlite::SqliteStorage;
 use warpflow_engine::ids::{EventId, WorkflowId};
-use warpflow_engine::storage::{Commit, RunStatus, RunWrite, Storage, StorageError, StorageResult};
+use warpflow_engine::storage::{
+    Commit, RunRecord, RunStatus, RunWrite, Storage, StorageError, StorageResult,
+};
 
 /// Waits until `done`, polling: the writer is a real thread.
 fn wait_until(what: &str, done: impl Fn() -> bool) {
@@ -126,6 +128,16 @@ fn single_run(name: &str, write: RunWrite, extra_task: Option<warpflow_engine::s
     }
 }
 
+/// An append of event 2 to a run that, by the time it lands, holds event 2 already: the
+/// optimistic check refuses it with `Conflict`.
+fn stale_append(record: &RunRecord) -> RunWrite {
+    let mut write = append(record, 1, RunStatus::Running);
+    write.expected_next_event_id = Some(EventId(2));
+    write.events = vec![event(2)];
+    write.record.next_event_id = EventId(3);
+    write
+}
+
 fn numbered_ids() -> Vec<String> {
     (0..30).map(numbered).collect()
 }
@@ -140,10 +152,7 @@ fn a_refused_single_run_commit_writes_nothing_in_its_batch() {
         ..Commit::default()
     }))
     .unwrap();
-    let mut stale_write = append(&stale.record, 1, RunStatus::Running);
-    stale_write.expected_next_event_id = Some(EventId(2));
-    stale_write.events = vec![event(2)];
-    stale_write.record.next_event_id = EventId(3);
+    let stale_write = stale_append(&stale.record);
     // A valid run creation whose second task cannot be stored: refused after the run's
     // checks passed, before anything of it is written.
     let unstorable = run_key("unstorable", "run-1");
@@ -217,10 +226,7 @@ fn a_refused_commit_fails_alone_in_its_batch() {
     }))
     .unwrap();
 
-    let mut stale_write = append(&stale.record, 1, RunStatus::Running);
-    stale_write.expected_next_event_id = Some(EventId(2));
-    stale_write.events = vec![event(2)];
-    stale_write.record.next_event_id = EventId(3);
+    let stale_write = stale_append(&stale.record);
     let mut version_write = append(&versioned.record, 0, RunStatus::Running);
     version_write.record.version += 1;
     let mut invalid_write = new_run(&run_key("invalid", "run-1"), 2);
