@@ -59,6 +59,7 @@ mod state;
 mod timers;
 mod transport;
 mod txn;
+mod waiting_polls;
 mod workflow_task;
 
 pub use activity_task::WORKER_LOST;
@@ -140,6 +141,8 @@ pub struct Service {
     /// Workflow types the workers of each queue handle, as they announced them.
     worker_types: Mutex<BTreeMap<TaskQueue, BTreeSet<String>>>,
     queries: queries::Queries,
+    /// Workflow-task polls waiting for a task, which a commit may start one for.
+    waiting_polls: waiting_polls::WaitingPolls,
     /// Which workers are alive and what they hold (in memory).
     liveness: liveness::Liveness,
     /// Held while the work of the previous instance is read from storage, once.
@@ -174,6 +177,7 @@ impl Service {
             close_waiters: close_waiters::CloseWaiters::default(),
             worker_types: Mutex::new(BTreeMap::new()),
             queries: queries::Queries::default(),
+            waiting_polls: waiting_polls::WaitingPolls::default(),
             liveness,
             recovery: tokio::sync::Mutex::new(()),
         }
@@ -323,12 +327,16 @@ impl Service {
     /// Enforces the history limit on the batch and writes it as one commit.
     async fn commit_batch(&self, mut batch: Batch) -> ServiceResult<()> {
         self.enforce_history_limit(&mut batch).await?;
+        let matched = self.start_for_waiting_polls(&mut batch);
         let (commit, wake) = batch.into_commit();
         if commit == crate::storage::Commit::default() {
             return Ok(());
         }
         match self.storage.commit(commit).await {
             Ok(()) => {
+                for (poll, started) in matched {
+                    poll.answer(started);
+                }
                 self.wake(wake);
                 Ok(())
             }

@@ -293,15 +293,30 @@ impl RunTxn {
     /// false, and the task stays, if the batch created no such task or it is due later (a
     /// retry after a backoff waits in the queue).
     pub fn forget_created_task_due(&mut self, key: &TaskKey, now: Timestamp) -> bool {
-        let Some(index) = self
-            .tasks
-            .iter()
-            .position(|task| task.key == *key && task.visible_at <= now)
-        else {
+        let Some(index) = self.created_task_due(key, now) else {
             return false;
         };
         self.tasks.remove(index);
         true
+    }
+
+    /// Where `key` is among the tasks this batch created, if it is due at `now`.
+    fn created_task_due(&self, key: &TaskKey, now: Timestamp) -> Option<usize> {
+        self.tasks
+            .iter()
+            .position(|task| task.key == *key && task.visible_at <= now)
+    }
+
+    /// The queue of the run's scheduled workflow task, if this batch created it, it is due
+    /// at `now` and no worker has started it yet.
+    pub fn created_workflow_task_due(&self, now: Timestamp) -> Option<(TaskKey, &TaskQueue)> {
+        let task = self.state.workflow_task.as_ref()?;
+        if task.started_event_id.is_some() {
+            return None;
+        }
+        let key = self.task_key(TaskKind::Workflow, task.scheduled_event_id, task.attempt);
+        let index = self.created_task_due(&key, now)?;
+        Some((key, &self.tasks[index].queue))
     }
 
     pub fn complete_task(&mut self, key: TaskKey) {

@@ -6,6 +6,7 @@ use super::commands::check_commands;
 use super::liveness::Held;
 use super::state::Sticky;
 use super::txn::{Batch, RunTxn};
+use super::waiting_polls::MatchedPoll;
 use super::{Service, ServiceError, ServiceResult};
 use crate::command::Command;
 use crate::failure::{Failure, TimeoutType};
@@ -13,7 +14,7 @@ use crate::history::{EventAttributes as E, WorkflowTaskFailedCause};
 use crate::ids::{EventId, TaskQueue};
 use crate::payload::{self, Payload};
 use crate::storage::{RunKey, TaskKey, TaskKind, TimerKind};
-use futures::future::select;
+use futures::future::{Either, select};
 use std::pin::pin;
 
 impl Service {
@@ -63,7 +64,23 @@ impl Service {
                 .next_task_time(&queue, TaskKind::Workflow, now)
                 .await?;
             let wake_at = next.map_or(deadline, |t| t.min(deadline));
-            let _ = select(notified, self.clock.sleep_until(wake_at)).await;
+            // While it waits, a commit that schedules a task may start it for this poll.
+            let mut waiting = self.waiting_polls.wait(&queue, &identity);
+            let matched = {
+                let woken = select(notified, self.clock.sleep_until(wake_at));
+                match select(pin!(waiting.matched()), woken).await {
+                    Either::Left((matched, _)) => Some(matched),
+                    Either::Right(_) => None,
+                }
+            };
+            let matched = match matched {
+                Some(matched) => matched,
+                None => waiting.stop().await,
+            };
+            if let Some(started) = matched {
+                let task = self.workflow_task_of(started).await?;
+                return Ok(WorkflowPoll::Task(Box::new(task)));
+            }
         }
     }
 
@@ -161,6 +178,38 @@ impl Service {
             return None;
         }
         self.begin_workflow_task(run, &key, identity)
+    }
+
+    /// Starts, in `batch`'s commit, each workflow task the batch scheduled that is due now
+    /// for a poll waiting on its queue; each poll is answered once the commit is decided.
+    pub(super) fn start_for_waiting_polls(
+        &self,
+        batch: &mut Batch,
+    ) -> Vec<(MatchedPoll, StartedWorkflowTask)> {
+        let mut matched = Vec::new();
+        for run in &mut batch.runs {
+            let now = run.now();
+            if !run.is_running() {
+                continue;
+            }
+            let Some((key, queue)) = run.created_workflow_task_due(now) else {
+                continue;
+            };
+            let sticky = run.state.sticky.as_ref().map(|s| s.identity.as_str());
+            let Some(poll) = self
+                .waiting_polls
+                .take(queue, sticky, |identity| self.poller_taken_for_dead(identity))
+            else {
+                continue;
+            };
+            run.forget_created_task_due(&key, now);
+            match self.begin_workflow_task(run, &key, &poll.identity) {
+                Some(started) => matched.push((poll, started)),
+                // Not reached: the task was found scheduled and not started just above.
+                None => drop(poll),
+            }
+        }
+        matched
     }
 
     /// The task a worker gets for a started workflow task: its events from where the worker

@@ -166,3 +166,22 @@ impl Storage for HookedStorage {
         self.inner.get_request(request_id)
     }
 }
+
+/// A harness running `Chain` whose polls wait (60 s of its manual clock: until the test
+/// moves it), over the hooked storage `hook` builds, which is returned for its counters.
+pub fn harness_with_waiting_polls(
+    hook: impl FnOnce(MemoryStorage) -> HookedStorage,
+) -> (super::engine_harness::Harness, HookedStorage) {
+    let storage = MemoryStorage::new();
+    let hooked = hook(storage.clone());
+    let config = warpflow_engine::service::ServiceConfig {
+        poll_timeout: Duration::from_secs(60),
+        seed: 42,
+        ..Default::default()
+    };
+    let registry = warpflow_engine::Registry::new().with_workflow::<super::workflows::Chain>();
+    let clock = Arc::new(super::engine_harness::ManualClock::default());
+    let h =
+        super::engine_harness::Harness::serving(storage, Arc::new(hooked.clone()), config, registry, clock);
+    (h, hooked)
+}
