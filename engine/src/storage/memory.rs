@@ -165,9 +165,14 @@ impl State {
             self.remove_task(key);
         }
         for timer in create_timers {
-            self.remove_timer(&timer.key);
-            self.timers_by_due.insert((timer.due, timer.key.clone()));
-            self.timers.insert(timer.key, timer.due);
+            // One search of `timers` whether or not the timer was set: a timer set again
+            // only has its old due entry to drop (most timers are new, and were searched
+            // for and missed twice when removed first).
+            let entry = (timer.due, timer.key.clone());
+            if let Some(was_due) = self.timers.insert(timer.key, timer.due) {
+                self.timers_by_due.remove(&(was_due, entry.1.clone()));
+            }
+            self.timers_by_due.insert(entry);
         }
         for key in &delete_timers {
             self.remove_timer(key);
