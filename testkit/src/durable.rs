@@ -1,7 +1,8 @@
 //! Reads of a simulation's in-memory storage, made at once rather than through a client:
 //! `MemoryStorage` answers every call within its first poll, so the test kit reads runs and
 //! histories between simulation steps without spending simulated time or scheduling tasks
-//! (a campaign's liveness look and oracles, `TestEnv`'s replay check).
+//! (a campaign's liveness look and oracles; `TestEnv`'s replay check borrows them instead,
+//! through `MemoryStorage::with_histories`).
 
 use futures::FutureExt;
 use warpflow_engine::storage::{MemoryStorage, Storage, StorageError};

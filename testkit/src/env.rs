@@ -6,7 +6,6 @@
 //! resumed at every workflow task) against the registered code; a divergence fails the test
 //! with the structured report. `TestEnv::builder(..).replay_check(false)` turns that off.
 
-use crate::durable::read_histories;
 use crate::seed::{Seed, rerun_hint};
 use std::cell::Cell;
 use std::future::Future;
@@ -430,26 +429,31 @@ impl TestEnv {
     /// Replays every closed run of `workflow_id`; panics with the report on divergence.
     pub fn check_replay(&self, workflow_id: &WorkflowId) {
         // Straight from storage, as `histories` would read them through the engine, without
-        // spending simulation steps on it.
-        let histories = match read_histories(&self.storage, workflow_id) {
-            Ok(histories) => histories,
+        // spending simulation steps on it, and lent rather than copied: replaying only reads
+        // a history (and never calls the storage, which is locked meanwhile).
+        let replayer = Replayer::new(self.registry.clone());
+        let reports = self.storage.with_histories(workflow_id, |_, history| {
+            history.terminal_event()?;
+            let e = replayer.check(history).err()?;
+            let report = e
+                .activation_error()
+                .and_then(|a| a.as_nondeterminism())
+                .map_or_else(|| e.to_string(), |n| n.report());
+            Some(format!(
+                "replay check failed for {workflow_id} run {}:\n{report}\n\nhistory:\n{}",
+                history.run_id,
+                history.render_timeline()
+            ))
+        });
+        match reports {
+            Ok(reports) => {
+                if let Some(report) = reports.into_iter().flatten().next() {
+                    self.fail(&report);
+                }
+            }
             Err(e) => self.fail(&format!(
                 "could not read the histories of {workflow_id} to replay them: {e}"
             )),
-        };
-        let replayer = Replayer::new(self.registry.clone());
-        for history in histories.iter().filter(|h| h.terminal_event().is_some()) {
-            if let Err(e) = replayer.check(history) {
-                let report = e
-                    .activation_error()
-                    .and_then(|a| a.as_nondeterminism())
-                    .map_or_else(|| e.to_string(), |n| n.report());
-                self.fail(&format!(
-                    "replay check failed for {workflow_id} run {}:\n{report}\n\nhistory:\n{}",
-                    history.run_id,
-                    history.render_timeline()
-                ));
-            }
         }
     }
 

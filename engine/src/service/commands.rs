@@ -13,6 +13,7 @@ use crate::ids::EventId;
 use crate::limits::{PENDING_ACTIVITIES_MAX, PENDING_CHILDREN_MAX, PENDING_TIMERS_MAX};
 use crate::storage::{RunStatus, TaskKind, TimeoutTypeKey, TimerKind};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Checks a task's commands before any takes effect: attributes, limits, order. A rejected
 /// task is recorded as failed with the returned cause and message.
@@ -156,9 +157,9 @@ impl Service {
                     scheduled,
                     ActivityState {
                         activity_id,
-                        activity_type,
-                        input,
-                        options,
+                        activity_type: activity_type.into(),
+                        input: Arc::new(input),
+                        options: Arc::new(options),
                         task_queue: queue,
                         scheduled_time: now,
                         attempt: 1,

@@ -240,7 +240,7 @@ fn describe(record: &RunRecord) -> ServiceResult<RunDescription> {
             .iter()
             .map(|(scheduled, a)| PendingActivity {
                 scheduled_event_id: *scheduled,
-                activity_type: a.activity_type.clone(),
+                activity_type: a.activity_type.to_string(),
                 attempt: a.attempt,
                 running: a.started.is_some(),
                 last_failure: a.last_failure.clone(),

@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 use crate::vec_map::VecMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The workflow task of a run, from scheduled to completed.
@@ -28,13 +29,17 @@ pub(crate) struct WorkflowTaskState {
 }
 
 /// An activity from scheduled to its final outcome.
+///
+/// What the command scheduled (type, input, options) never changes, and is shared rather
+/// than copied each time a call copies the run's state to change it (`Arc`s encode as the
+/// values they hold, so the stored form is the same).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ActivityState {
     pub activity_id: ActivityId,
-    pub activity_type: String,
-    pub input: Payload,
-    pub options: ActivityOptions,
+    pub activity_type: Arc<str>,
+    pub input: Arc<Payload>,
+    pub options: Arc<ActivityOptions>,
     pub task_queue: TaskQueue,
     pub scheduled_time: Timestamp,
     /// The current attempt (1-based).

@@ -21,7 +21,7 @@ use super::{
     Commit, Lease, RequestId, RunKey, RunRecord, RunStatus, RunWrite, Storage, StorageError, StorageResult,
     Task, TaskKey, TaskKind, TimerKey, TimerRecord,
 };
-use crate::history::HistoryEvent;
+use crate::history::{History, HistoryEvent};
 use crate::ids::{EventId, RunId, TaskQueue, WorkflowId};
 use crate::payload::Payload;
 use crate::time::Timestamp;
@@ -46,6 +46,31 @@ impl MemoryStorage {
     /// An empty storage.
     pub fn new() -> MemoryStorage {
         MemoryStorage::default()
+    }
+
+    /// Calls `f` with each run of `workflow_id`, oldest first, and its history, lent rather
+    /// than copied: a test kit's replay check reads whole histories and only needs to look.
+    /// `f` runs with the storage locked, so it must not call the storage.
+    pub fn with_histories<T>(
+        &self,
+        workflow_id: &WorkflowId,
+        mut f: impl FnMut(&RunRecord, &History) -> T,
+    ) -> StorageResult<Vec<T>> {
+        self.with_state(|s| {
+            let Some(run_ids) = s.runs_by_workflow.get(workflow_id) else {
+                return Ok(Vec::new());
+            };
+            Ok(run_ids
+                .iter()
+                .filter_map(|run_id| {
+                    let key = RunKey {
+                        workflow_id: workflow_id.clone(),
+                        run_id: run_id.clone(),
+                    };
+                    s.runs.get(&key).map(|r| f(&r.record, &r.history))
+                })
+                .collect())
+        })
     }
 
     /// Runs `f` on the locked state.
@@ -81,8 +106,10 @@ struct State {
 #[derive(Debug)]
 struct StoredRun {
     record: RunRecord,
-    /// Dense from 1: the event with id `n` is at index `n - 1` (checked on every commit).
-    events: Vec<HistoryEvent>,
+    /// Kept as a whole `History` (ids and events) so that it can be lent as one
+    /// ([`MemoryStorage::with_histories`]). Its events are dense from 1: the event with id
+    /// `n` is at index `n - 1` (checked on every commit).
+    history: History,
 }
 
 /// The tasks of one `(queue, kind)`, split by whether they carry a lease.
@@ -165,9 +192,14 @@ impl State {
             self.remove_task(key);
         }
         for timer in create_timers {
-            self.remove_timer(&timer.key);
-            self.timers_by_due.insert((timer.due, timer.key.clone()));
-            self.timers.insert(timer.key, timer.due);
+            // One search of `timers` whether or not the timer was set: a timer set again
+            // only has its old due entry to drop (most timers are new, and were searched
+            // for and missed twice when removed first).
+            let entry = (timer.due, timer.key.clone());
+            if let Some(was_due) = self.timers.insert(timer.key, timer.due) {
+                self.timers_by_due.remove(&(was_due, entry.1.clone()));
+            }
+            self.timers_by_due.insert(entry);
         }
         for key in &delete_timers {
             self.remove_timer(key);
@@ -234,7 +266,7 @@ impl State {
                     stored.record.start_time,
                     stored.record.status == RunStatus::Running,
                 );
-                stored.events.extend(events);
+                stored.history.events.extend(events);
                 stored.record = record;
                 if was_started != start_time {
                     self.runs_by_start.remove(&(was_started, key.clone()));
@@ -255,7 +287,12 @@ impl State {
                     .entry(key.workflow_id.clone())
                     .or_default()
                     .push(key.run_id.clone());
-                self.runs.insert(key.clone(), StoredRun { record, events });
+                let history = History {
+                    workflow_id: key.workflow_id.clone(),
+                    run_id: key.run_id.clone(),
+                    events,
+                };
+                self.runs.insert(key.clone(), StoredRun { record, history });
                 self.runs_by_start.insert((start_time, key.clone()));
                 if running {
                     self.running.insert(key);
@@ -324,7 +361,12 @@ impl State {
         // Ids are dense from 1, so the event `from` is at index `from - 1`; ids 0 and 1 both
         // mean the whole history.
         let start = usize::try_from(from.0.saturating_sub(1)).unwrap_or(usize::MAX);
-        stored.events.get(start..).map(<[_]>::to_vec).unwrap_or_default()
+        stored
+            .history
+            .events
+            .get(start..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
     }
 
     fn list_runs(&self, workflow_id: Option<&WorkflowId>, limit: usize) -> Vec<RunRecord> {
