@@ -1,5 +1,5 @@
 //! `VecMap`: an ordered map kept as a sorted `Vec`, for the small maps of large values in a
-//! run's state (its pending activities, a handful at most).
+//! run's state (its pending activities, timers, children and waiters: a handful at most).
 //!
 //! A `BTreeMap` allocates whole nodes of eleven values: with values of a few hundred bytes a
 //! node is several kilobytes, past the allocator's fast path, and the service clones the
@@ -37,6 +37,10 @@ impl<K: Ord, V> VecMap<K, V> {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub fn contains_key(&self, key: &K) -> bool {
