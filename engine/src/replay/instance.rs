@@ -14,7 +14,7 @@ use super::error::{
 };
 use super::resolve::apply_event;
 use super::wake::WakeFlags;
-use crate::command::{Command, describe_event};
+use crate::command::{Command, StepText, describe_event};
 use crate::history::{EventAttributes as E, HistoryError, HistoryEvent, Marker};
 use crate::ids::{EventId, RunId, WorkflowId};
 use crate::limits::{POLLS_PER_ACTIVATION_MAX, REPORT_MATCHED_STEPS};
@@ -51,7 +51,8 @@ pub struct WorkflowInstance {
     /// True between polling a live task and seeing how that task ended.
     live_task_open: bool,
     workflow_task: u32,
-    matched_recent: VecDeque<MatchedStep>,
+    /// The last matched command events, for a report; their text is written only if one is.
+    matched_recent: VecDeque<(EventId, StepText)>,
     /// The event that closed the run, once history has it.
     closed_by: Option<EventId>,
     poisoned: Option<String>,
@@ -488,19 +489,17 @@ impl WorkflowInstance {
                 Some(&command),
             ));
         }
-        let command = self.unmatched.pop_front();
-        if let Some(command) = &command {
-            self.on_matched(command, event)?;
-        }
+        let Some(command) = self.unmatched.pop_front() else {
+            return Ok(());
+        };
+        self.on_matched(&command, event)?;
         if self.matched_recent.capacity() == 0 {
             // Room for the steps a report shows and the one pushed before the oldest goes,
             // at once rather than grown.
             self.matched_recent.reserve_exact(REPORT_MATCHED_STEPS + 1);
         }
-        self.matched_recent.push_back(MatchedStep {
-            event_id: event.event_id,
-            description: describe_event(&event.attributes),
-        });
+        self.matched_recent
+            .push_back((event.event_id, StepText::of_matched(&event.attributes, command)));
         if self.matched_recent.len() > REPORT_MATCHED_STEPS {
             self.matched_recent.pop_front();
         }
@@ -593,7 +592,14 @@ impl WorkflowInstance {
             expected: recorded.map(describe_event),
             actual: command.map(Command::describe),
             actual_verb: command.map_or("issues", Command::verb),
-            matched_before: self.matched_recent.iter().cloned().collect(),
+            matched_before: self
+                .matched_recent
+                .iter()
+                .map(|(event_id, text)| MatchedStep {
+                    event_id: *event_id,
+                    description: text.render(),
+                })
+                .collect(),
             hint,
         }))
     }
