@@ -168,9 +168,10 @@ pub(crate) struct RunState {
     /// Commands issued in the current workflow task, in order.
     pub commands: Vec<Command>,
     pub lookahead: Lookahead,
-    // The maps below hold a handful of entries at most, with keys mostly inserted in order:
-    // sorted vectors, not B-trees, so a replay (which builds and drops a run's state each
-    // time) allocates one small buffer per map instead of whole nodes.
+    // The maps in `VecMap`s hold a handful of entries at most (numbered ones mostly inserted
+    // in order, handlers one per signal or query type): sorted vectors, not B-trees, so a
+    // replay (which builds and drops a run's state each time) allocates one small buffer per
+    // map instead of whole nodes.
     pub activities: VecMap<u32, ActivitySlot>,
     pub activity_by_event: VecMap<EventId, u32>,
     pub timers: VecMap<u32, TimerSlot>,
@@ -179,8 +180,8 @@ pub(crate) struct RunState {
     pub child_by_event: VecMap<EventId, u32>,
     pub waiters: VecMap<u64, Waiter>,
     pub signals: BTreeMap<String, VecDeque<Payload>>,
-    pub signal_handlers: BTreeMap<String, SignalHandler>,
-    pub query_handlers: BTreeMap<String, QueryHandler>,
+    pub signal_handlers: VecMap<String, SignalHandler>,
+    pub query_handlers: VecMap<String, QueryHandler>,
     pub cancel_requested: bool,
     /// Patch decisions made in this run, so every call for one id agrees.
     pub patches: BTreeMap<String, bool>,
@@ -212,8 +213,8 @@ impl RunState {
             child_by_event: VecMap::new(),
             waiters: VecMap::new(),
             signals: BTreeMap::new(),
-            signal_handlers: BTreeMap::new(),
-            query_handlers: BTreeMap::new(),
+            signal_handlers: VecMap::new(),
+            query_handlers: VecMap::new(),
             cancel_requested: false,
             patches: BTreeMap::new(),
             fatal: None,
