@@ -50,6 +50,9 @@ pub struct WorkflowInstance {
     matching_task: bool,
     /// True between polling a live task and seeing how that task ended.
     live_task_open: bool,
+    /// False while a replayer runs a task live only to match its commands against history:
+    /// they are then moved to the queue to match, not copied for an answer nobody sends.
+    answer_live_task: bool,
     workflow_task: u32,
     /// The last matched command events, for a report; their text is written only if one is.
     matched_recent: VecDeque<(EventId, StepText)>,
@@ -85,6 +88,7 @@ impl WorkflowInstance {
             unmatched: VecDeque::new(),
             matching_task: false,
             live_task_open: false,
+            answer_live_task: true,
             workflow_task: 0,
             matched_recent: VecDeque::new(),
             closed_by: None,
@@ -195,6 +199,15 @@ impl WorkflowInstance {
             self.poisoned = Some(e.to_string());
         }
         result
+    }
+
+    /// [`activate`](Self::activate) for a replayer, which matches a live task's commands
+    /// against the rest of the history rather than sending them: no answer is returned.
+    pub(crate) fn activate_unanswered(&mut self, events: &[HistoryEvent]) -> Result<(), ActivationError> {
+        self.answer_live_task = false;
+        let activated = self.activate(events);
+        self.answer_live_task = true;
+        activated.map(drop)
     }
 
     /// Checks, after the last event of a history, that every command of the last replayed
@@ -349,11 +362,15 @@ impl WorkflowInstance {
             let mut s = self.run_state()?.borrow_mut();
             s.now = event.event_time;
             s.replaying = replaying;
-            s.lookahead = if replaying {
+            let next = if replaying {
                 lookahead(&rest[1..])
             } else {
                 Lookahead::default()
             };
+            // Most tasks record no marker: an empty lookahead is kept rather than replaced.
+            if !(next.is_empty() && s.lookahead.is_empty()) {
+                s.lookahead = next;
+            }
         }
         self.workflow_task += 1;
         self.deliver_pending_signals()?;
@@ -377,8 +394,13 @@ impl WorkflowInstance {
             Ok(None)
         } else {
             self.live_task_open = true;
-            self.unmatched.extend(commands.iter().cloned());
-            Ok(Some(commands))
+            if self.answer_live_task {
+                self.unmatched.extend(commands.iter().cloned());
+                Ok(Some(commands))
+            } else {
+                self.unmatched.extend(commands);
+                Ok(None)
+            }
         }
     }
 

@@ -144,6 +144,12 @@ pub(crate) struct Lookahead {
     pub side_effects: BTreeMap<u32, Payload>,
 }
 
+impl Lookahead {
+    pub fn is_empty(&self) -> bool {
+        self.patches.is_empty() && self.side_effects.is_empty()
+    }
+}
+
 pub(crate) type SignalHandler = Box<dyn FnMut(Payload) -> Result<(), crate::payload::PayloadError>>;
 pub(crate) type QueryHandler = Rc<dyn Fn(&Payload) -> Result<Payload, crate::payload::PayloadError>>;
 
