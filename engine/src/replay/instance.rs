@@ -22,7 +22,7 @@ use crate::payload::{Payload, PayloadError};
 use crate::registry::{Registry, WorkflowFuture};
 use crate::workflow::WorkflowCtx;
 use crate::workflow::ctx::deliver_signal;
-use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, WorkflowInfo};
+use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, Waiter, WorkflowInfo};
 use futures::FutureExt;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -362,14 +362,11 @@ impl WorkflowInstance {
             let mut s = self.run_state()?.borrow_mut();
             s.now = event.event_time;
             s.replaying = replaying;
-            let next = if replaying {
-                lookahead(&rest[1..])
-            } else {
-                Lookahead::default()
-            };
             // Most tasks record no marker: an empty lookahead is kept rather than replaced.
-            if !(next.is_empty() && s.lookahead.is_empty()) {
-                s.lookahead = next;
+            match replaying.then(|| lookahead(&rest[1..])).flatten() {
+                Some(found) => s.lookahead = found,
+                None if !s.lookahead.is_empty() => s.lookahead = Lookahead::default(),
+                None => {}
             }
         }
         self.workflow_task += 1;
@@ -695,11 +692,12 @@ pub enum QueryError {
     },
 }
 
-/// The markers recorded by the task whose command events start `rest`.
-fn lookahead(rest: &[HistoryEvent]) -> Lookahead {
-    let mut found = Lookahead::default();
+/// The markers recorded by the task whose command events start `rest`, if it recorded any.
+fn lookahead(rest: &[HistoryEvent]) -> Option<Lookahead> {
+    let mut found: Option<Lookahead> = None;
     for event in rest.iter().take_while(|e| e.attributes.is_command_event()) {
         if let E::MarkerRecorded { marker, .. } = &event.attributes {
+            let found = found.get_or_insert_with(Lookahead::default);
             match marker {
                 Marker::Patch { patch_id, .. } => {
                     found.patches.insert(patch_id.clone());
@@ -730,6 +728,11 @@ fn is_deprecated_patch(event: &E) -> bool {
 /// called with the state not borrowed. A condition already woken is not woken again until it
 /// is polled: one held but not awaited must not keep the run polling forever.
 fn wake_satisfied_conditions(state: &Shared) {
+    let waiting = |w: &Waiter| matches!(w.wait_for, WaitFor::Condition(_)) && !w.woken;
+    // Checked first, as it is after every poll: most of the time no condition waits.
+    if !state.borrow().waiters.values().any(waiting) {
+        return;
+    }
     let conditions: Vec<_> = state
         .borrow()
         .waiters
