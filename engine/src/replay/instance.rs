@@ -39,7 +39,6 @@ pub struct WorkflowInstance {
     registry: Registry,
     workflow_id: WorkflowId,
     run_id: RunId,
-    workflow_type: String,
     state: Option<Shared>,
     root: Option<WorkflowFuture>,
     wake: Arc<WakeFlags>,
@@ -80,7 +79,6 @@ impl WorkflowInstance {
             registry,
             workflow_id,
             run_id,
-            workflow_type: String::new(),
             state: None,
             root: None,
             wake: Arc::new(WakeFlags::default()),
@@ -320,7 +318,6 @@ impl WorkflowInstance {
             }
             .into());
         }
-        self.workflow_type = workflow_type.clone();
         let definition = self.registry.workflow(workflow_type)?;
         let info = WorkflowInfo {
             workflow_id: self.workflow_id.clone(),
@@ -478,7 +475,7 @@ impl WorkflowInstance {
     fn panic_error(&self, panic: &(dyn std::any::Any + Send)) -> ActivationError {
         ActivationError::Panic {
             workflow_id: self.workflow_id.clone(),
-            workflow_type: self.workflow_type.clone(),
+            workflow_type: self.workflow_type(),
             message: panic_message(panic),
         }
     }
@@ -604,7 +601,7 @@ impl WorkflowInstance {
         ActivationError::Nondeterminism(Box::new(Nondeterminism {
             workflow_id: self.workflow_id.clone(),
             run_id: self.run_id.clone(),
-            workflow_type: self.workflow_type.clone(),
+            workflow_type: self.workflow_type(),
             event_id,
             workflow_task: self.workflow_task,
             kind,
@@ -626,9 +623,19 @@ impl WorkflowInstance {
     fn violation(&self, kind: ViolationKind) -> ActivationError {
         ActivationError::DeterminismViolation(Box::new(DeterminismViolation {
             workflow_id: self.workflow_id.clone(),
-            workflow_type: self.workflow_type.clone(),
+            workflow_type: self.workflow_type(),
             kind,
         }))
+    }
+
+    /// The run's workflow type, for errors (empty before the run started). Kept only in the
+    /// run's state: a replay makes one instance per path, and a second copy was one more
+    /// allocation each time.
+    fn workflow_type(&self) -> String {
+        self.state
+            .as_ref()
+            .and_then(|state| state.try_borrow().ok().map(|s| s.info.workflow_type.clone()))
+            .unwrap_or_default()
     }
 
     fn run_state(&self) -> Result<&Shared, ActivationError> {
