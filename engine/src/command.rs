@@ -214,23 +214,22 @@ fn describe_marker(marker: &Marker) -> String {
 
 /// A command event in the words of [`Command::describe`]: `TimerStarted(1day)`.
 pub fn describe_event(event: &EventAttributes) -> String {
+    detail_text(event).unwrap_or_else(|| event.event_type().to_owned())
+}
+
+/// [`describe_event`]'s text for the events it says more of than their type, `None` for the
+/// others.
+fn detail_text(event: &EventAttributes) -> Option<String> {
     use EventAttributes as E;
-    match event {
-        // The common case, spelled out: every replay describes each command event it matches.
-        E::ActivityTaskScheduled { activity_type, .. } => {
-            let mut text = String::with_capacity("ActivityTaskScheduled()".len() + activity_type.len());
-            text.push_str("ActivityTaskScheduled(");
-            text.push_str(activity_type);
-            text.push(')');
-            text
-        }
+    let text = match event {
+        E::ActivityTaskScheduled { activity_type, .. } => activity_scheduled_text(activity_type),
         E::ActivityTaskCancelRequested {
             scheduled_event_id, ..
         } => format!("ActivityTaskCancelRequested(event {scheduled_event_id})"),
         E::TimerStarted {
             start_to_fire_timeout,
             ..
-        } => format!("TimerStarted({})", human_duration(*start_to_fire_timeout)),
+        } => timer_started_text(*start_to_fire_timeout),
         E::TimerCanceled { timer_id, .. } => format!("TimerCanceled(timer {timer_id})"),
         E::MarkerRecorded { marker, .. } => format!("MarkerRecorded({})", describe_marker(marker)),
         E::StartChildWorkflowExecutionInitiated {
@@ -247,6 +246,67 @@ pub fn describe_event(event: &EventAttributes) -> String {
         E::WorkflowExecutionContinuedAsNew { workflow_type, .. } => {
             format!("WorkflowExecutionContinuedAsNew({workflow_type})")
         }
-        other => other.event_type().to_owned(),
+        _ => return None,
+    };
+    Some(text)
+}
+
+fn activity_scheduled_text(activity_type: &str) -> String {
+    let mut text = String::with_capacity("ActivityTaskScheduled()".len() + activity_type.len());
+    text.push_str("ActivityTaskScheduled(");
+    text.push_str(activity_type);
+    text.push(')');
+    text
+}
+
+fn timer_started_text(duration: Duration) -> String {
+    format!("TimerStarted({})", human_duration(duration))
+}
+
+/// A matched command event's [`describe_event`] text, kept in parts until a report asks for
+/// it: a replay matches every command event and keeps the last few for a report it almost
+/// never writes, so the common steps cost no formatting and no allocation.
+#[derive(Debug)]
+pub(crate) enum StepText {
+    /// `ActivityTaskScheduled(<type>)`, the type taken from the matched command.
+    ActivityScheduled(String),
+    /// `TimerStarted(<duration>)`.
+    TimerStarted(Duration),
+    /// An event whose text is its type alone.
+    EventType(&'static str),
+    /// Any other event, described at once.
+    Text(String),
+}
+
+impl StepText {
+    /// The text of `event`, which `command` matched (its parts are taken rather than copied).
+    pub(crate) fn of_matched(event: &EventAttributes, command: Command) -> StepText {
+        use EventAttributes as E;
+        match (event, command) {
+            (E::ActivityTaskScheduled { .. }, Command::ScheduleActivity { activity_type, .. }) => {
+                StepText::ActivityScheduled(activity_type)
+            }
+            (
+                E::TimerStarted {
+                    start_to_fire_timeout,
+                    ..
+                },
+                _,
+            ) => StepText::TimerStarted(*start_to_fire_timeout),
+            _ => match detail_text(event) {
+                Some(text) => StepText::Text(text),
+                None => StepText::EventType(event.event_type()),
+            },
+        }
+    }
+
+    /// The text, as [`describe_event`] gives it.
+    pub(crate) fn render(&self) -> String {
+        match self {
+            StepText::ActivityScheduled(activity_type) => activity_scheduled_text(activity_type),
+            StepText::TimerStarted(duration) => timer_started_text(*duration),
+            StepText::EventType(event_type) => (*event_type).to_owned(),
+            StepText::Text(text) => text.clone(),
+        }
     }
 }

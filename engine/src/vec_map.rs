@@ -1,5 +1,5 @@
 //! `VecMap`: an ordered map kept as a sorted `Vec`, for the small maps of large values in a
-//! run's state (its pending activities, a handful at most).
+//! run's state (its pending activities, timers, children and waiters: a handful at most).
 //!
 //! A `BTreeMap` allocates whole nodes of eleven values: with values of a few hundred bytes a
 //! node is several kilobytes, past the allocator's fast path, and the service clones the
@@ -9,6 +9,7 @@
 
 use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -31,23 +32,41 @@ impl<K: Ord, V> VecMap<K, V> {
         VecMap::default()
     }
 
-    fn find(&self, key: &K) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.cmp(key))
+    /// Looks `key` up as any borrowed form of `K` (a `&str` for a `String` key), as a
+    /// `BTreeMap` does.
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
     }
 
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn contains_key(&self, key: &K) -> bool {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).is_ok()
     }
 
-    pub fn get(&self, key: &K) -> Option<&V> {
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).ok().map(|i| &self.entries[i].1)
     }
 
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).ok().map(|i| &mut self.entries[i].1)
     }
 
@@ -62,13 +81,30 @@ impl<K: Ord, V> VecMap<K, V> {
         }
     }
 
-    pub fn remove(&mut self, key: &K) -> Option<V> {
-        self.find(key).ok().map(|i| self.entries.remove(i).1)
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    /// Removes the entry of `key` and returns it with its key, so that it can go back in
+    /// without making the key again.
+    pub fn remove_entry<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| self.entries.remove(i))
     }
 
     /// The entries in key order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
+        self.entries.iter().map(|(k, _)| k)
     }
 
     /// The values in key order.
@@ -136,7 +172,21 @@ mod tests {
             *v = "I";
         }
         assert_eq!(map.values().copied().collect::<Vec<_>>(), ["A", "e", "I"]);
+        assert_eq!(map.keys().copied().collect::<Vec<_>>(), [1, 5, 9]);
+        assert_eq!(map.remove_entry(&5), Some((5, "e")));
+        map.insert(5, "e");
         assert_eq!(map.into_iter().map(|(k, _)| k).collect::<Vec<_>>(), [1, 5, 9]);
+    }
+
+    #[test]
+    fn string_keys_are_looked_up_by_str() {
+        let mut map = VecMap::new();
+        map.insert("approve".to_owned(), 1);
+        map.insert("cancel".to_owned(), 2);
+        assert_eq!(map.get("cancel"), Some(&2));
+        assert!(map.contains_key("approve") && !map.contains_key("other"));
+        assert_eq!(map.remove_entry("approve"), Some(("approve".to_owned(), 1)));
+        assert_eq!(map.remove("approve"), None);
     }
 
     #[test]

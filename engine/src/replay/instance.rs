@@ -14,7 +14,7 @@ use super::error::{
 };
 use super::resolve::apply_event;
 use super::wake::WakeFlags;
-use crate::command::{Command, describe_event};
+use crate::command::{Command, StepText, describe_event};
 use crate::history::{EventAttributes as E, HistoryError, HistoryEvent, Marker};
 use crate::ids::{EventId, RunId, WorkflowId};
 use crate::limits::{POLLS_PER_ACTIVATION_MAX, REPORT_MATCHED_STEPS};
@@ -22,7 +22,7 @@ use crate::payload::{Payload, PayloadError};
 use crate::registry::{Registry, WorkflowFuture};
 use crate::workflow::WorkflowCtx;
 use crate::workflow::ctx::deliver_signal;
-use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, WorkflowInfo};
+use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, Waiter, WorkflowInfo};
 use futures::FutureExt;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -39,7 +39,6 @@ pub struct WorkflowInstance {
     registry: Registry,
     workflow_id: WorkflowId,
     run_id: RunId,
-    workflow_type: String,
     state: Option<Shared>,
     root: Option<WorkflowFuture>,
     wake: Arc<WakeFlags>,
@@ -50,8 +49,12 @@ pub struct WorkflowInstance {
     matching_task: bool,
     /// True between polling a live task and seeing how that task ended.
     live_task_open: bool,
+    /// False while a replayer runs a task live only to match its commands against history:
+    /// they are then moved to the queue to match, not copied for an answer nobody sends.
+    answer_live_task: bool,
     workflow_task: u32,
-    matched_recent: VecDeque<MatchedStep>,
+    /// The last matched command events, for a report; their text is written only if one is.
+    matched_recent: VecDeque<(EventId, StepText)>,
     /// The event that closed the run, once history has it.
     closed_by: Option<EventId>,
     poisoned: Option<String>,
@@ -76,7 +79,6 @@ impl WorkflowInstance {
             registry,
             workflow_id,
             run_id,
-            workflow_type: String::new(),
             state: None,
             root: None,
             wake: Arc::new(WakeFlags::default()),
@@ -84,6 +86,7 @@ impl WorkflowInstance {
             unmatched: VecDeque::new(),
             matching_task: false,
             live_task_open: false,
+            answer_live_task: true,
             workflow_task: 0,
             matched_recent: VecDeque::new(),
             closed_by: None,
@@ -196,6 +199,15 @@ impl WorkflowInstance {
         result
     }
 
+    /// [`activate`](Self::activate) for a replayer, which matches a live task's commands
+    /// against the rest of the history rather than sending them: no answer is returned.
+    pub(crate) fn activate_unanswered(&mut self, events: &[HistoryEvent]) -> Result<(), ActivationError> {
+        self.answer_live_task = false;
+        let activated = self.activate(events);
+        self.answer_live_task = true;
+        activated.map(drop)
+    }
+
     /// Checks, after the last event of a history, that every command of the last replayed
     /// task found its recorded event.
     pub fn finish_replay(&mut self) -> Result<(), ActivationError> {
@@ -306,7 +318,6 @@ impl WorkflowInstance {
             }
             .into());
         }
-        self.workflow_type = workflow_type.clone();
         let definition = self.registry.workflow(workflow_type)?;
         let info = WorkflowInfo {
             workflow_id: self.workflow_id.clone(),
@@ -348,11 +359,12 @@ impl WorkflowInstance {
             let mut s = self.run_state()?.borrow_mut();
             s.now = event.event_time;
             s.replaying = replaying;
-            s.lookahead = if replaying {
-                lookahead(&rest[1..])
-            } else {
-                Lookahead::default()
-            };
+            // Most tasks record no marker: an empty lookahead is kept rather than replaced.
+            match replaying.then(|| lookahead(&rest[1..])).flatten() {
+                Some(found) => s.lookahead = found,
+                None if !s.lookahead.is_empty() => s.lookahead = Lookahead::default(),
+                None => {}
+            }
         }
         self.workflow_task += 1;
         self.deliver_pending_signals()?;
@@ -376,8 +388,13 @@ impl WorkflowInstance {
             Ok(None)
         } else {
             self.live_task_open = true;
-            self.unmatched.extend(commands.iter().cloned());
-            Ok(Some(commands))
+            if self.answer_live_task {
+                self.unmatched.extend(commands.iter().cloned());
+                Ok(Some(commands))
+            } else {
+                self.unmatched.extend(commands);
+                Ok(None)
+            }
         }
     }
 
@@ -458,7 +475,7 @@ impl WorkflowInstance {
     fn panic_error(&self, panic: &(dyn std::any::Any + Send)) -> ActivationError {
         ActivationError::Panic {
             workflow_id: self.workflow_id.clone(),
-            workflow_type: self.workflow_type.clone(),
+            workflow_type: self.workflow_type(),
             message: panic_message(panic),
         }
     }
@@ -488,19 +505,17 @@ impl WorkflowInstance {
                 Some(&command),
             ));
         }
-        let command = self.unmatched.pop_front();
-        if let Some(command) = &command {
-            self.on_matched(command, event)?;
-        }
+        let Some(command) = self.unmatched.pop_front() else {
+            return Ok(());
+        };
+        self.on_matched(&command, event)?;
         if self.matched_recent.capacity() == 0 {
             // Room for the steps a report shows and the one pushed before the oldest goes,
             // at once rather than grown.
             self.matched_recent.reserve_exact(REPORT_MATCHED_STEPS + 1);
         }
-        self.matched_recent.push_back(MatchedStep {
-            event_id: event.event_id,
-            description: describe_event(&event.attributes),
-        });
+        self.matched_recent
+            .push_back((event.event_id, StepText::of_matched(&event.attributes, command)));
         if self.matched_recent.len() > REPORT_MATCHED_STEPS {
             self.matched_recent.pop_front();
         }
@@ -586,14 +601,21 @@ impl WorkflowInstance {
         ActivationError::Nondeterminism(Box::new(Nondeterminism {
             workflow_id: self.workflow_id.clone(),
             run_id: self.run_id.clone(),
-            workflow_type: self.workflow_type.clone(),
+            workflow_type: self.workflow_type(),
             event_id,
             workflow_task: self.workflow_task,
             kind,
             expected: recorded.map(describe_event),
             actual: command.map(Command::describe),
             actual_verb: command.map_or("issues", Command::verb),
-            matched_before: self.matched_recent.iter().cloned().collect(),
+            matched_before: self
+                .matched_recent
+                .iter()
+                .map(|(event_id, text)| MatchedStep {
+                    event_id: *event_id,
+                    description: text.render(),
+                })
+                .collect(),
             hint,
         }))
     }
@@ -601,9 +623,19 @@ impl WorkflowInstance {
     fn violation(&self, kind: ViolationKind) -> ActivationError {
         ActivationError::DeterminismViolation(Box::new(DeterminismViolation {
             workflow_id: self.workflow_id.clone(),
-            workflow_type: self.workflow_type.clone(),
+            workflow_type: self.workflow_type(),
             kind,
         }))
+    }
+
+    /// The run's workflow type, for errors (empty before the run started). Kept only in the
+    /// run's state: a replay makes one instance per path, and a second copy was one more
+    /// allocation each time.
+    fn workflow_type(&self) -> String {
+        self.state
+            .as_ref()
+            .and_then(|state| state.try_borrow().ok().map(|s| s.info.workflow_type.clone()))
+            .unwrap_or_default()
     }
 
     fn run_state(&self) -> Result<&Shared, ActivationError> {
@@ -667,11 +699,12 @@ pub enum QueryError {
     },
 }
 
-/// The markers recorded by the task whose command events start `rest`.
-fn lookahead(rest: &[HistoryEvent]) -> Lookahead {
-    let mut found = Lookahead::default();
+/// The markers recorded by the task whose command events start `rest`, if it recorded any.
+fn lookahead(rest: &[HistoryEvent]) -> Option<Lookahead> {
+    let mut found: Option<Lookahead> = None;
     for event in rest.iter().take_while(|e| e.attributes.is_command_event()) {
         if let E::MarkerRecorded { marker, .. } = &event.attributes {
+            let found = found.get_or_insert_with(Lookahead::default);
             match marker {
                 Marker::Patch { patch_id, .. } => {
                     found.patches.insert(patch_id.clone());
@@ -702,6 +735,11 @@ fn is_deprecated_patch(event: &E) -> bool {
 /// called with the state not borrowed. A condition already woken is not woken again until it
 /// is polled: one held but not awaited must not keep the run polling forever.
 fn wake_satisfied_conditions(state: &Shared) {
+    let waiting = |w: &Waiter| matches!(w.wait_for, WaitFor::Condition(_)) && !w.woken;
+    // Checked first, as it is after every poll: most of the time no condition waits.
+    if !state.borrow().waiters.values().any(waiting) {
+        return;
+    }
     let conditions: Vec<_> = state
         .borrow()
         .waiters

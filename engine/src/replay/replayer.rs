@@ -107,11 +107,19 @@ impl Replayer {
     /// the recorded commands and end in the same state. This is the check for histories
     /// recorded by older code (versioning): it never runs a task live.
     pub fn check_compatibility(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
+        self.check_compatibility_at(history, &task_boundaries(history))
+    }
+
+    /// [`check_compatibility`](Self::check_compatibility) with the history's task boundaries
+    /// found once for every path that needs them.
+    fn check_compatibility_at(
+        &self,
+        history: &History,
+        boundaries: &[TaskBoundary],
+    ) -> Result<ReplayOutcome, ReplayError> {
         let outcome = self.replay(history)?;
-        let mut task_ends: Vec<usize> = task_boundaries(history)
-            .iter()
-            .map(|b| b.after_commands)
-            .collect();
+        let mut task_ends = Vec::with_capacity(boundaries.len() + 1);
+        task_ends.extend(boundaries.iter().map(|b| b.after_commands));
         task_ends.push(history.events.len());
         self.compare(&outcome.summary, history, &task_ends, ReplayMode::TaskByTask)?;
         Ok(outcome)
@@ -123,8 +131,8 @@ impl Replayer {
     /// histories recorded by the same code; on older histories a patched change would
     /// rightly take its new path when run live.
     pub fn check(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
-        let outcome = self.check_compatibility(history)?;
         let boundaries = task_boundaries(history);
+        let outcome = self.check_compatibility_at(history, &boundaries)?;
         for (n, boundary) in boundaries.iter().enumerate() {
             let mode = ReplayMode::ResumedAtTask(u32::try_from(n + 1).unwrap_or(u32::MAX));
             let splits = [boundary.started + 1, history.events.len()];
@@ -166,7 +174,9 @@ impl Replayer {
         );
         let mut from = 0;
         for &to in splits {
-            instance.activate(&history.events[from..to]).map_err(failed)?;
+            instance
+                .activate_unanswered(&history.events[from..to])
+                .map_err(failed)?;
             from = to;
         }
         instance.finish_replay().map_err(failed)?;

@@ -160,7 +160,7 @@ fn resolve_child(
 }
 
 fn child_seq(
-    by_event: &std::collections::BTreeMap<EventId, u32>,
+    by_event: &crate::vec_map::VecMap<EventId, u32>,
     event: &HistoryEvent,
     initiated_event_id: EventId,
 ) -> Result<u32, ActivationError> {

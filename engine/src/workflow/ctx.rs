@@ -236,12 +236,15 @@ impl WorkflowCtx {
 /// Hands a signal to its handler, or buffers it for a receiver. The handler is taken out of
 /// the state while it runs, so it may use the context.
 pub(crate) fn deliver_signal(state: &Shared, name: &str, payload: crate::payload::Payload) {
-    let handler = state.borrow_mut().signal_handlers.remove(name);
+    let handler = state.borrow_mut().signal_handlers.remove_entry(name);
     match handler {
-        Some(mut handler) => {
+        Some((key, mut handler)) => {
             let result = handler(payload);
             let mut s = state.borrow_mut();
-            s.signal_handlers.entry(name.to_owned()).or_insert(handler);
+            // The handler goes back unless the handler itself set a new one.
+            if !s.signal_handlers.contains_key(name) {
+                s.signal_handlers.insert(key, handler);
+            }
             if let Err(e) = result {
                 s.set_fatal(crate::replay::ActivationError::Payload(e));
             }

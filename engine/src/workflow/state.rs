@@ -144,6 +144,12 @@ pub(crate) struct Lookahead {
     pub side_effects: BTreeMap<u32, Payload>,
 }
 
+impl Lookahead {
+    pub fn is_empty(&self) -> bool {
+        self.patches.is_empty() && self.side_effects.is_empty()
+    }
+}
+
 pub(crate) type SignalHandler = Box<dyn FnMut(Payload) -> Result<(), crate::payload::PayloadError>>;
 pub(crate) type QueryHandler = Rc<dyn Fn(&Payload) -> Result<Payload, crate::payload::PayloadError>>;
 
@@ -168,16 +174,20 @@ pub(crate) struct RunState {
     /// Commands issued in the current workflow task, in order.
     pub commands: Vec<Command>,
     pub lookahead: Lookahead,
+    // The maps in `VecMap`s hold a handful of entries at most (numbered ones mostly inserted
+    // in order, handlers one per signal or query type): sorted vectors, not B-trees, so a
+    // replay (which builds and drops a run's state each time) allocates one small buffer per
+    // map instead of whole nodes.
     pub activities: VecMap<u32, ActivitySlot>,
-    pub activity_by_event: BTreeMap<EventId, u32>,
-    pub timers: BTreeMap<u32, TimerSlot>,
-    pub timer_by_id: BTreeMap<TimerId, u32>,
-    pub children: BTreeMap<u32, ChildSlot>,
-    pub child_by_event: BTreeMap<EventId, u32>,
-    pub waiters: BTreeMap<u64, Waiter>,
+    pub activity_by_event: VecMap<EventId, u32>,
+    pub timers: VecMap<u32, TimerSlot>,
+    pub timer_by_id: VecMap<TimerId, u32>,
+    pub children: VecMap<u32, ChildSlot>,
+    pub child_by_event: VecMap<EventId, u32>,
+    pub waiters: VecMap<u64, Waiter>,
     pub signals: BTreeMap<String, VecDeque<Payload>>,
-    pub signal_handlers: BTreeMap<String, SignalHandler>,
-    pub query_handlers: BTreeMap<String, QueryHandler>,
+    pub signal_handlers: VecMap<String, SignalHandler>,
+    pub query_handlers: VecMap<String, QueryHandler>,
     pub cancel_requested: bool,
     /// Patch decisions made in this run, so every call for one id agrees.
     pub patches: BTreeMap<String, bool>,
@@ -202,15 +212,15 @@ impl RunState {
             commands: Vec::new(),
             lookahead: Lookahead::default(),
             activities: VecMap::new(),
-            activity_by_event: BTreeMap::new(),
-            timers: BTreeMap::new(),
-            timer_by_id: BTreeMap::new(),
-            children: BTreeMap::new(),
-            child_by_event: BTreeMap::new(),
-            waiters: BTreeMap::new(),
+            activity_by_event: VecMap::new(),
+            timers: VecMap::new(),
+            timer_by_id: VecMap::new(),
+            children: VecMap::new(),
+            child_by_event: VecMap::new(),
+            waiters: VecMap::new(),
             signals: BTreeMap::new(),
-            signal_handlers: BTreeMap::new(),
-            query_handlers: BTreeMap::new(),
+            signal_handlers: VecMap::new(),
+            query_handlers: VecMap::new(),
             cancel_requested: false,
             patches: BTreeMap::new(),
             fatal: None,
