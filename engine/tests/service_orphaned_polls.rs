@@ -233,16 +233,14 @@ fn a_poll_left_by_a_worker_silent_past_the_timeout_hands_it_nothing() {
 /// dropped at `dropped`: `w2` gets the work within the liveness timeout of its arrival, and
 /// the run completes. The run's history.
 ///
-/// A workflow-task poll waiting when the task is scheduled is started in the commit that
-/// schedules it, so by then it may have answered: the answer dies with the connection.
+/// A workflow-task poll waiting when the task is scheduled is handed it by the commit that
+/// schedules it, so it has answered before it is dropped: the answer dies with the
+/// connection.
 fn back_within_the_timeout(work: Work, dropped: Dropped) -> History {
     let outcome = orphaned(work, TIMEOUT / 2, dropped);
     match work {
         Work::WorkflowTask => assert!(
-            matches!(
-                outcome.orphan_answered,
-                None | Some(Some(Handed::WorkflowTask(_)))
-            ),
+            matches!(outcome.orphan_answered, Some(Some(Handed::WorkflowTask(_)))),
             "dropped {dropped:?}: {:?}",
             outcome.orphan_answered
         ),

@@ -432,7 +432,7 @@ impl TestEnv {
         // spending simulation steps on it, and lent rather than copied: replaying only reads
         // a history (and never calls the storage, which is locked meanwhile).
         let replayer = Replayer::new(self.registry.clone());
-        let reports = self.storage.with_histories(workflow_id, |_, history| {
+        let reports = self.storage.with_histories(workflow_id, |history| {
             history.terminal_event()?;
             let e = replayer.check(history).err()?;
             let report = e

@@ -76,15 +76,12 @@ impl WaitingPolls {
         skip: impl Fn(&str) -> bool,
     ) -> Option<MatchedPoll> {
         let mut table = self.lock();
-        let waiting = table.queues.get_mut(queue)?;
+        let waiting = table.queues.get(queue)?;
         let index = waiting
             .iter()
             .position(|w| Some(w.identity.as_str()) == sticky && !skip(&w.identity))
             .or_else(|| waiting.iter().rposition(|w| !skip(&w.identity)))?;
-        let taken = waiting.remove(index)?;
-        if waiting.is_empty() {
-            table.queues.remove(queue);
-        }
+        let taken = table.remove_at(queue, index)?;
         Some(MatchedPoll {
             identity: taken.identity,
             reply: taken.reply,
@@ -94,17 +91,23 @@ impl WaitingPolls {
     /// Removes poll `id`; false if a commit took it meanwhile.
     fn remove(&self, queue: &TaskQueue, id: u64) -> bool {
         let mut table = self.lock();
-        let Some(waiting) = table.queues.get_mut(queue) else {
-            return false;
-        };
-        let Some(index) = waiting.iter().position(|w| w.id == id) else {
-            return false;
-        };
-        waiting.remove(index);
+        let index = table
+            .queues
+            .get(queue)
+            .and_then(|waiting| waiting.iter().position(|w| w.id == id));
+        index.and_then(|index| table.remove_at(queue, index)).is_some()
+    }
+}
+
+impl Table {
+    /// Removes the poll at `index` of `queue`, and the queue's entry once none waits.
+    fn remove_at(&mut self, queue: &TaskQueue, index: usize) -> Option<Waiting> {
+        let waiting = self.queues.get_mut(queue)?;
+        let removed = waiting.remove(index);
         if waiting.is_empty() {
-            table.queues.remove(queue);
+            self.queues.remove(queue);
         }
-        true
+        removed
     }
 }
 

@@ -202,11 +202,11 @@ impl Service {
             else {
                 continue;
             };
-            run.forget_created_task_due(&key, now);
-            match self.begin_workflow_task(run, &key, &poll.identity) {
-                Some(started) => matched.push((poll, started)),
-                // Not reached: the task was found scheduled and not started just above.
-                None => drop(poll),
+            // The row goes only once the task is started: a task that did not start (and the
+            // poll, which then looks again) must stay in the queue.
+            if let Some(started) = self.begin_workflow_task(run, &key, &poll.identity) {
+                run.forget_created_task_due(&key, now);
+                matched.push((poll, started));
             }
         }
         matched

@@ -48,13 +48,13 @@ impl MemoryStorage {
         MemoryStorage::default()
     }
 
-    /// Calls `f` with each run of `workflow_id`, oldest first, and its history, lent rather
+    /// Calls `f` with the history of each run of `workflow_id`, oldest first, lent rather
     /// than copied: a test kit's replay check reads whole histories and only needs to look.
     /// `f` runs with the storage locked, so it must not call the storage.
     pub fn with_histories<T>(
         &self,
         workflow_id: &WorkflowId,
-        mut f: impl FnMut(&RunRecord, &History) -> T,
+        mut f: impl FnMut(&History) -> T,
     ) -> StorageResult<Vec<T>> {
         self.with_state(|s| {
             let Some(run_ids) = s.runs_by_workflow.get(workflow_id) else {
@@ -67,7 +67,7 @@ impl MemoryStorage {
                         workflow_id: workflow_id.clone(),
                         run_id: run_id.clone(),
                     };
-                    s.runs.get(&key).map(|r| f(&r.record, &r.history))
+                    s.runs.get(&key).map(|r| f(&r.history))
                 })
                 .collect())
         })
