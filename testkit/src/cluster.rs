@@ -27,15 +27,17 @@
 //! fails or hangs the next attempts (of any type), logging each attempt it affects.
 //!
 //! [`SimCluster::run_random`] draws faults from [`FaultRates`] until a horizon;
-//! [`SimCluster::run_plan`] follows a [`FaultPlan`]. Both spawn the same **fault driver**, a
-//! task that wakes at each fault a plan times, at the horizon, where faults stop, and, in
-//! random mode or for a plan with a horizon, every [`RANDOM_FAULT_CADENCE`] until then (random
-//! mode rolls for crashes and arms activity faults at these ticks). Since the storage and
-//! network draw the same random values per operation in both modes, and the driver wakes at
-//! the same times, the plan exported from a random run ([`SimCluster::fault_plan`]: each
-//! per-operation fault at its operation, each crash at its tick, the run's horizon) replays
-//! that run exactly: the same fault log, the same trace. That is what lets a campaign shrink
-//! a failing random run.
+//! [`SimCluster::run_plan`] follows a [`FaultPlan`]. Random mode rolls, at every
+//! [`RANDOM_FAULT_CADENCE`] tick until the horizon, for crashes and for arming activity
+//! faults; it rolls every tick up front, so that the crashes become timed faults and the
+//! activity faults are scheduled on [`ActivityFaults`] at their ticks. Both modes then spawn
+//! the same **fault driver**, a task that wakes only at each timed fault and at the horizon,
+//! where faults stop. Since the storage and network draw the same random values per
+//! operation in both modes, and the driver wakes at the same times, the plan exported from a
+//! random run ([`SimCluster::fault_plan`]: each per-operation fault at its operation, each
+//! crash at its tick, the run's horizon) replays that run exactly: the same fault log, the
+//! same trace. That is what lets a campaign shrink a failing random run. (Waking at every
+//! tick, as the driver once did, cost a W1 campaign about a tenth of its time.)
 
 use crate::faulty_activity::ActivityFaults;
 use futures::StreamExt;
@@ -63,8 +65,7 @@ pub const CLUSTER_TASK_QUEUE: &str = "campaign";
 /// The network node name of the cluster's client.
 pub const CLIENT_NODE: &str = "client-0";
 
-/// How often random mode rolls for crashes (the fault driver wakes at this cadence in both
-/// modes).
+/// How often random mode rolls for crashes and activity faults.
 pub const RANDOM_FAULT_CADENCE: Duration = Duration::from_millis(100);
 
 /// How long a poll waits for a task, and the timer loop without looking at storage: as
@@ -386,15 +387,13 @@ impl Inner {
 struct FaultDriver {
     /// When faults stop, since the start.
     horizon: Duration,
-    /// Whether it wakes every [`RANDOM_FAULT_CADENCE`] before the horizon.
-    ticks: bool,
-    /// Random mode's rolls at each tick.
-    roller: Option<Roller>,
     /// Faults to apply at these times, in order.
     timed: Vec<(Timestamp, Fault)>,
+    /// Random mode: activity faults armed and not taken by the horizon are disarmed there.
+    disarm_at_horizon: bool,
 }
 
-/// Random mode's rolls at each tick of the fault driver.
+/// Random mode's rolls at each [`RANDOM_FAULT_CADENCE`] tick.
 struct Roller {
     rates: FaultRates,
     workers: u64,
@@ -406,28 +405,40 @@ struct Roller {
 }
 
 impl Roller {
-    fn roll(&mut self, inner: &Arc<Inner>) {
-        // Always three draws per tick on each stream, whatever the rates.
-        let crash_worker = self.crashes.chance(self.rates.crash_worker);
-        let which = self.crashes.below(self.workers);
-        let crash_engine = self.crashes.chance(self.rates.crash_engine);
-        if crash_worker {
-            inner.apply(&Fault::CrashWorker { worker: which as u32 });
+    /// Rolls every tick after `origin` and before `end`: the crashes, as timed faults, and the
+    /// activity faults, scheduled on `activities` at their ticks.
+    fn roll_ticks(
+        &mut self,
+        origin: Timestamp,
+        end: Timestamp,
+        activities: &ActivityFaults,
+    ) -> Vec<(Timestamp, Fault)> {
+        let mut crashes = Vec::new();
+        let ticks = (1u32..).map(|tick| origin.plus(RANDOM_FAULT_CADENCE * tick));
+        for at in ticks.take_while(|at| *at < end) {
+            // Always three draws per tick on each stream, whatever the rates.
+            let crash_worker = self.crashes.chance(self.rates.crash_worker);
+            let which = self.crashes.below(self.workers);
+            let crash_engine = self.crashes.chance(self.rates.crash_engine);
+            if crash_worker {
+                crashes.push((at, Fault::CrashWorker { worker: which as u32 }));
+            }
+            if crash_engine {
+                crashes.push((at, Fault::CrashEngine));
+            }
+            let fail_activity = self.activities.chance(self.rates.activity_failure);
+            let attempts = 1 + self.activities.below(3) as u32;
+            let time_out_activity = self.activities.chance(self.rates.activity_timeout);
+            // Armed without a trace line: each attempt they affect is logged and traced with
+            // its number, which is all a plan replaying this run arms.
+            if fail_activity {
+                activities.schedule(at, &Fault::FailActivity { attempts });
+            }
+            if time_out_activity {
+                activities.schedule(at, &Fault::TimeOutActivity);
+            }
         }
-        if crash_engine {
-            inner.apply(&Fault::CrashEngine);
-        }
-        let fail_activity = self.activities.chance(self.rates.activity_failure);
-        let attempts = 1 + self.activities.below(3) as u32;
-        let time_out_activity = self.activities.chance(self.rates.activity_timeout);
-        // Armed without a trace line: each attempt they affect is logged and traced with its
-        // number, which is all a plan replaying this run arms.
-        if fail_activity {
-            inner.activities.apply(&Fault::FailActivity { attempts });
-        }
-        if time_out_activity {
-            inner.activities.apply(&Fault::TimeOutActivity);
-        }
+        crashes
     }
 }
 
@@ -742,10 +753,8 @@ impl SimCluster {
         timed.sort_by_key(|(at, _)| *at);
         self.spawn_fault_driver(FaultDriver {
             horizon: plan.end(),
-            // A horizon marks a random run's plan: replaying it needs the random ticks.
-            ticks: plan.horizon.is_some(),
-            roller: None,
             timed,
+            disarm_at_horizon: false,
         });
         Ok(())
     }
@@ -760,17 +769,18 @@ impl SimCluster {
         self.inner.storage.faults().set_rates(rates);
         self.inner.network.set_rates(rates);
         let seed = self.inner.config.seed;
-        let roller = Roller {
+        let mut roller = Roller {
             rates: *rates,
             workers: u64::from(self.inner.config.workers.max(1)),
             crashes: Dice::new(stream(seed, Stream::Faults)),
             activities: Dice::new(activity_fault_stream(seed)),
         };
+        let end = self.sim.config().start.plus(horizon);
+        let timed = roller.roll_ticks(self.sim.now(), end, &self.inner.activities);
         self.spawn_fault_driver(FaultDriver {
             horizon,
-            ticks: true,
-            roller: Some(roller),
-            timed: Vec::new(),
+            timed,
+            disarm_at_horizon: true,
         });
     }
 
@@ -778,39 +788,28 @@ impl SimCluster {
     fn spawn_fault_driver(&self, driver: FaultDriver) {
         let FaultDriver {
             horizon,
-            ticks,
-            mut roller,
             timed,
+            disarm_at_horizon,
         } = driver;
         *lock(&self.inner.horizon) = Some(horizon);
         let inner = self.inner.clone();
-        let origin = self.sim.now();
         let end = self.sim.config().start.plus(horizon);
         self.sim.spawn("faults", async move {
             let mut timed = timed.into_iter().peekable();
-            let mut tick: u32 = 1;
             let mut stopped = false;
             loop {
-                let next_tick =
-                    Some(origin.plus(RANDOM_FAULT_CADENCE * tick)).filter(|at| ticks && *at < end);
                 let next_timed = timed.peek().map(|(at, _)| *at);
                 let stop = Some(end).filter(|_| !stopped);
-                let Some(next) = [next_tick, next_timed, stop].into_iter().flatten().min() else {
+                let Some(next) = [next_timed, stop].into_iter().flatten().min() else {
                     return;
                 };
                 inner.clock.sleep_until(next).await;
-                if next_tick == Some(next) {
-                    tick += 1;
-                    if let Some(roller) = &mut roller {
-                        roller.roll(&inner);
-                    }
-                }
                 while let Some((_, fault)) = timed.next_if(|(at, _)| *at <= next) {
                     inner.apply(&fault);
                 }
                 if !stopped && next >= end {
                     stopped = true;
-                    if roller.is_some() {
+                    if disarm_at_horizon {
                         // Random arming not taken by now is not a fault of this run.
                         inner.activities.clear();
                     }

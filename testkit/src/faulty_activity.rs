@@ -9,7 +9,9 @@
 //!   timeout fires and the retry policy runs the activity again.
 //!
 //! Attempts are numbered from 1 as they start, across workers and activity types. Arming a
-//! fault only counts it, at once ([`ActivityFaults::apply`]) or as the attempt of a given
+//! fault only counts it: at once ([`ActivityFaults::apply`]), from a virtual time on
+//! ([`ActivityFaults::schedule`], counted by the first look at the knob at or after that time,
+//! so random mode arms its faults without waking the simulation), or as the attempt of a given
 //! number starts ([`ActivityFaults::plan`]); each attempt it affects is logged to the
 //! [`SharedFaultLog`] as it starts, with its number ([`Op::Attempt`]; `FailActivity { attempts:
 //! 1 }` per failed attempt, or `TimeOutActivity`), like storage and network faults, which are
@@ -17,11 +19,12 @@
 //! affected.
 
 use futures::future::BoxFuture;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use warpflow_engine::env::SharedClock;
 use warpflow_engine::payload::Payload;
 use warpflow_engine::registry::ActivityDefinition;
-use warpflow_engine::{ActivityCtx, ActivityError, Registry};
+use warpflow_engine::{ActivityCtx, ActivityError, Registry, Timestamp};
 use warpflow_sim::{Fault, Op, PlannedOps, SharedFaultLog, SharedTrace};
 
 /// The error type of an injected activity failure.
@@ -35,9 +38,18 @@ struct Pending {
     attempts: u64,
     /// Faults planned at attempt numbers, armed as that attempt starts.
     planned: PlannedOps,
+    /// Faults armed from a virtual time on, in time order.
+    scheduled: VecDeque<(Timestamp, Fault)>,
 }
 
 impl Pending {
+    /// Arms the scheduled faults whose time has come.
+    fn arm_due(&mut self, now: Timestamp) {
+        while let Some((_, fault)) = self.scheduled.pop_front_if(|(at, _)| *at <= now) {
+            self.arm(&fault);
+        }
+    }
+
     /// Counts `fault` if it is an activity fault; says whether it was.
     fn arm(&mut self, fault: &Fault) -> bool {
         match fault {
@@ -98,6 +110,17 @@ impl ActivityFaults {
         self.lock().arm(fault)
     }
 
+    /// Arms `fault` at virtual time `at` if it is an activity fault, and says whether it
+    /// was: from then on it is armed as by [`apply`](Self::apply). Faults must be scheduled
+    /// in time order.
+    pub fn schedule(&self, at: Timestamp, fault: &Fault) -> bool {
+        if !matches!(fault, Fault::FailActivity { .. } | Fault::TimeOutActivity) {
+            return false;
+        }
+        self.lock().scheduled.push_back((at, fault.clone()));
+        true
+    }
+
     /// Plans `fault` for attempt number `attempt` (numbered from 1 as attempts start, as the
     /// log numbers them) if it is an activity fault, and says whether it was: it is armed as
     /// that attempt starts, so that attempt takes it.
@@ -109,17 +132,19 @@ impl ActivityFaults {
         true
     }
 
-    /// Disarms every activity fault armed and not yet taken (those planned at an attempt
-    /// stay planned).
+    /// Disarms every activity fault armed and not yet taken, and every one scheduled (those
+    /// planned at an attempt stay planned).
     pub fn clear(&self) {
         let mut pending = self.lock();
         pending.failures = 0;
         pending.timeouts = 0;
+        pending.scheduled.clear();
     }
 
     /// The failures and timeouts armed and not yet taken.
     pub fn pending(&self) -> (u64, u64) {
-        let pending = self.lock();
+        let mut pending = self.lock();
+        pending.arm_due(self.clock.now());
         (pending.failures, pending.timeouts)
     }
 
@@ -127,6 +152,7 @@ impl ActivityFaults {
     fn take(&self, ctx: &ActivityCtx) -> Verdict {
         let (verdict, number) = {
             let mut pending = self.lock();
+            pending.arm_due(self.clock.now());
             pending.attempts += 1;
             let number = pending.attempts;
             for fault in pending.planned.take(number) {
