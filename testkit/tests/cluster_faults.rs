@@ -23,10 +23,17 @@ fn random_activity_faults_arm_at_their_ticks_and_disarm_at_the_horizon() {
     // Ticks at 100, 200, ..., 500 ms: each arms a failure of 1 to 3 attempts and a timeout.
     cluster.sim().run_for(Duration::from_millis(500)).expect("ran");
     let (failures, timeouts) = faults.pending();
-    assert!((5..=15).contains(&failures), "failures armed by five ticks: {failures}");
+    assert!(
+        (5..=15).contains(&failures),
+        "failures armed by five ticks: {failures}"
+    );
     assert_eq!(timeouts, 5, "one timeout per tick");
 
     cluster.sim().run_for(Duration::from_secs(1)).expect("ran");
-    assert_eq!(faults.pending(), (0, 0), "faults no attempt took are disarmed at the horizon");
+    assert_eq!(
+        faults.pending(),
+        (0, 0),
+        "faults no attempt took are disarmed at the horizon"
+    );
     assert!(cluster.fault_log().snapshot().is_empty(), "none was injected");
 }
