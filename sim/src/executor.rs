@@ -19,13 +19,12 @@ use rand_chacha::rand_core::Rng;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use warpflow_engine::env::{Clock, Spawner};
+use warpflow_engine::env::{Clock, Sleep, Spawner, Timers};
 use warpflow_engine::time::Timestamp;
 
 /// 2026-01-01T00:00:00Z: simulations start here, so histories are byte-stable.
@@ -566,37 +565,28 @@ impl Clock for SimClock {
         self.shared.now()
     }
 
-    fn sleep_until(&self, deadline: Timestamp) -> BoxFuture<'static, ()> {
-        Box::pin(Sleep {
-            shared: self.shared.clone(),
-            deadline,
-            key: None,
-        })
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep {
+        Sleep::on_timers(self.shared.clone(), deadline)
     }
 }
 
-/// A timer on virtual time.
-struct Sleep {
-    shared: SharedState,
-    deadline: Timestamp,
-    /// Its entry in the timers once registered.
-    key: Option<TimerKey>,
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.shared.now() >= this.deadline {
+/// Virtual-time timers, for the engine's [`Sleep`]: a sleep holds its deadline and its
+/// registration number, the timers' key, so that it costs no allocation of its own.
+impl Timers for Shared {
+    fn poll_timer(
+        &self,
+        deadline: Timestamp,
+        registration: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        if self.now() >= deadline {
             // Time only moves by firing the earliest timers, every one due with it: a timer
             // whose deadline has come has left the timers already.
-            this.key = None;
             return Poll::Ready(());
         }
-        let mut state = this.shared.lock();
-        match this.key {
-            Some(key) => match state.timer_position(key) {
+        let mut state = self.lock();
+        match *registration {
+            Some(number) => match state.timer_position((deadline, number)) {
                 // Polled again before it fired: keep the entry, update a changed waker.
                 Ok(at) => {
                     let waker = &mut state.timers[at].1;
@@ -604,26 +594,22 @@ impl Future for Sleep {
                         *waker = cx.waker().clone();
                     }
                 }
-                Err(at) => state.timers.insert(at, (key, cx.waker().clone())),
+                Err(at) => state.timers.insert(at, ((deadline, number), cx.waker().clone())),
             },
             None => {
                 state.next_timer += 1;
-                let key = (this.deadline, state.next_timer);
-                this.key = Some(key);
+                let key = (deadline, state.next_timer);
+                *registration = Some(key.1);
                 let at = state.timer_position(key).unwrap_or_else(|at| at);
                 state.timers.insert(at, (key, cx.waker().clone()));
             }
         }
         Poll::Pending
     }
-}
 
-impl Drop for Sleep {
-    fn drop(&mut self) {
+    fn cancel_timer(&self, deadline: Timestamp, registration: u64) {
         // A timer nobody waits for must not hold virtual time up or hide a deadlock.
-        if let Some(key) = self.key {
-            self.shared.lock().remove_timer(key);
-        }
+        self.lock().remove_timer((deadline, registration));
     }
 }
 
