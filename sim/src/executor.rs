@@ -17,14 +17,14 @@ use futures::future::{BoxFuture, LocalBoxFuture};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::Rng;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use warpflow_engine::env::{Clock, Spawner};
+use warpflow_engine::env::{Clock, Sleep, Spawner, Timers};
 use warpflow_engine::time::Timestamp;
 
 /// 2026-01-01T00:00:00Z: simulations start here, so histories are byte-stable.
@@ -86,27 +86,76 @@ pub enum SimError {
 
 type TaskId = u64;
 
+/// A task's place: its id (unique in a run, the order picks are made in) and its slot in
+/// the task table (reused once the task is gone, so the table stays as small as the number
+/// of live tasks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TaskKey {
+    id: TaskId,
+    slot: usize,
+}
+
 /// What wakers, timers and spawners share with the executor.
-#[derive(Default)]
 struct Shared {
-    now: Timestamp,
-    /// Timers by (deadline, registration order): deterministic order among equal deadlines.
-    timers: BTreeMap<(Timestamp, u64), Waker>,
+    /// Virtual time in Unix milliseconds, outside the lock: every component reads the clock
+    /// on every operation, and only the executor's thread ever moves it.
+    now: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// The part of [`Shared`] behind the lock.
+#[derive(Default)]
+struct State {
+    /// Pending timers sorted by (deadline, registration order) *descending*, so that the
+    /// earliest is last and firing it is a `pop` (a handful of timers are pending at a time:
+    /// a vector costs no allocation per timer, where a map frees and reallocates its node
+    /// each time it empties). Registration order orders equal deadlines deterministically.
+    timers: Vec<(TimerKey, Waker)>,
     next_timer: u64,
-    ready: BTreeSet<TaskId>,
+    /// The ready tasks, each once, in no order (a pick sorts them by id). A handful at a
+    /// time, so a vector with a linear duplicate check beats a set.
+    ready: Vec<TaskKey>,
     spawned: Vec<(&'static str, BoxFuture<'static, ()>)>,
 }
 
-type SharedState = Arc<Mutex<Shared>>;
+type TimerKey = (Timestamp, u64);
 
-fn lock(shared: &SharedState) -> MutexGuard<'_, Shared> {
-    // The lock is never held across user code, so a poisoned lock only follows a panic in
-    // this module; the state is still consistent.
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+impl State {
+    /// Where the timer `key` is, or would go, in `timers` (descending order).
+    fn timer_position(&self, key: TimerKey) -> Result<usize, usize> {
+        self.timers.binary_search_by(|(probe, _)| key.cmp(probe))
+    }
+
+    fn remove_timer(&mut self, key: TimerKey) {
+        if let Ok(at) = self.timer_position(key) {
+            self.timers.remove(at);
+        }
+    }
+}
+
+type SharedState = Arc<Shared>;
+
+fn new_shared(start: Timestamp) -> SharedState {
+    Arc::new(Shared {
+        now: AtomicU64::new(start.as_millis()),
+        state: Mutex::new(State::default()),
+    })
+}
+
+impl Shared {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.now.load(Ordering::Relaxed))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The lock is never held across user code, so a poisoned lock only follows a panic in
+        // this module; the state is still consistent.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 struct TaskWaker {
-    id: TaskId,
+    key: TaskKey,
     shared: SharedState,
 }
 
@@ -115,35 +164,82 @@ impl Wake for TaskWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        lock(&self.shared).ready.insert(self.id);
+        let mut state = self.shared.lock();
+        if !state.ready.contains(&self.key) {
+            state.ready.push(self.key);
+        }
     }
 }
 
 struct Task {
+    id: TaskId,
     name: &'static str,
-    /// `None` while the task is being polled (it stays in the map, so a step costs no
+    /// `None` while the task is being polled (it keeps its slot, so a step costs no
     /// removal and re-insertion).
     future: Option<LocalBoxFuture<'static, ()>>,
     waker: Waker,
+}
+
+/// The live tasks by slot, with the free slots to reuse.
+#[derive(Default)]
+struct Tasks {
+    slots: Vec<Option<Task>>,
+    free: Vec<usize>,
+}
+
+impl Tasks {
+    /// The task at `key`, if it still exists.
+    fn get_mut(&mut self, key: TaskKey) -> Option<&mut Task> {
+        self.slots
+            .get_mut(key.slot)
+            .and_then(Option::as_mut)
+            .filter(|task| task.id == key.id)
+    }
+
+    fn contains(&self, key: TaskKey) -> bool {
+        self.slots
+            .get(key.slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|task| task.id == key.id)
+    }
+
+    fn remove(&mut self, key: TaskKey) {
+        if self.contains(key) {
+            self.slots[key.slot] = None;
+            self.free.push(key.slot);
+        }
+    }
+
+    /// The names of the live tasks, in id order.
+    fn names(&self) -> Vec<String> {
+        let mut live: Vec<(TaskId, &'static str)> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|task| (task.id, task.name))
+            .collect();
+        live.sort_unstable_by_key(|(id, _)| *id);
+        live.into_iter().map(|(_, name)| name.to_owned()).collect()
+    }
 }
 
 /// The executor. `!Send`: a simulation runs on one thread.
 pub struct Sim {
     config: SimConfig,
     shared: SharedState,
-    tasks: RefCell<BTreeMap<TaskId, Task>>,
-    next_task: RefCell<TaskId>,
+    tasks: RefCell<Tasks>,
+    next_task: Cell<TaskId>,
     scheduling: RefCell<ChaCha8Rng>,
-    steps: RefCell<u64>,
+    steps: Cell<u64>,
     /// Actions to run once the executor has made a number of steps, in registration order.
     step_actions: RefCell<BTreeMap<u64, Vec<StepAction>>>,
     /// The step of the first action in `step_actions` (`u64::MAX`: none), so that a step
     /// without an action due costs one comparison.
     next_action_step: Cell<u64>,
-    /// Scratch space reused by every step (the ready tasks to pick from) and every jump of
-    /// time (the wakers due), so that neither allocates.
-    scratch_ready: RefCell<Vec<TaskId>>,
+    /// Scratch space reused by every jump of time (the wakers due) and every adoption of
+    /// spawned tasks, so that neither allocates.
     scratch_due: RefCell<Vec<Waker>>,
+    scratch_spawned: RefCell<Vec<(&'static str, BoxFuture<'static, ()>)>>,
 }
 
 type StepAction = Box<dyn FnOnce()>;
@@ -153,7 +249,7 @@ impl std::fmt::Debug for Sim {
         f.debug_struct("Sim")
             .field("config", &self.config)
             .field("now", &self.now())
-            .field("steps", &*self.steps.borrow())
+            .field("steps", &self.steps.get())
             .finish_non_exhaustive()
     }
 }
@@ -161,19 +257,17 @@ impl std::fmt::Debug for Sim {
 impl Sim {
     /// A simulation with `config`.
     pub fn new(config: SimConfig) -> Sim {
-        let shared = SharedState::default();
-        lock(&shared).now = config.start;
         Sim {
             scheduling: RefCell::new(rng::stream(config.seed, Stream::Scheduling)),
+            shared: new_shared(config.start),
             config,
-            shared,
-            tasks: RefCell::new(BTreeMap::new()),
-            next_task: RefCell::new(0),
-            steps: RefCell::new(0),
+            tasks: RefCell::new(Tasks::default()),
+            next_task: Cell::new(0),
+            steps: Cell::new(0),
             step_actions: RefCell::new(BTreeMap::new()),
             next_action_step: Cell::new(u64::MAX),
-            scratch_ready: RefCell::new(Vec::new()),
             scratch_due: RefCell::new(Vec::new()),
+            scratch_spawned: RefCell::new(Vec::new()),
         }
     }
 
@@ -184,7 +278,7 @@ impl Sim {
 
     /// Current virtual time.
     pub fn now(&self) -> Timestamp {
-        lock(&self.shared).now
+        self.shared.now()
     }
 
     /// Virtual time elapsed since the start.
@@ -194,7 +288,7 @@ impl Sim {
 
     /// Polls made so far.
     pub fn steps(&self) -> u64 {
-        *self.steps.borrow()
+        self.steps.get()
     }
 
     /// Runs `action` once the executor has made `step` steps, just before the next one (at
@@ -250,26 +344,30 @@ impl Sim {
         self.add_task(name, Box::pin(future));
     }
 
-    fn add_task(&self, name: &'static str, future: LocalBoxFuture<'static, ()>) -> TaskId {
-        let id = {
-            let mut next = self.next_task.borrow_mut();
-            *next += 1;
-            *next
+    fn add_task(&self, name: &'static str, future: LocalBoxFuture<'static, ()>) -> TaskKey {
+        let id = self.next_task.get() + 1;
+        self.next_task.set(id);
+        let mut tasks = self.tasks.borrow_mut();
+        let slot = match tasks.free.pop() {
+            Some(slot) => slot,
+            None => {
+                tasks.slots.push(None);
+                tasks.slots.len() - 1
+            }
         };
+        let key = TaskKey { id, slot };
         let waker = Waker::from(Arc::new(TaskWaker {
-            id,
+            key,
             shared: self.shared.clone(),
         }));
-        self.tasks.borrow_mut().insert(
+        tasks.slots[slot] = Some(Task {
             id,
-            Task {
-                name,
-                future: Some(future),
-                waker,
-            },
-        );
-        lock(&self.shared).ready.insert(id);
-        id
+            name,
+            future: Some(future),
+            waker,
+        });
+        self.shared.lock().ready.push(key);
+        key
     }
 
     /// Runs the simulation until `goal` completes, and returns its output. Other tasks keep
@@ -277,7 +375,7 @@ impl Sim {
     pub fn run_until<T: 'static>(&self, goal: impl Future<Output = T> + 'static) -> Result<T, SimError> {
         let output = Rc::new(RefCell::new(None));
         let slot = output.clone();
-        let goal_id = self.add_task(
+        let goal_key = self.add_task(
             "goal",
             Box::pin(async move {
                 let value = goal.await;
@@ -287,7 +385,7 @@ impl Sim {
         let result = self.drive(|| output.borrow().is_some());
         if result.is_err() {
             // The goal is abandoned with the run; its task must not linger into the next one.
-            self.tasks.borrow_mut().remove(&goal_id);
+            self.tasks.borrow_mut().remove(goal_key);
         }
         result?;
         output.take().ok_or(SimError::Deadlock {
@@ -320,10 +418,11 @@ impl Sim {
 
     /// When the earliest timer is due, if any is set.
     pub fn next_timer(&self) -> Option<Timestamp> {
-        lock(&self.shared)
+        self.shared
+            .lock()
             .timers
-            .first_key_value()
-            .map(|(&(deadline, _), _)| deadline)
+            .last()
+            .map(|((deadline, _), _)| *deadline)
     }
 
     /// Jumps virtual time to the earliest timer and wakes what is due then. Fails as a
@@ -334,20 +433,23 @@ impl Sim {
 
     /// Picks one ready task at random (the scheduling stream: one draw per pick among the
     /// ready tasks that still exist, in id order) and marks it not ready; `None` when none is.
-    fn pick_ready(&self) -> Option<TaskId> {
-        let mut shared = lock(&self.shared);
-        let mut ready = self.scratch_ready.borrow_mut();
-        ready.clear();
+    fn pick_ready(&self) -> Option<TaskKey> {
+        let mut state = self.shared.lock();
+        let ready = &mut state.ready;
         {
+            // A task that ended while ready is never picked again (ids are not reused).
             let tasks = self.tasks.borrow();
-            ready.extend(shared.ready.iter().copied().filter(|id| tasks.contains_key(id)));
+            ready.retain(|key| tasks.contains(*key));
         }
         if ready.is_empty() {
             return None;
         }
-        let pick = ready[(self.scheduling.borrow_mut().next_u64() % ready.len() as u64) as usize];
-        shared.ready.remove(&pick);
-        Some(pick)
+        if ready.len() > 1 {
+            ready.sort_unstable_by_key(|key| key.id);
+        }
+        let at = (self.scheduling.borrow_mut().next_u64() % ready.len() as u64) as usize;
+        // The order of the rest does not matter: the next pick sorts again.
+        Some(ready.swap_remove(at))
     }
 
     fn drive(&self, done: impl Fn() -> bool) -> Result<(), SimError> {
@@ -363,26 +465,23 @@ impl Sim {
         }
     }
 
-    fn step(&self, id: TaskId) -> Result<(), SimError> {
-        let made = *self.steps.borrow();
+    fn step(&self, key: TaskKey) -> Result<(), SimError> {
+        let made = self.steps.get();
         if made >= self.next_action_step.get() {
             self.run_step_actions(made);
         }
-        {
-            let mut steps = self.steps.borrow_mut();
-            *steps += 1;
-            if *steps > self.config.max_steps {
-                return Err(SimError::StepBudget {
-                    steps: self.config.max_steps,
-                    at: self.now(),
-                });
-            }
+        self.steps.set(made + 1);
+        if made + 1 > self.config.max_steps {
+            return Err(SimError::StepBudget {
+                steps: self.config.max_steps,
+                at: self.now(),
+            });
         }
-        // The future is taken out while it runs (the map is not borrowed then), so the task
+        // The future is taken out while it runs (the table is not borrowed then), so the task
         // may spawn others.
         let (mut future, waker) = {
             let mut tasks = self.tasks.borrow_mut();
-            let Some(task) = tasks.get_mut(&id) else {
+            let Some(task) = tasks.get_mut(key) else {
                 return Ok(());
             };
             let Some(future) = task.future.take() else {
@@ -394,28 +493,36 @@ impl Sim {
         let pending = future.as_mut().poll(&mut cx).is_pending();
         let mut tasks = self.tasks.borrow_mut();
         if pending {
-            if let Some(task) = tasks.get_mut(&id) {
+            if let Some(task) = tasks.get_mut(key) {
                 task.future = Some(future);
             }
         } else {
-            tasks.remove(&id);
+            tasks.remove(key);
         }
         Ok(())
     }
 
     fn adopt_spawned(&self) {
-        let spawned = std::mem::take(&mut lock(&self.shared).spawned);
-        for (name, future) in spawned {
+        let mut spawned = self.scratch_spawned.borrow_mut();
+        {
+            let mut state = self.shared.lock();
+            if state.spawned.is_empty() {
+                return;
+            }
+            // Swapped with the scratch vector: both keep their capacity.
+            std::mem::swap(&mut state.spawned, &mut *spawned);
+        }
+        for (name, future) in spawned.drain(..) {
             self.add_task(name, future);
         }
     }
 
     /// Jumps to the earliest timer and wakes everything due then.
     fn advance_time(&self) -> Result<(), SimError> {
-        let mut shared = lock(&self.shared);
-        let Some((&(deadline, _), _)) = shared.timers.first_key_value() else {
-            drop(shared);
-            let blocked = self.tasks.borrow().values().map(|t| t.name.to_owned()).collect();
+        let mut state = self.shared.lock();
+        let Some(deadline) = state.timers.last().map(|((deadline, _), _)| *deadline) else {
+            drop(state);
+            let blocked = self.tasks.borrow().names();
             return Err(SimError::Deadlock {
                 at: self.now(),
                 blocked,
@@ -425,17 +532,17 @@ impl Sim {
         if deadline > end {
             return Err(SimError::TimeBudget { next: deadline, end });
         }
-        shared.now = shared.now.max(deadline);
-        let now = shared.now;
+        let now = self.shared.now().max(deadline);
+        self.shared.now.store(now.as_millis(), Ordering::Relaxed);
         let mut due = self.scratch_due.borrow_mut();
-        while let Some(entry) = shared.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
+        // Earliest first, as they were registered among equal deadlines.
+        while state.timers.last().is_some_and(|((at, _), _)| *at <= now) {
+            if let Some((_, waker)) = state.timers.pop() {
+                due.push(waker);
             }
-            due.push(entry.remove());
         }
         // Waking takes the lock again: wake with it released.
-        drop(shared);
+        drop(state);
         due.drain(..).for_each(Waker::wake);
         Ok(())
     }
@@ -455,57 +562,54 @@ impl std::fmt::Debug for SimClock {
 
 impl Clock for SimClock {
     fn now(&self) -> Timestamp {
-        lock(&self.shared).now
+        self.shared.now()
     }
 
-    fn sleep_until(&self, deadline: Timestamp) -> BoxFuture<'static, ()> {
-        Box::pin(Sleep {
-            shared: self.shared.clone(),
-            deadline,
-            key: None,
-        })
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep {
+        Sleep::on_timers(self.shared.clone(), deadline)
     }
 }
 
-/// A timer on virtual time.
-struct Sleep {
-    shared: SharedState,
-    deadline: Timestamp,
-    key: Option<(Timestamp, u64)>,
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let mut shared = lock(&this.shared);
-        if shared.now >= this.deadline {
-            if let Some(key) = this.key.take() {
-                shared.timers.remove(&key);
-            }
+/// Virtual-time timers, for the engine's [`Sleep`]: a sleep holds its deadline and its
+/// registration number, the timers' key, so that it costs no allocation of its own.
+impl Timers for Shared {
+    fn poll_timer(
+        &self,
+        deadline: Timestamp,
+        registration: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        if self.now() >= deadline {
+            // Time only moves by firing the earliest timers, every one due with it: a timer
+            // whose deadline has come has left the timers already.
             return Poll::Ready(());
         }
-        let key = match this.key {
-            Some(key) => key,
+        let mut state = self.lock();
+        match *registration {
+            Some(number) => match state.timer_position((deadline, number)) {
+                // Polled again before it fired: keep the entry, update a changed waker.
+                Ok(at) => {
+                    let waker = &mut state.timers[at].1;
+                    if !waker.will_wake(cx.waker()) {
+                        *waker = cx.waker().clone();
+                    }
+                }
+                Err(at) => state.timers.insert(at, ((deadline, number), cx.waker().clone())),
+            },
             None => {
-                shared.next_timer += 1;
-                let key = (this.deadline, shared.next_timer);
-                this.key = Some(key);
-                key
+                state.next_timer += 1;
+                let key = (deadline, state.next_timer);
+                *registration = Some(key.1);
+                let at = state.timer_position(key).unwrap_or_else(|at| at);
+                state.timers.insert(at, (key, cx.waker().clone()));
             }
-        };
-        shared.timers.insert(key, cx.waker().clone());
+        }
         Poll::Pending
     }
-}
 
-impl Drop for Sleep {
-    fn drop(&mut self) {
+    fn cancel_timer(&self, deadline: Timestamp, registration: u64) {
         // A timer nobody waits for must not hold virtual time up or hide a deadlock.
-        if let Some(key) = self.key {
-            lock(&self.shared).timers.remove(&key);
-        }
+        self.lock().remove_timer((deadline, registration));
     }
 }
 
@@ -523,6 +627,6 @@ impl std::fmt::Debug for SimSpawner {
 
 impl Spawner for SimSpawner {
     fn spawn(&self, name: &'static str, future: BoxFuture<'static, ()>) {
-        lock(&self.shared).spawned.push((name, future));
+        self.shared.lock().spawned.push((name, future));
     }
 }

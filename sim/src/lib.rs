@@ -6,7 +6,7 @@
 //! failing seed replays exactly.
 //!
 //! This crate's parts, one concept per module:
-//! - [`executor`]: the seeded executor ([`Sim`]): random pick among ready tasks, a timer heap,
+//! - [`executor`]: the seeded executor ([`Sim`]): random pick among ready tasks, timers by deadline,
 //!   jumps of virtual time, deadlock and budget detection; [`SimClock`] and [`SimSpawner`] are
 //!   the engine's `Clock` and `Spawner` on it;
 //! - [`rng`]: independent random streams derived from the seed ([`Stream`]);

@@ -462,63 +462,23 @@ impl SimNetwork {
                     duplicate: false,
                     lose_reply,
                 };
-                // The reply that arrives first; on a tie, the original's.
                 let first = if duplicate {
                     self.trace(&node, format!("#{number} duplicated (injected)"));
-                    let copy = Delivery {
-                        duplicate: true,
-                        ..original
-                    };
-                    match &self.spawner {
-                        Some(spawner) => {
-                            let (network, copy_node, copy_target) =
-                                (self.clone(), node.clone(), target.clone());
-                            let (copy_request, lose_reply) = (request.clone(), copy.lose_reply);
-                            spawner.spawn(
-                                "duplicate delivery",
-                                Box::pin(async move {
-                                    let copy = Delivery {
-                                        network: &network,
-                                        node: &copy_node,
-                                        number,
-                                        duplicate: true,
-                                        lose_reply,
-                                    };
-                                    let _ = copy
-                                        .carry(
-                                            &copy_target,
-                                            copy_request,
-                                            sent,
-                                            dup_request_latency,
-                                            dup_reply_latency,
-                                        )
-                                        .await;
-                                }),
-                            );
-                            original
-                                .carry(&target, request, sent, request_latency, reply_latency)
-                                .await
-                                .map(|(_, reply)| reply)
-                        }
-                        None => {
-                            let (a, b) = futures::future::join(
-                                original.carry(
-                                    &target,
-                                    request.clone(),
-                                    sent,
-                                    request_latency,
-                                    reply_latency,
-                                ),
-                                copy.carry(&target, request, sent, dup_request_latency, dup_reply_latency),
-                            )
-                            .await;
-                            match (a, b) {
-                                (Some((at_a, a)), Some((at_b, b))) => Some(if at_b < at_a { b } else { a }),
-                                (Some((_, reply)), None) | (None, Some((_, reply))) => Some(reply),
-                                (None, None) => None,
-                            }
-                        }
-                    }
+                    // Boxed: the two deliveries of this rare path would otherwise double the
+                    // size of every call's future (it is allocated and moved per call).
+                    Box::pin(self.deliver_twice(
+                        &node,
+                        &target,
+                        request,
+                        (sent, number, lose_reply),
+                        [
+                            request_latency,
+                            reply_latency,
+                            dup_request_latency,
+                            dup_reply_latency,
+                        ],
+                    ))
+                    .await
                 } else {
                     original
                         .carry(&target, request, sent, request_latency, reply_latency)
@@ -533,6 +493,78 @@ impl SimNetwork {
                         self.trace(&node, format!("#{number} timed out: {what}"));
                         Err(ServiceError::Unavailable(what.to_owned()))
                     }
+                }
+            }
+        }
+    }
+
+    /// Delivers a duplicated request twice, each copy with its own latencies, and gives the
+    /// reply that arrives first (on a tie, the original's), or `None` if both are lost. With a
+    /// spawner the copy runs detached and the original's reply is the answer.
+    async fn deliver_twice(
+        &self,
+        node: &Arc<str>,
+        target: &Arc<dyn Transport>,
+        request: Request,
+        (sent, number, lose_reply): (Timestamp, u64, bool),
+        [
+            request_latency,
+            reply_latency,
+            dup_request_latency,
+            dup_reply_latency,
+        ]: [Duration; 4],
+    ) -> Option<Result<Response, ServiceError>> {
+        let original = Delivery {
+            network: self,
+            node,
+            number,
+            duplicate: false,
+            lose_reply,
+        };
+        let copy = Delivery {
+            duplicate: true,
+            ..original
+        };
+        match &self.spawner {
+            Some(spawner) => {
+                let (network, copy_node, copy_target) = (self.clone(), node.clone(), target.clone());
+                let copy_request = request.clone();
+                spawner.spawn(
+                    "duplicate delivery",
+                    Box::pin(async move {
+                        let copy = Delivery {
+                            network: &network,
+                            node: &copy_node,
+                            number,
+                            duplicate: true,
+                            lose_reply,
+                        };
+                        let _ = copy
+                            .carry(
+                                &copy_target,
+                                copy_request,
+                                sent,
+                                dup_request_latency,
+                                dup_reply_latency,
+                            )
+                            .await;
+                    }),
+                );
+                original
+                    .carry(target, request, sent, request_latency, reply_latency)
+                    .await
+                    .map(|(_, reply)| reply)
+            }
+            None => {
+                let (a, b) = futures::future::join(
+                    original.carry(target, request.clone(), sent, request_latency, reply_latency),
+                    copy.carry(target, request, sent, dup_request_latency, dup_reply_latency),
+                )
+                .await;
+                match (a, b) {
+                    (Some((at_a, a)), Some((at_b, b))) => Some(if at_b < at_a { b } else { a }),
+                    (Some((_, reply)), None) | (None, Some((_, reply))) => Some(reply),
+                    (None, None) => None,
                 }
             }
         }

@@ -15,7 +15,7 @@
 //! - **Workers**: `N` workers each running [`Worker::run`] on the simulation.
 //!   [`SimCluster::crash_worker`] drops the worker's future (its cache and the workflow tasks it
 //!   holds are gone) and kills the activity attempts it spawned (each worker spawns through a
-//!   wrapper that races every future against the worker's kill token);
+//!   wrapper that races every future against the worker's kill switch, a `Tripwire`);
 //!   [`SimCluster::restart_worker`] starts a fresh worker with an empty cache.
 //!
 //! Every fault goes through [`SimCluster::apply`]: storage and network faults are armed on
@@ -40,6 +40,7 @@
 //! tick, as the driver once did, cost a W1 campaign about a tenth of its time.)
 
 use crate::faulty_activity::ActivityFaults;
+use crate::tripwire::Tripwire;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::future::{BoxFuture, select};
@@ -121,13 +122,12 @@ impl ClusterConfig {
 /// `Unavailable` (the process that would have answered is gone).
 #[derive(Debug, Default)]
 pub struct EngineSlot {
-    /// The service and the token cancelled when it crashes; the token is shared by an `Arc`
-    /// so that a call takes it with a counter increment (cloning a token takes its lock).
-    current: Mutex<Option<(Arc<Service>, Arc<CancellationToken>)>>,
+    /// The service and the switch tripped when it crashes.
+    current: Mutex<Option<(Arc<Service>, Tripwire)>>,
 }
 
 impl EngineSlot {
-    fn lock(&self) -> MutexGuard<'_, Option<(Arc<Service>, Arc<CancellationToken>)>> {
+    fn lock(&self) -> MutexGuard<'_, Option<(Arc<Service>, Tripwire)>> {
         self.current
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -147,7 +147,7 @@ impl Transport for EngineSlot {
                 return Err(ServiceError::Unavailable("the engine is down".to_owned()));
             };
             let handled = pin!(service.handle(request));
-            let crashed = pin!(dead.cancelled());
+            let crashed = pin!(dead.tripped());
             match select(handled, crashed).await {
                 futures::future::Either::Left((result, _)) => result,
                 futures::future::Either::Right(_) => Err(ServiceError::Unavailable(
@@ -158,10 +158,10 @@ impl Transport for EngineSlot {
     }
 }
 
-/// A spawner whose futures die with their worker: each races its worker's kill token.
+/// A spawner whose futures die with their worker: each races its worker's kill switch.
 struct KillSpawner {
     inner: SharedSpawner,
-    kill: CancellationToken,
+    kill: Tripwire,
 }
 
 impl Spawner for KillSpawner {
@@ -170,7 +170,7 @@ impl Spawner for KillSpawner {
         self.inner.spawn(
             name,
             Box::pin(async move {
-                let killed = pin!(kill.cancelled());
+                let killed = pin!(kill.tripped());
                 let _ = select(future, killed).await;
             }),
         );
@@ -180,8 +180,8 @@ impl Spawner for KillSpawner {
 /// One worker node's controls.
 struct WorkerNode {
     up: bool,
-    kill: CancellationToken,
-    restart: mpsc::UnboundedSender<CancellationToken>,
+    kill: Tripwire,
+    restart: mpsc::UnboundedSender<Tripwire>,
 }
 
 /// What the engine node is now.
@@ -232,17 +232,17 @@ impl Inner {
             ..self.service_config.clone()
         };
         let service = Arc::new(Service::new(Arc::new(storage), self.clock.clone(), config));
-        let dead = CancellationToken::new();
+        let dead = Tripwire::new();
         let stop = dead.clone();
         let timers = service.clone();
         self.spawner.spawn(
             "engine timers",
             Box::pin(async move {
-                let stopped = pin!(stop.cancelled());
+                let stopped = pin!(stop.tripped());
                 let _ = select(Box::pin(timers.run_timers()), stopped).await;
             }),
         );
-        *self.slot.lock() = Some((service, Arc::new(dead)));
+        *self.slot.lock() = Some((service, dead));
     }
 
     fn crash_engine(&self) -> bool {
@@ -256,7 +256,7 @@ impl Inner {
         // Logs `Fault::CrashEngine`: the storage is the engine's disk.
         self.storage.crash();
         if let Some((_, dead)) = self.slot.lock().take() {
-            dead.cancel();
+            dead.trip();
         }
         self.trace("engine", "crashed: in-flight calls fail, the timer loop stops");
         true
@@ -290,7 +290,7 @@ impl Inner {
             return false;
         }
         node.up = false;
-        node.kill.cancel();
+        node.kill.trip();
         drop(workers);
         self.log
             .record(self.now(), None, Fault::CrashWorker { worker: i });
@@ -307,7 +307,7 @@ impl Inner {
             return false;
         }
         node.up = true;
-        node.kill = CancellationToken::new();
+        node.kill = Tripwire::new();
         let _ = node.restart.unbounded_send(node.kill.clone());
         drop(workers);
         self.trace(&worker_node(i), "restarted with an empty cache");
@@ -566,8 +566,8 @@ impl SimCluster {
         inner.start_engine(0, storage);
 
         for i in 0..config.workers {
-            let (restart, mut restarts) = mpsc::unbounded::<CancellationToken>();
-            let kill = CancellationToken::new();
+            let (restart, mut restarts) = mpsc::unbounded::<Tripwire>();
+            let kill = Tripwire::new();
             lock(&inner.workers).push(WorkerNode {
                 up: true,
                 kill: kill.clone(),
@@ -601,12 +601,12 @@ impl SimCluster {
                     );
                     {
                         let run = pin!(worker.run(shutdown.clone()));
-                        let killed = pin!(kill.cancelled());
+                        let killed = pin!(kill.tripped());
                         // A crash drops the worker's future: its cache and workflow tasks go.
                         let _ = select(run, killed).await;
                     }
                     if shutdown.is_cancelled() {
-                        kill.cancel();
+                        kill.trip();
                         return;
                     }
                     match restarts.next().await {
@@ -842,10 +842,10 @@ impl SimCluster {
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
         for node in lock(&self.inner.workers).iter() {
-            node.kill.cancel();
+            node.kill.trip();
         }
         if let Some((_, dead)) = self.inner.slot.lock().take() {
-            dead.cancel();
+            dead.trip();
         }
     }
 }

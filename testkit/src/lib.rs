@@ -63,6 +63,7 @@ pub mod seed;
 pub mod snapshot;
 #[cfg(feature = "proptest")]
 pub mod strategy;
+mod tripwire;
 
 pub use activity_env::{ActivityEnv, CancelHandle};
 pub use campaign::{

@@ -13,7 +13,7 @@
     reason = "runtime adapter: the one place that reads real time, spawns tasks and asks the OS for entropy"
 )]
 
-use crate::env::{Clock, Spawner};
+use crate::env::{Clock, Sleep, Spawner};
 use crate::time::Timestamp;
 use ::tokio::time::Instant;
 use futures::future::BoxFuture;
@@ -65,11 +65,11 @@ impl Clock for TokioClock {
         self.base.plus(self.origin.elapsed())
     }
 
-    fn sleep_until(&self, deadline: Timestamp) -> BoxFuture<'static, ()> {
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep {
         // Measured from the origin rather than from `now()`, so that repeated sleeps do not
         // accumulate the millisecond rounding of `now()`.
         let target = self.origin.checked_add(deadline.since(self.base));
-        Box::pin(async move {
+        Sleep::boxed(async move {
             match target {
                 Some(target) => ::tokio::time::sleep_until(target).await,
                 // Beyond what an `Instant` can represent: never in this process's lifetime.

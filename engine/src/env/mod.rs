@@ -2,6 +2,10 @@
 //! adapters (`adapters::tokio`); the simulator supplies its own virtual versions. The engine
 //! core never reads a clock or spawns a task any other way (clippy enforces it).
 
+mod sleep;
+
+pub use sleep::{Sleep, Timers};
+
 use crate::time::Timestamp;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 
     /// Completes at or after `deadline`.
-    fn sleep_until(&self, deadline: Timestamp) -> BoxFuture<'static, ()>;
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep;
 }
 
 /// Runs background futures (the engine's timer loop, a worker's activity attempts).

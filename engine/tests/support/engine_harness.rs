@@ -4,13 +4,12 @@
 #![allow(dead_code)]
 
 use futures::executor::block_on;
-use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use warpflow_engine::env::Clock;
+use warpflow_engine::env::{Clock, Sleep};
 use warpflow_engine::history::{EventAttributes as E, validate};
 use warpflow_engine::service::api::{
     ActivityTask, QueryTask, RunOutcome, StartWorkflow, WorkflowPoll, WorkflowTask, WorkflowTaskToken,
@@ -30,9 +29,9 @@ impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.0.load(Ordering::SeqCst))
     }
-    fn sleep_until(&self, _deadline: Timestamp) -> BoxFuture<'static, ()> {
+    fn sleep_until(&self, _deadline: Timestamp) -> Sleep {
         // Polls use a zero timeout in the harness, so nothing ever sleeps.
-        Box::pin(futures::future::pending())
+        Sleep::boxed(futures::future::pending())
     }
 }
 

@@ -4,14 +4,13 @@
 
 #![allow(dead_code, reason = "shared by several test crates, each using a part")]
 
-use futures::future::BoxFuture;
 use serde_json::json;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use warpflow_engine::env::{Clock, SharedClock};
+use warpflow_engine::env::{Clock, SharedClock, Sleep};
 use warpflow_engine::history::{EventAttributes, HistoryEvent};
 use warpflow_engine::ids::{EventId, RunId, TaskQueue, WorkflowId};
 use warpflow_engine::service::ExecutionState;
@@ -91,9 +90,9 @@ impl Clock for ManualClock {
         self.state.lock().unwrap().now
     }
 
-    fn sleep_until(&self, deadline: Timestamp) -> BoxFuture<'static, ()> {
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep {
         let clock = self.clone();
-        Box::pin(std::future::poll_fn(move |cx| {
+        Sleep::boxed(std::future::poll_fn(move |cx| {
             let mut state = clock.state.lock().unwrap();
             if state.now >= deadline {
                 Poll::Ready(())
