@@ -6,7 +6,9 @@
 //! time jumps to the earliest timer; when no task is ready and no timer is set while work is
 //! pending, the run is a deadlock, reported with the blocked tasks' names — never a hang.
 //! Step and virtual-time budgets bound every run. [`Sim::at_step`] runs an action once the
-//! executor has made a given number of steps (a fault plan's [`When::Step`](crate::When::Step)).
+//! executor has made a given number of steps (a fault plan's [`When::Step`](crate::When::Step)),
+//! [`Sim::at_time`] once virtual time reaches a given time: outside any task, so an action
+//! that does nothing leaves the run exactly as it would have been without it.
 //!
 //! [`SimClock`] and [`SimSpawner`] are the engine's `Clock` and `Spawner` on this executor;
 //! they are `Send + Sync` handles to state shared with it (behind a std mutex that is never
@@ -236,6 +238,12 @@ pub struct Sim {
     /// The step of the first action in `step_actions` (`u64::MAX`: none), so that a step
     /// without an action due costs one comparison.
     next_action_step: Cell<u64>,
+    /// Actions to run once virtual time reaches a time, by `(time, registration number)`.
+    time_actions: RefCell<BTreeMap<(Timestamp, u64), StepAction>>,
+    /// The time of the first action in `time_actions`, if any.
+    next_action_time: Cell<Option<Timestamp>>,
+    /// Time actions registered so far (their order among equal times).
+    time_actions_made: Cell<u64>,
     /// Scratch space reused by every jump of time (the wakers due) and every adoption of
     /// spawned tasks, so that neither allocates.
     scratch_due: RefCell<Vec<Waker>>,
@@ -266,6 +274,9 @@ impl Sim {
             steps: Cell::new(0),
             step_actions: RefCell::new(BTreeMap::new()),
             next_action_step: Cell::new(u64::MAX),
+            time_actions: RefCell::new(BTreeMap::new()),
+            next_action_time: Cell::new(None),
+            time_actions_made: Cell::new(0),
             scratch_due: RefCell::new(Vec::new()),
             scratch_spawned: RefCell::new(Vec::new()),
         }
@@ -322,6 +333,44 @@ impl Sim {
             }
             // Run with the map released: an action may register another.
             due.into_iter().for_each(|action| action());
+        }
+    }
+
+    /// Runs `action` once virtual time reaches `at`, before any task runs at that time (at
+    /// once, before the next step, if `at` has passed). Actions for the same time run in the
+    /// order they were registered. Like [`at_step`](Self::at_step), the action runs outside
+    /// any task: it may wake and spawn tasks, not await. Unlike a task sleeping until `at`,
+    /// it takes no part in the scheduling draws, so an action that does nothing changes
+    /// nothing in the run.
+    pub fn at_time(&self, at: Timestamp, action: impl FnOnce() + 'static) {
+        let made = self.time_actions_made.get();
+        self.time_actions_made.set(made + 1);
+        self.time_actions
+            .borrow_mut()
+            .insert((at, made), Box::new(action));
+        let next = self.next_action_time.get().map_or(at, |next| next.min(at));
+        self.next_action_time.set(Some(next));
+    }
+
+    /// Whether a time action is due at the current virtual time.
+    fn time_action_due(&self) -> bool {
+        self.next_action_time.get().is_some_and(|at| at <= self.now())
+    }
+
+    /// Runs the time actions due at the current virtual time.
+    fn run_time_actions(&self) {
+        while self.time_action_due() {
+            let action = {
+                let mut actions = self.time_actions.borrow_mut();
+                let action = actions.pop_first().map(|(_, action)| action);
+                self.next_action_time
+                    .set(actions.first_key_value().map(|((at, _), _)| *at));
+                action
+            };
+            // Run with the map released: an action may register another.
+            if let Some(action) = action {
+                action();
+            }
         }
     }
 
@@ -408,6 +457,9 @@ impl Sim {
     /// Runs every task that can run without time passing, and returns when none can.
     pub fn run_until_stalled(&self) -> Result<(), SimError> {
         loop {
+            if self.time_action_due() {
+                self.run_time_actions();
+            }
             self.adopt_spawned();
             let Some(pick) = self.pick_ready() else {
                 return Ok(());
@@ -416,17 +468,19 @@ impl Sim {
         }
     }
 
-    /// When the earliest timer is due, if any is set.
+    /// When the earliest timer or time action is due, if any is set.
     pub fn next_timer(&self) -> Option<Timestamp> {
-        self.shared
+        let timer = self
+            .shared
             .lock()
             .timers
             .last()
-            .map(|((deadline, _), _)| *deadline)
+            .map(|((deadline, _), _)| *deadline);
+        [timer, self.next_action_time.get()].into_iter().flatten().min()
     }
 
-    /// Jumps virtual time to the earliest timer and wakes what is due then. Fails as a
-    /// deadlock when no timer is set, or when the timer lies beyond the time budget.
+    /// Jumps virtual time to the earliest timer or time action and wakes or runs what is due
+    /// then. Fails as a deadlock when neither is set, or when it lies beyond the time budget.
     pub fn advance_to_next_timer(&self) -> Result<(), SimError> {
         self.advance_time()
     }
@@ -454,6 +508,9 @@ impl Sim {
 
     fn drive(&self, done: impl Fn() -> bool) -> Result<(), SimError> {
         loop {
+            if self.time_action_due() {
+                self.run_time_actions();
+            }
             self.adopt_spawned();
             if done() {
                 return Ok(());
@@ -517,10 +574,14 @@ impl Sim {
         }
     }
 
-    /// Jumps to the earliest timer and wakes everything due then.
+    /// Jumps to the earliest timer or time action and wakes or runs everything due then (the
+    /// actions first: the timers due at the same time are woken by the next jump, which does
+    /// not move time).
     fn advance_time(&self) -> Result<(), SimError> {
         let mut state = self.shared.lock();
-        let Some(deadline) = state.timers.last().map(|((deadline, _), _)| *deadline) else {
+        let timer = state.timers.last().map(|((deadline, _), _)| *deadline);
+        let action = self.next_action_time.get();
+        let Some(deadline) = [timer, action].into_iter().flatten().min() else {
             drop(state);
             let blocked = self.tasks.borrow().names();
             return Err(SimError::Deadlock {
@@ -534,6 +595,11 @@ impl Sim {
         }
         let now = self.shared.now().max(deadline);
         self.shared.now.store(now.as_millis(), Ordering::Relaxed);
+        if action == Some(deadline) {
+            drop(state);
+            self.run_time_actions();
+            return Ok(());
+        }
         let mut due = self.scratch_due.borrow_mut();
         // Earliest first, as they were registered among equal deadlines.
         while state.timers.last().is_some_and(|((at, _), _)| *at <= now) {

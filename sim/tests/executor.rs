@@ -1,4 +1,4 @@
-//! The seeded executor: time skipping, seeded interleavings, deadlocks and budgets.
+//! The seeded executor: time skipping, seeded interleavings, deadlocks, budgets and actions.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -200,4 +200,64 @@ fn step_actions_run_once_the_executor_has_made_their_steps() {
     sim.at_step(1, record("late"));
     sim.run_until(async {}).expect("runs");
     assert_eq!(seen.borrow().last(), Some(&("late", made)));
+}
+
+/// Three tasks that sleep to the same instants (10 ms and 20 ms) and log each wake with the
+/// time; `actions` are time actions registered first, logging their own runs.
+fn timed(seed: u64, actions: &[u64]) -> Vec<String> {
+    let sim = Rc::new(Sim::new(SimConfig::new(seed)));
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let start = sim.now();
+    for &ms in actions {
+        let (log, clock) = (log.clone(), sim.clock());
+        sim.at_time(start.plus(Duration::from_millis(ms)), move || {
+            log.borrow_mut()
+                .push(format!("action@{}", clock.now().since(start).as_millis()));
+        });
+    }
+    for name in ["a", "b", "c"] {
+        let (log, clock) = (log.clone(), sim.clock());
+        sim.spawn(name, async move {
+            for ms in [10, 20] {
+                clock.sleep_until(start.plus(Duration::from_millis(ms))).await;
+                log.borrow_mut().push(format!("{name}@{ms}"));
+            }
+        });
+    }
+    let clock = sim.clock();
+    sim.run_until(async move { clock.sleep_until(start.plus(Duration::from_millis(30))).await })
+        .expect("runs");
+    log.take()
+}
+
+#[test]
+fn time_actions_run_as_time_reaches_them_and_change_no_interleaving() {
+    for seed in 0..20 {
+        let plain = timed(seed, &[]);
+        let with_actions = timed(seed, &[5, 10, 20, 25]);
+        // Each action runs at its time, before the tasks due then...
+        assert_eq!(with_actions[0], "action@5", "seed {seed}: {with_actions:?}");
+        assert_eq!(with_actions[1], "action@10", "seed {seed}: {with_actions:?}");
+        assert_eq!(with_actions[5], "action@20", "seed {seed}: {with_actions:?}");
+        assert_eq!(with_actions[9], "action@25", "seed {seed}: {with_actions:?}");
+        // ...and, doing nothing else, leaves the tasks' interleaving as it was without them.
+        let tasks: Vec<&String> = with_actions.iter().filter(|e| !e.starts_with("action")).collect();
+        assert_eq!(tasks, plain.iter().collect::<Vec<_>>(), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_time_action_already_due_runs_before_the_next_step() {
+    let sim = Sim::new(SimConfig::new(3));
+    sim.run_for(Duration::from_millis(50)).expect("runs");
+    let (ran, clock) = (Rc::new(RefCell::new(None)), sim.clock());
+    let at = sim.now();
+    let record = ran.clone();
+    sim.at_time(at, move || *record.borrow_mut() = Some(clock.now()));
+    sim.run_until(async {}).expect("runs");
+    assert_eq!(
+        *ran.borrow(),
+        Some(at),
+        "run at once, at the time it was registered"
+    );
 }

@@ -30,14 +30,16 @@
 //! [`SimCluster::run_plan`] follows a [`FaultPlan`]. Random mode rolls, at every
 //! [`RANDOM_FAULT_CADENCE`] tick until the horizon, for crashes and for arming activity
 //! faults; it rolls every tick up front, so that the crashes become timed faults and the
-//! activity faults are scheduled on [`ActivityFaults`] at their ticks. Both modes then spawn
-//! the same **fault driver**, a task that wakes only at each timed fault and at the horizon,
-//! where faults stop. Since the storage and network draw the same random values per
-//! operation in both modes, and the driver wakes at the same times, the plan exported from a
-//! random run ([`SimCluster::fault_plan`]: each per-operation fault at its operation, each
-//! crash at its tick, the run's horizon) replays that run exactly: the same fault log, the
-//! same trace. That is what lets a campaign shrink a failing random run. (Waking at every
-//! tick, as the driver once did, cost a W1 campaign about a tenth of its time.)
+//! activity faults are scheduled on [`ActivityFaults`] at their ticks. Both modes then
+//! schedule their timed faults, and the end of faults at the horizon, as time actions of the
+//! simulation ([`Sim::at_time`]): these run outside any task and take no part in the
+//! scheduling draws, so a rolled crash that finds its node already down changes nothing,
+//! exactly as its absence from the fault log does in the plan. Since the storage and network
+//! draw the same random values per operation in both modes, the plan exported from a random
+//! run ([`SimCluster::fault_plan`]: each per-operation fault at its operation, each crash at
+//! its tick, the run's horizon) replays that run exactly: the same fault log, the same trace.
+//! That is what lets a campaign shrink a failing random run. (A driver task waking at every
+//! tick, as random mode once had, cost a W1 campaign about a tenth of its time.)
 
 use crate::faulty_activity::ActivityFaults;
 use crate::tripwire::Tripwire;
@@ -383,8 +385,8 @@ impl Inner {
     }
 }
 
-/// What the fault driver of [`SimCluster::run_random`] and [`SimCluster::run_plan`] does.
-struct FaultDriver {
+/// The faults [`SimCluster::run_random`] and [`SimCluster::run_plan`] schedule.
+struct FaultSchedule {
     /// When faults stop, since the start.
     horizon: Duration,
     /// Faults to apply at these times, in order.
@@ -751,7 +753,7 @@ impl SimCluster {
         }
         // Stable: faults at the same time keep the plan's order.
         timed.sort_by_key(|(at, _)| *at);
-        self.spawn_fault_driver(FaultDriver {
+        self.schedule_faults(FaultSchedule {
             horizon: plan.end(),
             timed,
             disarm_at_horizon: false,
@@ -777,45 +779,36 @@ impl SimCluster {
         };
         let end = self.sim.config().start.plus(horizon);
         let timed = roller.roll_ticks(self.sim.now(), end, &self.inner.activities);
-        self.spawn_fault_driver(FaultDriver {
+        self.schedule_faults(FaultSchedule {
             horizon,
             timed,
             disarm_at_horizon: true,
         });
     }
 
-    /// Spawns the fault driver (see the module documentation and [`FaultDriver`]).
-    fn spawn_fault_driver(&self, driver: FaultDriver) {
-        let FaultDriver {
+    /// Schedules a run's faults (see the module documentation and [`FaultSchedule`]) as time
+    /// actions of the simulation: each timed fault, in order, then the end of faults at the
+    /// horizon.
+    fn schedule_faults(&self, schedule: FaultSchedule) {
+        let FaultSchedule {
             horizon,
             timed,
             disarm_at_horizon,
-        } = driver;
+        } = schedule;
         *lock(&self.inner.horizon) = Some(horizon);
+        for (at, fault) in timed {
+            let inner = self.inner.clone();
+            self.sim.at_time(at, move || {
+                inner.apply(&fault);
+            });
+        }
         let inner = self.inner.clone();
-        let end = self.sim.config().start.plus(horizon);
-        self.sim.spawn("faults", async move {
-            let mut timed = timed.into_iter().peekable();
-            let mut stopped = false;
-            loop {
-                let next_timed = timed.peek().map(|(at, _)| *at);
-                let stop = Some(end).filter(|_| !stopped);
-                let Some(next) = [next_timed, stop].into_iter().flatten().min() else {
-                    return;
-                };
-                inner.clock.sleep_until(next).await;
-                while let Some((_, fault)) = timed.next_if(|(at, _)| *at <= next) {
-                    inner.apply(&fault);
-                }
-                if !stopped && next >= end {
-                    stopped = true;
-                    if disarm_at_horizon {
-                        // Random arming not taken by now is not a fault of this run.
-                        inner.activities.clear();
-                    }
-                    inner.stop_faults();
-                }
+        self.sim.at_time(self.sim.config().start.plus(horizon), move || {
+            if disarm_at_horizon {
+                // Random arming not taken by now is not a fault of this run.
+                inner.activities.clear();
             }
+            inner.stop_faults();
         });
     }
 

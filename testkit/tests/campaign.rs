@@ -593,6 +593,26 @@ fn a_random_run_s_faults_as_a_plan_replay_the_run_exactly() {
     }
 }
 
+#[test]
+fn a_random_run_whose_crashes_find_their_node_down_replays_from_its_plan() {
+    // Crashes rolled so often that many hit a node still down from the last one: the plan
+    // does not list those (nothing happened), and the replay must not miss them either.
+    let rates = FaultRates {
+        crash_worker: 0.3,
+        crash_engine: 0.2,
+        ..FaultRates::none()
+    };
+    for seed in 1..=10 {
+        let (random, replayed) = random_then_replayed(seed, rates);
+        assert_eq!(replayed.faults, random.faults, "seed {seed}: the same faults");
+        assert_eq!(
+            replayed.trace_hash, random.trace_hash,
+            "seed {seed}: the same trace (the plan was\n{})",
+            random.plan
+        );
+    }
+}
+
 /// Partitions only: a worker cut off after running an attempt cannot report it, so the
 /// attempt times out and runs again.
 fn partitions() -> FaultRates {
