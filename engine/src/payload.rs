@@ -74,8 +74,15 @@ pub fn decode<T: DeserializeOwned>(payload: &Payload, what: impl Fn() -> String)
 
 /// [`decode`] of a payload the caller no longer needs: strings move from the payload into
 /// the value instead of being copied (an activity's result, a signal's input). One pass, with
-/// the path tracked: a second would need the payload the first one consumed.
-pub fn decode_owned<T: DeserializeOwned>(payload: Payload, what: impl Fn() -> String) -> Result<T, PayloadError> {
+/// the path tracked: a second would need the payload the first one consumed. A scalar has no
+/// string to move, so it takes `decode`'s untracked pass.
+pub fn decode_owned<T: DeserializeOwned>(
+    payload: Payload,
+    what: impl Fn() -> String,
+) -> Result<T, PayloadError> {
+    if matches!(payload, Value::Null | Value::Bool(_) | Value::Number(_)) {
+        return decode(&payload, what);
+    }
     serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
         PayloadError::Decode {

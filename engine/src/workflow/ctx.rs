@@ -168,10 +168,7 @@ impl WorkflowCtx {
             let args = payload::decode::<Q::Args>(args, || format!("arguments of query `{}`", Q::NAME))?;
             payload::encode(&handler(args), || format!("answer to query `{}`", Q::NAME))
         });
-        self.state
-            .borrow_mut()
-            .query_handlers
-            .insert(Q::NAME, typed);
+        self.state.borrow_mut().query_handlers.insert(Q::NAME, typed);
     }
 
     /// True once someone asked to cancel this run.
