@@ -62,14 +62,7 @@ pub fn decode<T: DeserializeOwned>(payload: &Payload, what: impl Fn() -> String)
     if let Ok(value) = T::deserialize(payload) {
         return Ok(value);
     }
-    serde_path_to_error::deserialize(payload).map_err(|e| {
-        let path = e.path().to_string();
-        PayloadError::Decode {
-            what: what(),
-            path,
-            message: e.into_inner().to_string(),
-        }
-    })
+    serde_path_to_error::deserialize(payload).map_err(|e| decode_error(e, what))
 }
 
 /// [`decode`] of a payload the caller no longer needs: strings move from the payload into
@@ -83,14 +76,16 @@ pub fn decode_owned<T: DeserializeOwned>(
     if matches!(payload, Value::Null | Value::Bool(_) | Value::Number(_)) {
         return decode(&payload, what);
     }
-    serde_path_to_error::deserialize(payload).map_err(|e| {
-        let path = e.path().to_string();
-        PayloadError::Decode {
-            what: what(),
-            path,
-            message: e.into_inner().to_string(),
-        }
-    })
+    serde_path_to_error::deserialize(payload).map_err(|e| decode_error(e, what))
+}
+
+/// A failed tracked decode as a [`PayloadError::Decode`] naming `what` and the path.
+fn decode_error(e: serde_path_to_error::Error<serde_json::Error>, what: impl Fn() -> String) -> PayloadError {
+    PayloadError::Decode {
+        what: what(),
+        path: e.path().to_string(),
+        message: e.into_inner().to_string(),
+    }
 }
 
 /// Fails with [`PayloadError::TooLarge`] when `payload` encodes to more than the limit.
