@@ -25,11 +25,19 @@ macro_rules! string_id {
                 &self.0
             }
 
-            /// The identifier spelled as the decimal number `n` (`"1"`, `"2"`, ...): one
-            /// allocation, where `new(n.to_string())` makes two.
+            /// The identifier spelled as the decimal number `n` (`"1"`, `"2"`, ...). The first
+            /// [`SEQ_IDS_SHARED`] numbers are spelled once per process and shared: every
+            /// execution of a workflow (a replay check runs it eight times) numbers its
+            /// activities and timers from 1, and a shared id costs a counter increment where
+            /// a fresh one costs an allocation.
             #[allow(dead_code, reason = "only the ids numbered in a run use it")]
             pub(crate) fn from_seq(n: u32) -> Self {
-                Self(Arc::from(Decimal::new(u64::from(n)).as_str()))
+                static SHARED: std::sync::LazyLock<Vec<Arc<str>>> =
+                    std::sync::LazyLock::new(|| (0..SEQ_IDS_SHARED).map(seq_str).collect());
+                match SHARED.get(n as usize) {
+                    Some(id) => Self(id.clone()),
+                    None => Self(seq_str(n)),
+                }
             }
         }
 
@@ -51,6 +59,15 @@ macro_rules! string_id {
             }
         }
     };
+}
+
+/// How many sequence-numbered ids ([`ActivityId`], [`TimerId`]) are shared rather than
+/// allocated per use: more than a typical run numbers.
+const SEQ_IDS_SHARED: u32 = 64;
+
+/// `n` in decimal, as a shared string: one allocation, where `n.to_string().into()` makes two.
+fn seq_str(n: u32) -> Arc<str> {
+    Arc::from(Decimal::new(u64::from(n)).as_str())
 }
 
 /// A number spelled in decimal in a buffer on the stack: for text written often enough that
@@ -147,7 +164,7 @@ mod tests {
 
     #[test]
     fn from_seq_spells_the_number_as_to_string_does() {
-        for n in [0, 1, 9, 10, 42, 99_999, u32::MAX] {
+        for n in [0, 1, 9, 10, 42, 63, 64, 65, 99_999, u32::MAX] {
             assert_eq!(TimerId::from_seq(n), TimerId::new(n.to_string()));
             assert_eq!(ActivityId::from_seq(n).as_str(), n.to_string());
         }

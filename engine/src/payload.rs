@@ -62,14 +62,30 @@ pub fn decode<T: DeserializeOwned>(payload: &Payload, what: impl Fn() -> String)
     if let Ok(value) = T::deserialize(payload) {
         return Ok(value);
     }
-    serde_path_to_error::deserialize(payload).map_err(|e| {
-        let path = e.path().to_string();
-        PayloadError::Decode {
-            what: what(),
-            path,
-            message: e.into_inner().to_string(),
-        }
-    })
+    serde_path_to_error::deserialize(payload).map_err(|e| decode_error(e, what))
+}
+
+/// [`decode`] of a payload the caller no longer needs: strings move from the payload into
+/// the value instead of being copied (an activity's result, a signal's input). One pass, with
+/// the path tracked: a second would need the payload the first one consumed. A scalar has no
+/// string to move, so it takes `decode`'s untracked pass.
+pub fn decode_owned<T: DeserializeOwned>(
+    payload: Payload,
+    what: impl Fn() -> String,
+) -> Result<T, PayloadError> {
+    if matches!(payload, Value::Null | Value::Bool(_) | Value::Number(_)) {
+        return decode(&payload, what);
+    }
+    serde_path_to_error::deserialize(payload).map_err(|e| decode_error(e, what))
+}
+
+/// A failed tracked decode as a [`PayloadError::Decode`] naming `what` and the path.
+fn decode_error(e: serde_path_to_error::Error<serde_json::Error>, what: impl Fn() -> String) -> PayloadError {
+    PayloadError::Decode {
+        what: what(),
+        path: e.path().to_string(),
+        message: e.into_inner().to_string(),
+    }
 }
 
 /// Fails with [`PayloadError::TooLarge`] when `payload` encodes to more than the limit.
@@ -139,6 +155,16 @@ mod tests {
         assert_eq!(what, "input of workflow `order`");
         assert_eq!(path, "items[1].qty");
         assert!(err.to_string().contains("items[1].qty"), "{err}");
+        let owned = decode_owned::<Order>(payload, || "input of workflow `order`".into()).unwrap_err();
+        assert_eq!(owned, err, "an owned payload fails in the same words");
+    }
+
+    #[test]
+    fn decode_owned_reads_what_decode_reads() {
+        let payload = serde_json::json!(["o-1", 24]);
+        let borrowed: (String, u64) = decode(&payload, || "x".into()).unwrap();
+        let owned: (String, u64) = decode_owned(payload, || "x".into()).unwrap();
+        assert_eq!(owned, borrowed);
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl<A: Activity> ActivityDefinition for TypedActivity<A> {
         Box::pin(async move {
             // A payload that does not fit will not fit on a retry either.
             let bad_payload = |e: PayloadError| ActivityError::non_retryable("PayloadError", e.to_string());
-            let input: A::Input = payload::decode(&input, || format!("input of activity `{}`", A::NAME))
+            let input: A::Input = payload::decode_owned(input, || format!("input of activity `{}`", A::NAME))
                 .map_err(bad_payload)?;
             let output = activity.run(ctx, input).await?;
             payload::encode(&output, || format!("result of activity `{}`", A::NAME)).map_err(bad_payload)

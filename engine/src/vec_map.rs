@@ -1,5 +1,7 @@
 //! `VecMap`: an ordered map kept as a sorted `Vec`, for the small maps of large values in a
-//! run's state (its pending activities, timers, children and waiters: a handful at most).
+//! run's state (its pending activities, timers, children and waiters: a handful at most),
+//! and for maps whose keys arrive in order, where an insert appends (history validation's
+//! maps by event id).
 //!
 //! A `BTreeMap` allocates whole nodes of eleven values: with values of a few hundred bytes a
 //! node is several kilobytes, past the allocator's fast path, and the service clones the

@@ -7,7 +7,7 @@
 use super::{EventAttributes, History, HistoryError, HistoryEvent};
 use crate::ids::{ActivityId, EventId, TimerId};
 use crate::time::Timestamp;
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 /// Checks that a history is well formed.
 ///
@@ -77,13 +77,16 @@ struct Validator {
     /// The `WorkflowTaskCompleted` whose commands may follow: set by that event, kept by
     /// command events, cleared by any other event.
     commands_of: Option<EventId>,
-    activities: BTreeMap<EventId, Activity>,
-    open_activities: BTreeMap<ActivityId, EventId>,
-    timers: BTreeMap<EventId, Timer>,
-    open_timers: BTreeMap<TimerId, EventId>,
-    children: BTreeMap<EventId, Child>,
+    // Sorted vectors rather than B-trees: a replay check validates every history it replays,
+    // most of them short. The maps by event id only grow at their end (events come in id
+    // order, so an insert appends), and the open ones hold what is open at once.
+    activities: VecMap<EventId, Activity>,
+    open_activities: VecMap<ActivityId, EventId>,
+    timers: VecMap<EventId, Timer>,
+    open_timers: VecMap<TimerId, EventId>,
+    children: VecMap<EventId, Child>,
     /// `RequestCancelExternalWorkflowExecutionInitiated` events, with their outcome if any.
-    cancel_requests: BTreeMap<EventId, Option<EventId>>,
+    cancel_requests: VecMap<EventId, Option<EventId>>,
 }
 
 /// The event being checked, for building errors.

@@ -161,7 +161,12 @@ impl WorkflowInstance {
         let Some(handler) = handler else {
             return Err(QueryError::UnknownQuery {
                 name: name.to_owned(),
-                known: state.borrow().query_handlers.keys().cloned().collect(),
+                known: state
+                    .borrow()
+                    .query_handlers
+                    .keys()
+                    .map(|name| (*name).to_owned())
+                    .collect(),
             });
         };
         // The handler runs with the state not borrowed, so it may read through the context;

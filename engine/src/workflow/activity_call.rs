@@ -211,7 +211,9 @@ impl<A: Activity> Future for ActivityFuture<A> {
         };
         match outcome {
             Ok(result) => {
-                match payload::decode::<A::Output>(&result, || format!("result of activity `{}`", A::NAME)) {
+                match payload::decode_owned::<A::Output>(result, || {
+                    format!("result of activity `{}`", A::NAME)
+                }) {
                     Ok(output) => Poll::Ready(Ok(output)),
                     Err(e) => {
                         // The recorded result does not fit the declared type: the workflow

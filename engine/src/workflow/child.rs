@@ -206,7 +206,7 @@ impl<W: Workflow> Future for ChildFuture<W> {
         };
         match outcome {
             Ok(result) => {
-                match payload::decode::<W::Output>(&result, || {
+                match payload::decode_owned::<W::Output>(result, || {
                     format!("result of child workflow `{}`", W::NAME)
                 }) {
                     Ok(output) => Poll::Ready(Ok(output)),

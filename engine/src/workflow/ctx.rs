@@ -147,14 +147,14 @@ impl WorkflowCtx {
     pub fn on_signal<S: Signal>(&self, handler: impl FnMut(S::Input) + 'static) {
         let mut handler = handler;
         let typed = Box::new(move |payload: crate::payload::Payload| {
-            let input = payload::decode::<S::Input>(&payload, || format!("signal `{}`", S::NAME))?;
+            let input = payload::decode_owned::<S::Input>(payload, || format!("signal `{}`", S::NAME))?;
             handler(input);
             Ok(())
         });
         let buffered: Vec<_> = {
             let mut s = self.state.borrow_mut();
             s.forbid_in_query("ctx.on_signal()");
-            s.signal_handlers.insert(S::NAME.to_owned(), typed);
+            s.signal_handlers.insert(S::NAME, typed);
             s.signals.remove(S::NAME).map(Vec::from).unwrap_or_default()
         };
         for payload in buffered {
@@ -168,10 +168,7 @@ impl WorkflowCtx {
             let args = payload::decode::<Q::Args>(args, || format!("arguments of query `{}`", Q::NAME))?;
             payload::encode(&handler(args), || format!("answer to query `{}`", Q::NAME))
         });
-        self.state
-            .borrow_mut()
-            .query_handlers
-            .insert(Q::NAME.to_owned(), typed);
+        self.state.borrow_mut().query_handlers.insert(Q::NAME, typed);
     }
 
     /// True once someone asked to cancel this run.
@@ -252,7 +249,7 @@ pub(crate) fn deliver_signal(state: &Shared, name: &str, payload: crate::payload
         None => {
             let mut s = state.borrow_mut();
             s.signals.entry(name.to_owned()).or_default().push_back(payload);
-            s.wake_waiters(|w| matches!(w, WaitFor::Signal(n) if n == name));
+            s.wake_waiters(|w| matches!(w, WaitFor::Signal(n) if *n == name));
         }
     }
 }

@@ -3,12 +3,16 @@
 
 use crate::failure::WorkflowError;
 use futures::future::LocalBoxFuture;
+use std::borrow::Cow;
 use std::future::Future;
 
 /// One registered compensation.
 pub struct Compensation {
-    name: String,
-    run: Box<dyn FnOnce() -> LocalBoxFuture<'static, Result<(), WorkflowError>>>,
+    name: Cow<'static, str>,
+    /// The compensation as a future not yet polled: its closure runs (and schedules
+    /// whatever it schedules) only when `compensate` first polls it. One allocation per
+    /// step, where a boxed closure returning a boxed future made two.
+    run: LocalBoxFuture<'static, Result<(), WorkflowError>>,
 }
 
 impl std::fmt::Debug for Compensation {
@@ -42,7 +46,7 @@ pub struct Saga {
 #[derive(Debug)]
 pub struct CompensationOutcome {
     /// The name it was registered with.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// Its result.
     pub result: Result<(), WorkflowError>,
 }
@@ -57,7 +61,7 @@ pub struct SagaReport {
 impl SagaReport {
     /// Names of the compensations that ran, in order.
     pub fn ran(&self) -> Vec<&str> {
-        self.outcomes.iter().map(|o| o.name.as_str()).collect()
+        self.outcomes.iter().map(|o| o.name.as_ref()).collect()
     }
 
     /// Names of the compensations that failed.
@@ -65,7 +69,7 @@ impl SagaReport {
         self.outcomes
             .iter()
             .filter(|o| o.result.is_err())
-            .map(|o| o.name.as_str())
+            .map(|o| o.name.as_ref())
             .collect()
     }
 
@@ -81,8 +85,9 @@ impl Saga {
         Saga::default()
     }
 
-    /// Registers the compensation of a step that just succeeded.
-    pub fn add<F, Fut, T, E>(&mut self, name: impl Into<String>, compensation: F)
+    /// Registers the compensation of a step that just succeeded. `name` is usually the
+    /// compensating activity's `NAME`, kept without a copy.
+    pub fn add<F, Fut, T, E>(&mut self, name: impl Into<Cow<'static, str>>, compensation: F)
     where
         F: FnOnce() -> Fut + 'static,
         Fut: Future<Output = Result<T, E>> + 'static,
@@ -90,10 +95,7 @@ impl Saga {
     {
         self.compensations.push(Compensation {
             name: name.into(),
-            run: Box::new(move || {
-                let fut = compensation();
-                Box::pin(async move { fut.await.map(|_| ()).map_err(Into::into) })
-            }),
+            run: Box::pin(async move { compensation().await.map(|_| ()).map_err(Into::into) }),
         });
     }
 
@@ -112,7 +114,7 @@ impl Saga {
     pub async fn compensate(self) -> SagaReport {
         let mut report = SagaReport::default();
         for compensation in self.compensations.into_iter().rev() {
-            let result = (compensation.run)().await;
+            let result = compensation.run.await;
             report.outcomes.push(CompensationOutcome {
                 name: compensation.name,
                 result,

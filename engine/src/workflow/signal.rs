@@ -51,7 +51,7 @@ impl<S: Signal> SignalReceiver<S> {
 
 fn take_signal<S: Signal>(state: &Shared) -> Option<Result<S::Input, PayloadError>> {
     let payload = state.borrow_mut().signals.get_mut(S::NAME)?.pop_front()?;
-    Some(payload::decode(&payload, || format!("signal `{}`", S::NAME)))
+    Some(payload::decode_owned(payload, || format!("signal `{}`", S::NAME)))
 }
 
 /// The next signal of type `S`.
@@ -82,7 +82,7 @@ impl<S: Signal> Future for SignalFuture<S> {
         match self.waiter.and_then(|key| s.waiters.get_mut(&key)) {
             Some(waiter) => waiter.waker = cx.waker().clone(),
             None => {
-                let key = s.add_waiter(WaitFor::Signal(S::NAME.to_owned()), cx.waker().clone());
+                let key = s.add_waiter(WaitFor::Signal(S::NAME), cx.waker().clone());
                 drop(s);
                 self.waiter = Some(key);
             }

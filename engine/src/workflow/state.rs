@@ -124,7 +124,8 @@ pub(crate) struct ChildSlot {
 
 /// Something other than a slot that a future waits on.
 pub(crate) enum WaitFor {
-    Signal(String),
+    /// A signal type's name (`Signal::NAME`).
+    Signal(&'static str),
     Cancel,
     Condition(Rc<dyn Fn() -> bool>),
 }
@@ -186,8 +187,10 @@ pub(crate) struct RunState {
     pub child_by_event: VecMap<EventId, u32>,
     pub waiters: VecMap<u64, Waiter>,
     pub signals: BTreeMap<String, VecDeque<Payload>>,
-    pub signal_handlers: VecMap<String, SignalHandler>,
-    pub query_handlers: VecMap<String, QueryHandler>,
+    // Keyed by the types' `NAME`s: registering a handler copies no name (a replay check
+    // registers them once per execution).
+    pub signal_handlers: VecMap<&'static str, SignalHandler>,
+    pub query_handlers: VecMap<&'static str, QueryHandler>,
     pub cancel_requested: bool,
     /// Patch decisions made in this run, so every call for one id agrees.
     pub patches: BTreeMap<String, bool>,
