@@ -248,7 +248,7 @@ impl Service {
     pub(super) async fn complete_workflow_task(
         &self,
         token: WorkflowTaskToken,
-        commands: Vec<Command>,
+        commands: Arc<[Command]>,
         eager: Vec<usize>,
         identity: String,
     ) -> ServiceResult<Vec<ActivityTask>> {
