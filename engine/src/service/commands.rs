@@ -454,9 +454,11 @@ fn cancel_activity(run: &mut RunTxn, scheduled_event_id: EventId) {
         activity.cancel_requested = true;
         return;
     }
+    let Some(activity) = run.state.activities.remove(&scheduled_event_id) else {
+        return;
+    };
     let (attempt, activity_id) = (activity.attempt, activity.activity_id.clone());
-    run.state.activities.remove(&scheduled_event_id);
-    drop_activity_work(run, scheduled_event_id, attempt);
+    drop_activity_work(run, scheduled_event_id, &activity);
     run.add_incoming(Incoming::Activity {
         scheduled_event_id,
         activity_id: Some(activity_id),
