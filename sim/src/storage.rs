@@ -19,7 +19,8 @@
 //! later call through that handle fails the same way: a dead process does no more I/O.
 //! [`SimStorage::reopen`] is the restart: a new handle in a new epoch over the same durable
 //! state. The epoch check and the apply happen under one lock (the `MemoryStorage` commit
-//! completes on its first poll), so a commit is either applied before the crash or not at all.
+//! is applied at once, [`MemoryStorage::commit_now`]), so a commit is either applied before
+//! the crash or not at all.
 //!
 //! Reads go straight to the durable state, without latency or faults (but not through a dead
 //! handle). The knobs live in a shared [`StorageFaults`] handle, so a test or a fault plan
@@ -30,7 +31,6 @@
 use crate::dice::{Dice, LatencyRange};
 use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
 use crate::trace::{EventText, SharedTrace};
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
@@ -322,7 +322,7 @@ impl SimStorage {
 
         let now = self.clock.now();
         // The epoch check and the apply under one lock, so that a crash cannot fall between
-        // them. The memory commit completes on its first poll, so no await happens here.
+        // them. The memory commit is applied at once, so no await happens here.
         let mut shared = lock(&self.shared);
         if shared.epoch != self.epoch {
             shared.trace(now, format!("commit #{number} lost in the crash"));
@@ -335,10 +335,7 @@ impl SimStorage {
         let mut applied = std::mem::take(&mut shared.line);
         applied.clear();
         applied_line(&mut applied, number, &commit);
-        let result = match self.durable.commit(commit).now_or_never() {
-            Some(result) => result,
-            None => Err(unavailable("the durable storage did not complete at once")),
-        };
+        let result = self.durable.commit_now(commit);
         match &result {
             Ok(()) => shared.trace(now, &applied),
             Err(e) => shared.trace(now, format!("commit #{number} refused: {e}")),

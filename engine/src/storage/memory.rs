@@ -73,6 +73,13 @@ impl MemoryStorage {
         })
     }
 
+    /// Applies `commit` at once, as [`Storage::commit`] does on its first poll, without a
+    /// future to allocate: for a wrapper that applies the commit under a lock of its own (the
+    /// simulator's storage, which must not let a crash fall between its check and the apply).
+    pub fn commit_now(&self, commit: Commit) -> StorageResult<()> {
+        self.with_state(|s| s.commit(commit))
+    }
+
     /// Runs `f` on the locked state.
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> StorageResult<T>) -> StorageResult<T> {
         let mut guard: MutexGuard<'_, State> = self.state.lock().map_err(|_| {
@@ -492,7 +499,7 @@ impl State {
 
 impl Storage for MemoryStorage {
     fn commit(&self, commit: Commit) -> BoxFuture<'_, StorageResult<()>> {
-        Box::pin(async move { self.with_state(|s| s.commit(commit)) })
+        Box::pin(async move { self.commit_now(commit) })
     }
 
     fn get_run<'a>(
