@@ -132,7 +132,7 @@ fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
     assert_eq!(h.run_workflow_tasks(), 1, "redispatched 1 s after it started");
     let late = h.call(Request::CompleteWorkflowTask {
         token,
-        commands,
+        commands: commands.into(),
         eager_activities: Vec::new(),
         identity: "w1".into(),
     });

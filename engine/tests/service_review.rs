@@ -281,7 +281,7 @@ fn a_signal_buffered_while_the_task_completes_concurrently_is_not_lost() {
     let completed = a
         .handle(Request::CompleteWorkflowTask {
             token,
-            commands,
+            commands: commands.into(),
             eager_activities: Vec::new(),
             identity: "engine A".into(),
         })

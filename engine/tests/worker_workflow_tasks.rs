@@ -54,7 +54,7 @@ fn query(workflow_id: &str, query_id: u64, name: &str) -> WorkflowPoll {
 
 fn completed_commands(request: &Request) -> Option<Vec<Command>> {
     match request {
-        Request::CompleteWorkflowTask { commands, .. } => Some(commands.clone()),
+        Request::CompleteWorkflowTask { commands, .. } => Some(commands.to_vec()),
         _ => None,
     }
 }

@@ -19,7 +19,8 @@
 //! later call through that handle fails the same way: a dead process does no more I/O.
 //! [`SimStorage::reopen`] is the restart: a new handle in a new epoch over the same durable
 //! state. The epoch check and the apply happen under one lock (the `MemoryStorage` commit
-//! completes on its first poll), so a commit is either applied before the crash or not at all.
+//! is applied at once, [`MemoryStorage::commit_now`]), so a commit is either applied before
+//! the crash or not at all.
 //!
 //! Reads go straight to the durable state, without latency or faults (but not through a dead
 //! handle). The knobs live in a shared [`StorageFaults`] handle, so a test or a fault plan
@@ -30,7 +31,6 @@
 use crate::dice::{Dice, LatencyRange};
 use crate::fault::{Fault, FaultRates, Op, PlannedOps, SharedFaultLog};
 use crate::trace::{EventText, SharedTrace};
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
@@ -293,6 +293,20 @@ impl SimStorage {
         }
     }
 
+    /// A read of the durable state through this handle: the durable storage's own future
+    /// (not boxed a second time: reads are most of the storage calls), or `Unavailable`
+    /// from a dead handle. The handle is checked when the read is asked for rather than
+    /// when it is first polled; the engine awaits a read at once, so no crash falls between.
+    fn read<'a, T: Send + 'a>(
+        &'a self,
+        read: impl FnOnce(&'a MemoryStorage) -> BoxFuture<'a, StorageResult<T>>,
+    ) -> BoxFuture<'a, StorageResult<T>> {
+        match self.check_alive() {
+            Ok(()) => read(&self.durable),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
     /// Steps 2 and 3 of a commit (see the module documentation).
     async fn commit_inner(&self, commit: Commit) -> StorageResult<()> {
         let start = self.clock.now();
@@ -308,7 +322,7 @@ impl SimStorage {
 
         let now = self.clock.now();
         // The epoch check and the apply under one lock, so that a crash cannot fall between
-        // them. The memory commit completes on its first poll, so no await happens here.
+        // them. The memory commit is applied at once, so no await happens here.
         let mut shared = lock(&self.shared);
         if shared.epoch != self.epoch {
             shared.trace(now, format!("commit #{number} lost in the crash"));
@@ -321,10 +335,7 @@ impl SimStorage {
         let mut applied = std::mem::take(&mut shared.line);
         applied.clear();
         applied_line(&mut applied, number, &commit);
-        let result = match self.durable.commit(commit).now_or_never() {
-            Some(result) => result,
-            None => Err(unavailable("the durable storage did not complete at once")),
-        };
+        let result = self.durable.commit_now(commit);
         match &result {
             Ok(()) => shared.trace(now, &applied),
             Err(e) => shared.trace(now, format!("commit #{number} refused: {e}")),
@@ -452,10 +463,7 @@ impl Storage for SimStorage {
         workflow_id: &'a WorkflowId,
         run_id: Option<&'a RunId>,
     ) -> BoxFuture<'a, StorageResult<Option<RunRecord>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.get_run(workflow_id, run_id).await
-        })
+        self.read(|durable| durable.get_run(workflow_id, run_id))
     }
 
     fn read_events<'a>(
@@ -463,10 +471,7 @@ impl Storage for SimStorage {
         run: &'a RunKey,
         from: EventId,
     ) -> BoxFuture<'a, StorageResult<Vec<HistoryEvent>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.read_events(run, from).await
-        })
+        self.read(|durable| durable.read_events(run, from))
     }
 
     fn list_runs<'a>(
@@ -474,10 +479,7 @@ impl Storage for SimStorage {
         workflow_id: Option<&'a WorkflowId>,
         limit: usize,
     ) -> BoxFuture<'a, StorageResult<Vec<RunRecord>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.list_runs(workflow_id, limit).await
-        })
+        self.read(|durable| durable.list_runs(workflow_id, limit))
     }
 
     fn lease_task<'a>(
@@ -488,10 +490,7 @@ impl Storage for SimStorage {
         owner: &'a str,
         lease_for: Duration,
     ) -> BoxFuture<'a, StorageResult<Option<Task>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.lease_task(queue, kind, now, owner, lease_for).await
-        })
+        self.read(|durable| durable.lease_task(queue, kind, now, owner, lease_for))
     }
 
     fn next_task_time<'a>(
@@ -500,30 +499,18 @@ impl Storage for SimStorage {
         kind: TaskKind,
         now: Timestamp,
     ) -> BoxFuture<'a, StorageResult<Option<Timestamp>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.next_task_time(queue, kind, now).await
-        })
+        self.read(|durable| durable.next_task_time(queue, kind, now))
     }
 
     fn due_timers(&self, now: Timestamp, limit: usize) -> BoxFuture<'_, StorageResult<Vec<TimerRecord>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.due_timers(now, limit).await
-        })
+        self.read(|durable| durable.due_timers(now, limit))
     }
 
     fn next_timer_due(&self) -> BoxFuture<'_, StorageResult<Option<Timestamp>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.next_timer_due().await
-        })
+        self.read(|durable| durable.next_timer_due())
     }
 
     fn get_request<'a>(&'a self, request_id: &'a RequestId) -> BoxFuture<'a, StorageResult<Option<Payload>>> {
-        Box::pin(async move {
-            self.check_alive()?;
-            self.durable.get_request(request_id).await
-        })
+        self.read(|durable| durable.get_request(request_id))
     }
 }

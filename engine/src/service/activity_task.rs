@@ -3,7 +3,7 @@
 //! events: only the final attempt's `ActivityTaskStarted` is written, with the outcome.
 
 use super::api::{ActivityTask, ActivityTaskToken, WorkflowTask};
-use super::close::drop_activity_work;
+use super::close::{drop_activity_work, drop_attempt_timers};
 use super::commands::activity_timer;
 use super::liveness::{Held, LostBecause};
 use super::state::{ActivityFinal, Incoming};
@@ -16,6 +16,7 @@ use crate::payload::{self, Payload};
 use crate::storage::{TaskKey, TaskKind, TimeoutTypeKey};
 use futures::future::select;
 use std::pin::pin;
+use std::sync::Arc;
 
 /// The error type of an attempt lost with its worker (retryable; a retry policy may list it
 /// as non-retryable).
@@ -113,15 +114,19 @@ impl Service {
             heartbeat_timeout: activity.options.heartbeat_timeout,
             previous_heartbeat: activity.heartbeat_details.clone(),
         };
-        let (start_to_close, heartbeat) = (
+        let (start_to_close, heartbeat, schedule_to_start) = (
             activity.options.start_to_close_timeout,
             activity.options.heartbeat_timeout,
+            activity.options.schedule_to_start_timeout,
         );
-        run.drop_timer(activity_timer(
-            scheduled_event_id,
-            attempt,
-            TimeoutTypeKey::ScheduleToStart,
-        ));
+        // Only a timer the options set is looked for: each removal is a storage search.
+        if schedule_to_start.is_some() {
+            run.drop_timer(activity_timer(
+                scheduled_event_id,
+                attempt,
+                TimeoutTypeKey::ScheduleToStart,
+            ));
+        }
         if let Some(timeout) = start_to_close {
             run.set_timer(
                 activity_timer(scheduled_event_id, attempt, TimeoutTypeKey::StartToClose),
@@ -265,7 +270,7 @@ pub(super) fn finish(
     let Some(activity) = run.state.activities.remove(&scheduled_event_id) else {
         return;
     };
-    drop_activity_work(run, scheduled_event_id, activity.attempt);
+    drop_activity_work(run, scheduled_event_id, &activity);
     let identity = activity
         .started
         .map(|(_, who)| who)
@@ -374,7 +379,8 @@ fn end_attempt(
     if policy.allows_retry(attempt, &error) && in_budget && !cancel_requested {
         let queue = activity.task_queue.clone();
         let schedule_to_start = activity.options.schedule_to_start_timeout;
-        drop_attempt_timers(run, scheduled_event_id, attempt);
+        let options = Arc::clone(&activity.options);
+        drop_attempt_timers(run, scheduled_event_id, attempt, &options);
         if let Some(activity) = run.state.activities.get_mut(&scheduled_event_id) {
             activity.attempt += 1;
             activity.started = None;
@@ -413,17 +419,6 @@ fn end_attempt(
         other => ActivityFinal::Failed(failure_of(&other), retry_state),
     };
     finish(run, scheduled_event_id, identity, started, outcome);
-}
-
-/// The attempt's own timers (not schedule-to-close, which spans attempts).
-fn drop_attempt_timers(run: &mut RunTxn, scheduled_event_id: EventId, attempt: u32) {
-    for timeout in [
-        TimeoutTypeKey::StartToClose,
-        TimeoutTypeKey::Heartbeat,
-        TimeoutTypeKey::ScheduleToStart,
-    ] {
-        run.drop_timer(activity_timer(scheduled_event_id, attempt, timeout));
-    }
 }
 
 fn failure_of(error: &ActivityError) -> Failure {

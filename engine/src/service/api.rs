@@ -12,6 +12,7 @@ use crate::payload::Payload;
 use crate::storage::{RequestId, RunKey, RunStatus};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What to do when a workflow id was used before.
@@ -298,8 +299,9 @@ pub enum Request {
     CompleteWorkflowTask {
         /// The task.
         token: WorkflowTaskToken,
-        /// The commands.
-        commands: Vec<Command>,
+        /// The commands (shared, so that a call retried with the same request does not copy
+        /// them; encoded as a list).
+        commands: Arc<[Command]>,
         /// Eager activity execution (Temporal's `request_eager_execution`): the indexes in
         /// `commands` of the `ScheduleActivity` commands whose first attempt the worker will
         /// run at once, each with a free activity slot. Those scheduled on the run's own task

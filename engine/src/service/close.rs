@@ -3,11 +3,13 @@
 //! policy — all in the caller's one commit.
 
 use super::api::RunOutcome;
-use super::state::Incoming;
+use super::state::{ActivityState, Incoming};
 use super::txn::{Batch, RunTxn};
 use super::{Service, ServiceError, ServiceResult};
+use crate::activity::ActivityOptions;
 use crate::failure::Failure;
 use crate::history::{EventAttributes as E, ParentClosePolicy, WorkflowTaskFailedCause};
+use crate::ids::EventId;
 use crate::limits::HISTORY_EVENTS_MAX;
 use crate::storage::{RunStatus, TaskKind, TimeoutTypeKey, TimerKind};
 use futures::future::BoxFuture;
@@ -153,7 +155,7 @@ fn drop_pending_work(run: &mut RunTxn) {
     }
     let activities = std::mem::take(&mut run.state.activities);
     for (scheduled_event_id, activity) in activities {
-        drop_activity_work(run, scheduled_event_id, activity.attempt);
+        drop_activity_work(run, scheduled_event_id, &activity);
     }
     let timers = std::mem::take(&mut run.state.timers);
     for timer_id in timers.into_keys() {
@@ -162,23 +164,44 @@ fn drop_pending_work(run: &mut RunTxn) {
 }
 
 /// Removes an activity's task and every timeout timer of its current attempt.
-pub(super) fn drop_activity_work(run: &mut RunTxn, scheduled_event_id: crate::ids::EventId, attempt: u32) {
-    let key = run.task_key(TaskKind::Activity, scheduled_event_id, attempt);
-    run.complete_task(key);
-    for timeout in [
-        TimeoutTypeKey::StartToClose,
-        TimeoutTypeKey::Heartbeat,
-        TimeoutTypeKey::ScheduleToStart,
-    ] {
+///
+/// Only what can exist is removed, each removal being a storage search: the task of an
+/// attempt not started (a started attempt's task went in the commit that started it), and
+/// the timers of the timeouts the activity's options set (they never change).
+pub(super) fn drop_activity_work(run: &mut RunTxn, scheduled_event_id: EventId, activity: &ActivityState) {
+    let attempt = activity.attempt;
+    if activity.started.is_none() {
+        let key = run.task_key(TaskKind::Activity, scheduled_event_id, attempt);
+        run.complete_task(key);
+    }
+    drop_attempt_timers(run, scheduled_event_id, attempt, &activity.options);
+    if activity.options.schedule_to_close_timeout.is_some() {
+        run.drop_timer(TimerKind::Activity {
+            scheduled_event_id,
+            attempt: 0,
+            timeout: TimeoutTypeKey::ScheduleToClose,
+        });
+    }
+}
+
+/// Removes the timers of an attempt's own timeouts (not schedule-to-close, which spans
+/// attempts), those that `options` set.
+pub(super) fn drop_attempt_timers(
+    run: &mut RunTxn,
+    scheduled_event_id: EventId,
+    attempt: u32,
+    options: &ActivityOptions,
+) {
+    let set = [
+        (TimeoutTypeKey::StartToClose, options.start_to_close_timeout),
+        (TimeoutTypeKey::Heartbeat, options.heartbeat_timeout),
+        (TimeoutTypeKey::ScheduleToStart, options.schedule_to_start_timeout),
+    ];
+    for (timeout, _) in set.into_iter().filter(|(_, after)| after.is_some()) {
         run.drop_timer(TimerKind::Activity {
             scheduled_event_id,
             attempt,
             timeout,
         });
     }
-    run.drop_timer(TimerKind::Activity {
-        scheduled_event_id,
-        attempt: 0,
-        timeout: TimeoutTypeKey::ScheduleToClose,
-    });
 }

@@ -4,12 +4,12 @@
 use super::api::RunOutcome;
 use super::close::{Closing, drop_activity_work};
 use super::start::NewRun;
-use super::state::{ActivityFinal, ActivityState, ChildState, Incoming};
+use super::state::{ActivityFinal, ActivityState, ChildState, ExecutionState, Incoming};
 use super::txn::{Batch, RunTxn};
 use super::{Service, ServiceResult};
 use crate::command::Command;
 use crate::history::{EventAttributes as E, ParentExecution, WorkflowTaskFailedCause};
-use crate::ids::EventId;
+use crate::ids::{ActivityId, EventId, TimerId};
 use crate::limits::{PENDING_ACTIVITIES_MAX, PENDING_CHILDREN_MAX, PENDING_TIMERS_MAX};
 use crate::storage::{RunStatus, TaskKind, TimeoutTypeKey, TimerKind};
 use std::collections::BTreeSet;
@@ -31,26 +31,10 @@ pub(super) fn check_commands(
     let state = &run.state;
     let (mut activities, mut timers, mut children) =
         (state.activities.len(), state.timers.len(), state.children.len());
-    // Activities whose outcome arrived while the task ran are still open in history.
-    let finishing = state.buffered.iter().filter_map(|b| match b {
-        Incoming::Activity { activity_id, .. } => activity_id.clone(),
-        _ => None,
-    });
-    let mut activity_ids: BTreeSet<_> = state
-        .activities
-        .values()
-        .map(|a| a.activity_id.clone())
-        .chain(finishing)
-        .collect();
-    // Timers that fired while the task ran are still open in history until their event is
-    // written: their ids are taken, and cancelling them is allowed (see `CancelTimer`).
-    let fired = state.buffered.iter().filter_map(|b| match b {
-        Incoming::Event(E::TimerFired { timer_id, .. }) => Some(timer_id.clone()),
-        _ => None,
-    });
-    let mut cancellable: BTreeSet<_> = state.timers.keys().cloned().chain(fired).collect();
-    // Ids cancelled in this task stay taken: one commit must not drop and set one timer key.
-    let mut timer_ids = cancellable.clone();
+    // The sets of ids taken are gathered from the run's state only when a command needs
+    // them: most tasks schedule one activity or start one timer, or neither.
+    let mut activity_ids: Option<BTreeSet<ActivityId>> = None;
+    let mut timer_sets: Option<TimerIds> = None;
     let finished = |id: &EventId| {
         state
             .buffered
@@ -68,7 +52,8 @@ pub(super) fn check_commands(
                 options
                     .validate()
                     .map_err(|m| (WorkflowTaskFailedCause::BadCommand, m))?;
-                if !activity_ids.insert(activity_id.clone()) {
+                let taken = activity_ids.get_or_insert_with(|| pending_activity_ids(state));
+                if !taken.insert(activity_id.clone()) {
                     return bad(format!("activity id {activity_id} is already pending"));
                 }
                 activities += 1;
@@ -80,10 +65,11 @@ pub(super) fn check_commands(
                 if duration.is_zero() {
                     return bad(format!("timer {timer_id} has a zero duration"));
                 }
-                if !timer_ids.insert(timer_id.clone()) {
+                let ids = timer_sets.get_or_insert_with(|| TimerIds::of(state));
+                if !ids.taken.insert(timer_id.clone()) {
                     return bad(format!("timer id {timer_id} is already pending"));
                 }
-                cancellable.insert(timer_id.clone());
+                ids.cancellable.insert(timer_id.clone());
                 timers += 1;
                 if timers > PENDING_TIMERS_MAX {
                     return limit("timers", PENDING_TIMERS_MAX);
@@ -95,7 +81,12 @@ pub(super) fn check_commands(
                     return limit("child workflows", PENDING_CHILDREN_MAX);
                 }
             }
-            Command::CancelTimer { timer_id } if !cancellable.remove(timer_id) => {
+            Command::CancelTimer { timer_id }
+                if !timer_sets
+                    .get_or_insert_with(|| TimerIds::of(state))
+                    .cancellable
+                    .remove(timer_id) =>
+            {
                 return bad(format!("timer id {timer_id} names no pending timer"));
             }
             // The activity is pending, or its outcome arrived while the task ran.
@@ -110,6 +101,45 @@ pub(super) fn check_commands(
         }
     }
     Ok(())
+}
+
+/// The ids of the run's activities still open in history: pending, or whose outcome arrived
+/// while the task ran (buffered, not yet written).
+fn pending_activity_ids(state: &ExecutionState) -> BTreeSet<ActivityId> {
+    let finishing = state.buffered.iter().filter_map(|b| match b {
+        Incoming::Activity { activity_id, .. } => activity_id.clone(),
+        _ => None,
+    });
+    state
+        .activities
+        .values()
+        .map(|a| a.activity_id.clone())
+        .chain(finishing)
+        .collect()
+}
+
+/// The timer ids a task's commands are checked against.
+struct TimerIds {
+    /// Ids a `CancelTimer` may name: pending timers, and those that fired while the task ran
+    /// (still open in history until their event is written; see `CancelTimer`).
+    cancellable: BTreeSet<TimerId>,
+    /// Ids a `StartTimer` may not take: the same, and those cancelled in this task (one
+    /// commit must not drop and set one timer key).
+    taken: BTreeSet<TimerId>,
+}
+
+impl TimerIds {
+    fn of(state: &ExecutionState) -> TimerIds {
+        let fired = state.buffered.iter().filter_map(|b| match b {
+            Incoming::Event(E::TimerFired { timer_id, .. }) => Some(timer_id.clone()),
+            _ => None,
+        });
+        let cancellable: BTreeSet<_> = state.timers.keys().cloned().chain(fired).collect();
+        TimerIds {
+            taken: cancellable.clone(),
+            cancellable,
+        }
+    }
 }
 
 impl Service {
@@ -454,9 +484,11 @@ fn cancel_activity(run: &mut RunTxn, scheduled_event_id: EventId) {
         activity.cancel_requested = true;
         return;
     }
+    let Some(activity) = run.state.activities.remove(&scheduled_event_id) else {
+        return;
+    };
     let (attempt, activity_id) = (activity.attempt, activity.activity_id.clone());
-    run.state.activities.remove(&scheduled_event_id);
-    drop_activity_work(run, scheduled_event_id, attempt);
+    drop_activity_work(run, scheduled_event_id, &activity);
     run.add_incoming(Incoming::Activity {
         scheduled_event_id,
         activity_id: Some(activity_id),

@@ -201,7 +201,7 @@ impl Service {
                     started_event_id,
                     attempt: task.attempt,
                 };
-                found.push((identity.clone(), Held::WorkflowTask(token)));
+                found.push((identity.to_string(), Held::WorkflowTask(token)));
             }
         }
         self.liveness.recover(found);

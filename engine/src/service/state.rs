@@ -24,8 +24,9 @@ pub(crate) struct WorkflowTaskState {
     /// Set once a worker started it.
     pub started_event_id: Option<EventId>,
     pub attempt: u32,
-    /// The worker that started it.
-    pub identity: Option<String>,
+    /// The worker that started it (shared with `Sticky::identity`: copying the run's state
+    /// to change it then copies no names).
+    pub identity: Option<Arc<str>>,
 }
 
 /// An activity from scheduled to its final outcome.
@@ -110,7 +111,7 @@ pub(crate) enum ActivityFinal {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Sticky {
-    pub identity: String,
+    pub identity: Arc<str>,
     /// The first event the worker has not seen.
     pub next_event_id: EventId,
 }

@@ -16,6 +16,7 @@ use crate::payload::{self, Payload};
 use crate::storage::{RunKey, TaskKey, TaskKind, TimerKind};
 use futures::future::{Either, select};
 use std::pin::pin;
+use std::sync::Arc;
 
 impl Service {
     /// Long-polls `queue` for a workflow task or a query.
@@ -122,11 +123,24 @@ impl Service {
             scheduled_event_id: key.scheduled_event_id,
             identity: identity.to_owned(),
         });
-        if let Some(task) = run.state.workflow_task.as_mut() {
+        // The sticky worker's name is shared with the task it starts: most tasks go to the
+        // run's sticky worker, whose name is then not copied again.
+        let (first_event_id, shared_identity) = match &run.state.sticky {
+            Some(sticky) if *sticky.identity == *identity => {
+                (sticky.next_event_id, Arc::clone(&sticky.identity))
+            }
+            _ => (EventId::FIRST, Arc::from(identity)),
+        };
+        let state = &mut *run.state;
+        if let Some(task) = state.workflow_task.as_mut() {
             task.started_event_id = Some(started_event_id);
-            task.identity = Some(identity.to_owned());
+            task.identity = Some(Arc::clone(&shared_identity));
         }
-        let timeout = run.state.workflow_task_timeout;
+        state.sticky = Some(Sticky {
+            identity: shared_identity,
+            next_event_id: started_event_id.next(),
+        });
+        let timeout = state.workflow_task_timeout;
         run.set_timer(
             TimerKind::WorkflowTask {
                 scheduled_event_id: key.scheduled_event_id,
@@ -134,14 +148,6 @@ impl Service {
             },
             run.now().plus(timeout),
         );
-        let first_event_id = match &run.state.sticky {
-            Some(sticky) if sticky.identity == identity => sticky.next_event_id,
-            _ => EventId::FIRST,
-        };
-        run.state.sticky = Some(Sticky {
-            identity: identity.to_owned(),
-            next_event_id: started_event_id.next(),
-        });
         let token = WorkflowTaskToken {
             run: key.run.clone(),
             scheduled_event_id: key.scheduled_event_id,
@@ -167,7 +173,11 @@ impl Service {
         run: &mut RunTxn,
         identity: &str,
     ) -> Option<StartedWorkflowTask> {
-        let sticky = run.state.sticky.as_ref().is_some_and(|s| s.identity == identity);
+        let sticky = run
+            .state
+            .sticky
+            .as_ref()
+            .is_some_and(|s| *s.identity == *identity);
         let task = run.state.workflow_task.as_ref()?;
         if !sticky || task.started_event_id.is_some() {
             return None;
@@ -195,7 +205,7 @@ impl Service {
             let Some((key, queue)) = run.created_workflow_task_due(now) else {
                 continue;
             };
-            let sticky = run.state.sticky.as_ref().map(|s| s.identity.as_str());
+            let sticky = run.state.sticky.as_ref().map(|s| &*s.identity);
             let Some(poll) = self
                 .waiting_polls
                 .take(queue, sticky, |identity| self.poller_taken_for_dead(identity))
@@ -238,7 +248,7 @@ impl Service {
     pub(super) async fn complete_workflow_task(
         &self,
         token: WorkflowTaskToken,
-        commands: Vec<Command>,
+        commands: Arc<[Command]>,
         eager: Vec<usize>,
         identity: String,
     ) -> ServiceResult<Vec<ActivityTask>> {

@@ -73,6 +73,13 @@ impl MemoryStorage {
         })
     }
 
+    /// Applies `commit` at once, as [`Storage::commit`] does on its first poll, without a
+    /// future to allocate: for a wrapper that applies the commit under a lock of its own (the
+    /// simulator's storage, which must not let a crash fall between its check and the apply).
+    pub fn commit_now(&self, commit: Commit) -> StorageResult<()> {
+        self.with_state(|s| s.commit(commit))
+    }
+
     /// Runs `f` on the locked state.
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> StorageResult<T>) -> StorageResult<T> {
         let mut guard: MutexGuard<'_, State> = self.state.lock().map_err(|_| {
@@ -185,7 +192,6 @@ impl State {
         // Creations before removals: a commit that creates and completes the same task (or
         // sets and deletes the same timer) ends without it.
         for task in create_tasks {
-            self.remove_task(&task.key);
             self.insert_task(task);
         }
         for key in &complete_tasks {
@@ -301,26 +307,35 @@ impl State {
         }
     }
 
+    /// Enqueues `task`, replacing a task with the same key. One search of `tasks` whether or
+    /// not there was one: most tasks are new, and were searched for and missed when removed
+    /// first.
     fn insert_task(&mut self, task: Task) {
         // Without a lease, `claimable_at` is `visible_at`: one entry shape for both sets.
         let entry = (claimable_at(&task), task.key.clone());
-        let index = self
-            .queues
-            .entry((task.queue.clone(), task.key.kind))
-            .or_default();
-        if task.lease.is_some() {
+        let (queue, leased) = ((task.queue.clone(), task.key.kind), task.lease.is_some());
+        if let Some(replaced) = self.tasks.insert(task.key.clone(), task) {
+            self.unindex_task(&replaced);
+        }
+        let index = self.queues.entry(queue).or_default();
+        if leased {
             index.claimed.insert(entry);
         } else {
             index.unclaimed.insert(entry);
         }
-        self.tasks.insert(task.key.clone(), task);
     }
 
     fn remove_task(&mut self, key: &TaskKey) -> Option<Task> {
         let task = self.tasks.remove(key)?;
+        self.unindex_task(&task);
+        Some(task)
+    }
+
+    /// Takes `task`, no longer in `tasks`, out of its queue's index.
+    fn unindex_task(&mut self, task: &Task) {
         let queue = (task.queue.clone(), task.key.kind);
         if let Some(index) = self.queues.get_mut(&queue) {
-            let entry = (claimable_at(&task), task.key.clone());
+            let entry = (claimable_at(task), task.key.clone());
             if task.lease.is_some() {
                 index.claimed.remove(&entry);
             } else {
@@ -331,7 +346,6 @@ impl State {
                 self.queues.remove(&queue);
             }
         }
-        Some(task)
     }
 
     fn remove_timer(&mut self, key: &TimerKey) {
@@ -485,7 +499,7 @@ impl State {
 
 impl Storage for MemoryStorage {
     fn commit(&self, commit: Commit) -> BoxFuture<'_, StorageResult<()>> {
-        Box::pin(async move { self.with_state(|s| s.commit(commit)) })
+        Box::pin(async move { self.commit_now(commit) })
     }
 
     fn get_run<'a>(

@@ -51,26 +51,29 @@ impl<V> InstanceCache<V> {
     /// evicts the least recently used entries beyond the capacity. Returns the entry's
     /// generation, for [`remove_generation`](Self::remove_generation).
     pub(crate) fn insert(&mut self, key: RunKey, value: V) -> u64 {
-        self.remove(&key);
         let stamp = self.next_use();
         if self.capacity == 0 {
+            self.remove(&key);
             return stamp;
         }
-        while self.entries.len() >= self.capacity {
+        // One search of `entries` whether or not the run was cached (it usually is not: the
+        // worker takes an instance out for each task and puts it back here).
+        let entry = Entry {
+            value,
+            last_used: stamp,
+            generation: stamp,
+        };
+        if let Some(replaced) = self.entries.insert(key.clone(), entry) {
+            self.by_use.remove(&replaced.last_used);
+        }
+        self.by_use.insert(stamp, key);
+        // The entry just inserted is the most recent, so never the one evicted.
+        while self.entries.len() > self.capacity {
             let Some((_, lru)) = self.by_use.pop_first() else {
                 break;
             };
             self.entries.remove(&lru);
         }
-        self.by_use.insert(stamp, key.clone());
-        self.entries.insert(
-            key,
-            Entry {
-                value,
-                last_used: stamp,
-                generation: stamp,
-            },
-        );
         stamp
     }
 

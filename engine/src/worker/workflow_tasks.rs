@@ -152,7 +152,7 @@ impl WorkflowSide<'_> {
                 let (eager_activities, mut permits) = self.eager_activities(&commands);
                 let request = Request::CompleteWorkflowTask {
                     token: task.token,
-                    commands,
+                    commands: commands.into(),
                     eager_activities,
                     identity,
                 };

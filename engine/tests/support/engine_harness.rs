@@ -282,7 +282,7 @@ impl Harness {
     ) -> Result<(), ServiceError> {
         self.call(Request::CompleteWorkflowTask {
             token,
-            commands,
+            commands: commands.into(),
             eager_activities: Vec::new(),
             identity: self.identity.clone(),
         })
