@@ -14,3 +14,17 @@ fn crash_keeps_only_committed() {
         MemoryStorage::clone,
     ));
 }
+
+/// A harness takes the histories out only from a storage nothing else shares: a handle still
+/// held elsewhere keeps it whole (a campaign's oracles then copy them instead).
+#[test]
+fn into_histories_moves_them_out_only_of_an_unshared_storage() {
+    let storage = MemoryStorage::new();
+    let other = storage.clone();
+    let storage = storage
+        .into_histories()
+        .expect_err("another handle shares the storage");
+    drop(other);
+    let histories = storage.into_histories().expect("the only handle");
+    assert!(histories.is_empty());
+}

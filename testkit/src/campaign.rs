@@ -42,7 +42,7 @@
 //! shrunk as it was written.
 
 use crate::cluster::{CLIENT_NODE, CLUSTER_TASK_QUEUE, ClusterConfig, SimCluster};
-use crate::durable::{all_closed, read_histories};
+use crate::durable::{all_closed, read_all_histories};
 use crate::seed::{Seed, parse_seed};
 use futures::future::{Either, join_all, select};
 use rand_chacha::ChaCha8Rng;
@@ -614,6 +614,17 @@ impl Campaign {
     /// One run of `seed` under `mode` on a fresh cluster.
     pub fn run_one(&self, seed: u64, mode: &FaultMode) -> RunReport {
         let (cluster, workflows, liveness) = self.simulate(seed, mode);
+        let trace = cluster.trace().take();
+        let faults = cluster.fault_log().snapshot();
+        let plan = cluster.fault_plan();
+        let elapsed = cluster.sim().elapsed();
+        // With the cluster gone, the histories move out of its storage rather than being
+        // copied (a copy only if something still holds the storage).
+        let durable = cluster.durable().clone();
+        drop(cluster);
+        let mut stored = durable
+            .into_histories()
+            .unwrap_or_else(|durable| read_all_histories(&durable));
         let mut histories = BTreeMap::new();
         let mut outcomes = BTreeMap::new();
         // The workflows started, then their children, and theirs: the oracles check them all.
@@ -622,24 +633,23 @@ impl Campaign {
             if histories.contains_key(&id) {
                 continue;
             }
-            let runs = read_histories(cluster.durable(), &id).unwrap_or_default();
+            let runs = stored.remove(&id).unwrap_or_default();
             unread.extend(runs.iter().flat_map(children));
             outcomes.insert(id.clone(), outcome(runs.last()));
             histories.insert(id, runs);
         }
-        let trace = cluster.trace().take();
         RunReport {
             seed,
             workflows,
             histories,
             outcomes,
             world: (self.world_snapshot)(),
-            faults: cluster.fault_log().snapshot(),
-            plan: cluster.fault_plan(),
+            faults,
+            plan,
             trace_hash: trace.hash(),
             trace_len: trace.len(),
             trace,
-            elapsed: cluster.sim().elapsed(),
+            elapsed,
             liveness,
         }
     }

@@ -1,10 +1,12 @@
 //! Reads of a simulation's in-memory storage, made at once rather than through a client:
 //! `MemoryStorage` answers every call within its first poll, so the test kit reads runs and
 //! histories between simulation steps without spending simulated time or scheduling tasks
-//! (a campaign's liveness look and oracles; `TestEnv`'s replay check borrows them instead,
-//! through `MemoryStorage::with_histories`).
+//! (a campaign's liveness look, and its oracles' histories when it cannot move them out with
+//! `MemoryStorage::into_histories`; `TestEnv`'s replay check borrows them instead, through
+//! `MemoryStorage::with_histories`).
 
 use futures::FutureExt;
+use std::collections::{BTreeMap, BTreeSet};
 use warpflow_engine::storage::{MemoryStorage, Storage, StorageError};
 use warpflow_engine::{EventId, History, WorkflowId};
 
@@ -18,8 +20,22 @@ pub(crate) fn all_closed(storage: &MemoryStorage, ids: &[WorkflowId]) -> bool {
     )
 }
 
+/// Every run's history by workflow id, oldest run first, copied out of `storage` (a campaign
+/// moves them out with `MemoryStorage::into_histories` instead, once nothing else holds the
+/// storage; this is for when something does). A storage that fails to answer gives nothing.
+pub(crate) fn read_all_histories(storage: &MemoryStorage) -> BTreeMap<WorkflowId, Vec<History>> {
+    let runs = at_once(storage.list_runs(None, usize::MAX).now_or_never()).unwrap_or_default();
+    let ids: BTreeSet<WorkflowId> = runs.into_iter().map(|run| run.key.workflow_id).collect();
+    ids.into_iter()
+        .map(|id| {
+            let histories = read_histories(storage, &id).unwrap_or_default();
+            (id, histories)
+        })
+        .collect()
+}
+
 /// Every run of `id`, oldest first, with its history.
-pub(crate) fn read_histories(storage: &MemoryStorage, id: &WorkflowId) -> Result<Vec<History>, StorageError> {
+fn read_histories(storage: &MemoryStorage, id: &WorkflowId) -> Result<Vec<History>, StorageError> {
     let runs = at_once(storage.list_runs(Some(id), usize::MAX).now_or_never())?;
     let mut histories = Vec::with_capacity(runs.len());
     for run in runs {

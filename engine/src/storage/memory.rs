@@ -73,6 +73,31 @@ impl MemoryStorage {
         })
     }
 
+    /// Every run's history by workflow id, oldest run first, moved out of a storage that no
+    /// other handle shares; `Err(self)` when another does. For a test harness that is done
+    /// with the storage and keeps its histories (a campaign's oracles): nothing is copied.
+    pub fn into_histories(self) -> Result<BTreeMap<WorkflowId, Vec<History>>, MemoryStorage> {
+        let state = Arc::try_unwrap(self.state).map_err(|state| MemoryStorage { state })?;
+        let mut state = state
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut histories = BTreeMap::new();
+        for (workflow_id, run_ids) in std::mem::take(&mut state.runs_by_workflow) {
+            let runs = run_ids
+                .into_iter()
+                .filter_map(|run_id| {
+                    let key = RunKey {
+                        workflow_id: workflow_id.clone(),
+                        run_id,
+                    };
+                    state.runs.remove(&key).map(|run| run.history)
+                })
+                .collect();
+            histories.insert(workflow_id, runs);
+        }
+        Ok(histories)
+    }
+
     /// Applies `commit` at once, as [`Storage::commit`] does on its first poll, without a
     /// future to allocate: for a wrapper that applies the commit under a lock of its own (the
     /// simulator's storage, which must not let a crash fall between its check and the apply).
