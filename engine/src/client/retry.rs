@@ -41,6 +41,10 @@ impl CallRetry {
 /// keeps its by-value arguments in its future besides the locals they are moved into, which
 /// stored the 192-byte [`Request`] twice in every call's future (and in every worker task
 /// awaiting one).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold the request twice in its future"
+)]
 pub(crate) fn call<'a>(
     transport: &'a dyn Transport,
     clock: &'a dyn Clock,

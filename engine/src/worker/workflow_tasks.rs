@@ -144,6 +144,10 @@ impl WorkflowSide<'_> {
 
     /// Not an `async fn`, which would hold the task twice in its future: these futures are
     /// allocated per task (`run_handed`), and kept under the allocator's cheap size classes.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold the task twice in its future"
+    )]
     fn handle_task(&self, task: WorkflowTask) -> impl Future<Output = ()> + '_ {
         async move {
             // Listed in the liveness heartbeat until the outcome is reported.
