@@ -50,30 +50,59 @@ impl Dice {
 
     /// Uniform in `0..n`; `0` when `n` is 0. Draws one value, or more on a rejection.
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            return 0;
-        }
-        // Reject the top partial block of the u64 range, so every residue is equally likely.
-        let zone = u64::MAX - (u64::MAX % n + 1) % n;
-        loop {
-            let x = self.rng.next_u64();
-            if x <= zone {
-                return x % n;
-            }
+        match n {
+            0 => 0,
+            n => Below::new(n).draw(self),
         }
     }
 
     /// A duration drawn uniformly from `range`, in whole milliseconds.
     pub fn latency(&mut self, range: LatencyRange) -> Duration {
+        let [latency] = self.latencies(range);
+        latency
+    }
+
+    /// `N` durations drawn one after the other from `range`, as `N` calls of
+    /// [`Dice::latency`] would draw them (the same values), with the range's bounds and
+    /// rejection zone worked out once: the network draws four latencies per call.
+    pub fn latencies<const N: usize>(&mut self, range: LatencyRange) -> [Duration; N] {
         let min = millis(range.min);
         let max = millis(range.max).max(min);
         let span = max - min;
-        let offset = if span == u64::MAX {
-            self.next_u64()
-        } else {
-            self.below(span + 1)
-        };
-        Duration::from_millis(min + offset)
+        let offsets = (span < u64::MAX).then(|| Below::new(span + 1));
+        std::array::from_fn(|_| {
+            let offset = match &offsets {
+                Some(offsets) => offsets.draw(self),
+                None => self.next_u64(),
+            };
+            Duration::from_millis(min + offset)
+        })
+    }
+}
+
+/// Uniform draws in `0..n` (`n > 0`) by rejection: the top partial block of the `u64`
+/// range is drawn again, so every residue is equally likely (no modulo bias).
+struct Below {
+    n: u64,
+    /// The largest value kept.
+    zone: u64,
+}
+
+impl Below {
+    fn new(n: u64) -> Below {
+        Below {
+            n,
+            zone: u64::MAX - (u64::MAX % n + 1) % n,
+        }
+    }
+
+    fn draw(&self, dice: &mut Dice) -> u64 {
+        loop {
+            let x = dice.next_u64();
+            if x <= self.zone {
+                return x % self.n;
+            }
+        }
     }
 }
 
@@ -152,6 +181,26 @@ mod tests {
             Duration::from_millis(9),
             "max below min counts as min"
         );
+    }
+
+    #[test]
+    fn latencies_draw_what_single_draws_would() {
+        for range in [
+            LatencyRange::millis(0, 5),
+            LatencyRange::millis(100, 5_000),
+            LatencyRange::fixed(Duration::from_millis(3)),
+            LatencyRange::millis(9, 3),
+        ] {
+            let mut one_by_one = Dice::from_seed(7);
+            let mut at_once = Dice::from_seed(7);
+            let singles: [Duration; 64] = std::array::from_fn(|_| one_by_one.latency(range));
+            assert_eq!(at_once.latencies::<64>(range), singles, "{range:?}");
+            assert_eq!(
+                at_once.next_u64(),
+                one_by_one.next_u64(),
+                "{range:?}: as many draws"
+            );
+        }
     }
 
     #[test]

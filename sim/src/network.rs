@@ -207,12 +207,7 @@ impl Shared {
         let roll_drop = self.dice.chance(self.rates.drop_message);
         let roll_duplicate = self.dice.chance(self.rates.duplicate_request);
         let roll_lose = self.dice.chance(self.rates.lose_reply);
-        let latencies = [
-            self.dice.latency(self.config.latency),
-            self.dice.latency(self.config.latency),
-            self.dice.latency(self.config.latency),
-            self.dice.latency(self.config.latency),
-        ];
+        let latencies = self.dice.latencies(self.config.latency);
 
         if self.check_caller(node, now, op) {
             return (number, Route::Refused);
@@ -416,82 +411,94 @@ impl SimNetwork {
     }
 
     /// One call from `node` (see the module documentation).
-    async fn call(
+    ///
+    /// A function returning an `async move` block rather than an `async fn`, here and in
+    /// [`Delivery::carry`]: an `async fn` keeps its by-value arguments in its future for its
+    /// whole life besides the locals they are moved into, which stored the 192-byte
+    /// [`Request`] four times in each call's future and put it, boxed per call, past the
+    /// allocator's cheap size classes.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold the request twice more in its future"
+    )]
+    fn call(
         self,
         node: Arc<str>,
         target: Arc<dyn Transport>,
         request: Request,
-    ) -> Result<Response, ServiceError> {
-        let sent = self.clock.now();
-        let (number, route, timeout) = {
-            let mut shared = self.lock();
-            let (number, route) = shared.route(&node, sent);
-            let kind = <&str>::from(&request);
-            shared.trace_with(sent, &node, |line| {
-                line.text("send #").number(number).text(" ").text(kind)
-            });
-            (number, route, shared.config.loss_timeout)
-        };
-        let lost_at = sent.plus(timeout);
-        match route {
-            Route::Refused => {
-                self.trace(&node, format!("#{number} refused: {node} is partitioned"));
-                Err(ServiceError::Unavailable(format!("{node} is partitioned")))
-            }
-            Route::Dropped => {
-                self.trace(&node, format!("#{number} dropped (injected)"));
-                self.clock.sleep_until(lost_at).await;
-                self.trace(&node, format!("#{number} timed out: message lost"));
-                Err(ServiceError::Unavailable("message lost".to_owned()))
-            }
-            Route::Deliver {
-                duplicate,
-                lose_reply,
-                latencies:
-                    [
-                        request_latency,
-                        reply_latency,
-                        dup_request_latency,
-                        dup_reply_latency,
-                    ],
-            } => {
-                let original = Delivery {
-                    network: &self,
-                    node: &node,
-                    number,
-                    duplicate: false,
+    ) -> impl Future<Output = Result<Response, ServiceError>> + Send + 'static {
+        async move {
+            let sent = self.clock.now();
+            let (number, route, timeout) = {
+                let mut shared = self.lock();
+                let (number, route) = shared.route(&node, sent);
+                let kind = <&str>::from(&request);
+                shared.trace_with(sent, &node, |line| {
+                    line.text("send #").number(number).text(" ").text(kind)
+                });
+                (number, route, shared.config.loss_timeout)
+            };
+            let lost_at = sent.plus(timeout);
+            match route {
+                Route::Refused => {
+                    self.trace(&node, format!("#{number} refused: {node} is partitioned"));
+                    Err(ServiceError::Unavailable(format!("{node} is partitioned")))
+                }
+                Route::Dropped => {
+                    self.trace(&node, format!("#{number} dropped (injected)"));
+                    self.clock.sleep_until(lost_at).await;
+                    self.trace(&node, format!("#{number} timed out: message lost"));
+                    Err(ServiceError::Unavailable("message lost".to_owned()))
+                }
+                Route::Deliver {
+                    duplicate,
                     lose_reply,
-                };
-                let first = if duplicate {
-                    self.trace(&node, format!("#{number} duplicated (injected)"));
-                    // Boxed: the two deliveries of this rare path would otherwise double the
-                    // size of every call's future (it is allocated and moved per call).
-                    Box::pin(self.deliver_twice(
-                        &node,
-                        &target,
-                        request,
-                        (sent, number, lose_reply),
+                    latencies:
                         [
                             request_latency,
                             reply_latency,
                             dup_request_latency,
                             dup_reply_latency,
                         ],
-                    ))
-                    .await
-                } else {
-                    original
-                        .carry(&target, request, sent, request_latency, reply_latency)
+                } => {
+                    let original = Delivery {
+                        network: &self,
+                        node: &node,
+                        number,
+                        duplicate: false,
+                        lose_reply,
+                    };
+                    let first = if duplicate {
+                        self.trace(&node, format!("#{number} duplicated (injected)"));
+                        // Boxed: the two deliveries of this rare path would otherwise double the
+                        // size of every call's future (it is allocated and moved per call).
+                        Box::pin(self.deliver_twice(
+                            &node,
+                            &target,
+                            request,
+                            (sent, number, lose_reply),
+                            [
+                                request_latency,
+                                reply_latency,
+                                dup_request_latency,
+                                dup_reply_latency,
+                            ],
+                        ))
                         .await
-                        .map(|(_, reply)| reply)
-                };
-                match first {
-                    Some(reply) => reply,
-                    None => {
-                        self.clock.sleep_until(lost_at).await;
-                        let what = if lose_reply { "reply lost" } else { "message lost" };
-                        self.trace(&node, format!("#{number} timed out: {what}"));
-                        Err(ServiceError::Unavailable(what.to_owned()))
+                    } else {
+                        original
+                            .carry(&target, request, sent, request_latency, reply_latency)
+                            .await
+                            .map(|(_, reply)| reply)
+                    };
+                    match first {
+                        Some(reply) => reply,
+                        None => {
+                            self.clock.sleep_until(lost_at).await;
+                            let what = if lose_reply { "reply lost" } else { "message lost" };
+                            self.trace(&node, format!("#{number} timed out: {what}"));
+                            Err(ServiceError::Unavailable(what.to_owned()))
+                        }
                     }
                 }
             }
@@ -584,54 +591,61 @@ struct Delivery<'a> {
 impl Delivery<'_> {
     /// Carries the request to `target` and its reply back: the reply and when it arrived,
     /// or `None` when a partition or an injected fault lost either message.
-    async fn carry(
+    /// (Not an `async fn`: see [`SimNetwork::call`].)
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold the request twice in its future"
+    )]
+    fn carry(
         self,
         target: &Arc<dyn Transport>,
         request: Request,
         sent: Timestamp,
         request_latency: Duration,
         reply_latency: Duration,
-    ) -> Option<(Timestamp, Result<Response, ServiceError>)> {
-        let network = self.network;
-        let clock = &network.clock;
-        let (node, number) = (self.node, self.number);
-        let copy = if self.duplicate { " (duplicate)" } else { "" };
-        clock.sleep_until(sent.plus(request_latency)).await;
-        if network.is_partitioned(node) {
-            network.trace(
-                node,
-                format!("#{number}{copy} lost in transit: {node} is partitioned"),
-            );
-            return None;
+    ) -> impl Future<Output = Option<(Timestamp, Result<Response, ServiceError>)>> + Send {
+        async move {
+            let network = self.network;
+            let clock = &network.clock;
+            let (node, number) = (self.node, self.number);
+            let copy = if self.duplicate { " (duplicate)" } else { "" };
+            clock.sleep_until(sent.plus(request_latency)).await;
+            if network.is_partitioned(node) {
+                network.trace(
+                    node,
+                    format!("#{number}{copy} lost in transit: {node} is partitioned"),
+                );
+                return None;
+            }
+            network.trace_with(node, |line| line.text("deliver #").number(number).text(copy));
+            let reply = target.call(request).await;
+            let arrival = clock.now().plus(reply_latency);
+            clock.sleep_until(arrival).await;
+            if self.lose_reply {
+                network.trace(node, format!("reply #{number}{copy} lost (injected)"));
+                return None;
+            }
+            if network.is_partitioned(node) {
+                network.trace(
+                    node,
+                    format!("reply #{number}{copy} lost in transit: {node} is partitioned"),
+                );
+                return None;
+            }
+            let (error, what) = match &reply {
+                Ok(response) => ("", <&str>::from(response)),
+                Err(e) => ("error ", <&str>::from(e)),
+            };
+            network.trace_with(node, |line| {
+                line.text("reply #")
+                    .number(number)
+                    .text(copy)
+                    .text(" ")
+                    .text(error)
+                    .text(what)
+            });
+            Some((arrival, reply))
         }
-        network.trace_with(node, |line| line.text("deliver #").number(number).text(copy));
-        let reply = target.call(request).await;
-        let arrival = clock.now().plus(reply_latency);
-        clock.sleep_until(arrival).await;
-        if self.lose_reply {
-            network.trace(node, format!("reply #{number}{copy} lost (injected)"));
-            return None;
-        }
-        if network.is_partitioned(node) {
-            network.trace(
-                node,
-                format!("reply #{number}{copy} lost in transit: {node} is partitioned"),
-            );
-            return None;
-        }
-        let (error, what) = match &reply {
-            Ok(response) => ("", <&str>::from(response)),
-            Err(e) => ("error ", <&str>::from(e)),
-        };
-        network.trace_with(node, |line| {
-            line.text("reply #")
-                .number(number)
-                .text(copy)
-                .text(" ")
-                .text(error)
-                .text(what)
-        });
-        Some((arrival, reply))
     }
 }
 

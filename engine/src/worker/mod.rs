@@ -218,8 +218,9 @@ impl Worker {
         workflows.and(activities)
     }
 
-    /// Sends a non-poll call, retrying retryable errors with the same request.
-    async fn call(&self, request: Request) -> Result<Response, ServiceError> {
-        retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request).await
+    /// Sends a non-poll call, retrying retryable errors with the same request. (Not an
+    /// `async fn`, which would hold the request once more in every workflow task's future.)
+    fn call(&self, request: Request) -> impl Future<Output = Result<Response, ServiceError>> + '_ {
+        retry::call(self.transport.as_ref(), self.clock.as_ref(), &self.retry, request)
     }
 }

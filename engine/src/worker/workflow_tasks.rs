@@ -20,8 +20,8 @@ use crate::replay::{ActivationError, WorkflowInstance};
 use crate::service::api::{QueryTask, WorkflowPoll, WorkflowTask, WorkflowTaskToken};
 use crate::service::{Request, Response, ServiceError};
 use crate::storage::RunKey;
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use tokio::sync::OwnedSemaphorePermit;
@@ -127,10 +127,11 @@ impl WorkflowSide<'_> {
             };
             tokio::select! {
                 biased;
-                Some((task, slot)) = inbox.receiver.recv() => running.push(async move {
-                    self.handle_task(task).await;
-                    drop(slot);
-                }),
+                // A `map` rather than an async block awaiting the task's future, which
+                // would hold the task twice (this future is allocated per task).
+                Some((task, slot)) = inbox.receiver.recv() => {
+                    running.push(self.handle_task(task).map(move |()| drop(slot)));
+                }
                 Some(()) = running.next(), if !running.is_empty() => {}
                 // Closed while every slot is held here, so none is taken again.
                 _all = all_back => {
@@ -141,49 +142,57 @@ impl WorkflowSide<'_> {
         }
     }
 
-    async fn handle_task(&self, task: WorkflowTask) {
-        // Listed in the liveness heartbeat until the outcome is reported.
-        let _holding = self.worker.hold(|| Item::WorkflowTask(task.token.clone()));
-        let identity = self.worker.options.identity.clone();
-        match self.activate(&task).await {
-            Activation::Commands(instance, commands) => {
-                let run = task.token.run.clone();
-                let generation = self.cache.borrow_mut().insert(run.clone(), instance);
-                let (eager_activities, mut permits) = self.eager_activities(&commands);
-                let request = Request::CompleteWorkflowTask {
-                    token: task.token,
-                    commands: commands.into(),
-                    eager_activities,
-                    identity,
-                };
-                match self.worker.call(request).await {
-                    Ok(Response::EagerActivities(started)) => {
-                        if let Some(slots) = self.slots {
-                            for (task, permit) in started.into_iter().zip(permits.drain(..)) {
-                                spawn_attempt(self.worker, slots, task, permit);
+    /// Not an `async fn`, which would hold the task twice in its future: these futures are
+    /// allocated per task (`run_handed`), and kept under the allocator's cheap size classes.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold the task twice in its future"
+    )]
+    fn handle_task(&self, task: WorkflowTask) -> impl Future<Output = ()> + '_ {
+        async move {
+            // Listed in the liveness heartbeat until the outcome is reported.
+            let _holding = self.worker.hold(|| Item::WorkflowTask(task.token.clone()));
+            let identity = self.worker.options.identity.clone();
+            match self.activate(&task).await {
+                Activation::Commands(instance, commands) => {
+                    let run = task.token.run.clone();
+                    let generation = self.cache.borrow_mut().insert(run.clone(), instance);
+                    let (eager_activities, mut permits) = self.eager_activities(&commands);
+                    let request = Request::CompleteWorkflowTask {
+                        token: task.token,
+                        commands: commands.into(),
+                        eager_activities,
+                        identity,
+                    };
+                    match self.worker.call(request).await {
+                        Ok(Response::EagerActivities(started)) => {
+                            if let Some(slots) = self.slots {
+                                for (task, permit) in started.into_iter().zip(permits.drain(..)) {
+                                    spawn_attempt(self.worker, slots, task, permit);
+                                }
                             }
                         }
-                    }
-                    Ok(_) => {}
-                    // Not recorded (a stale task, a rejected command, an unreachable
-                    // service): the instance is ahead of history, and the next task must
-                    // replay.
-                    Err(_) => {
-                        self.cache.borrow_mut().remove_generation(&run, generation);
+                        Ok(_) => {}
+                        // Not recorded (a stale task, a rejected command, an unreachable
+                        // service): the instance is ahead of history, and the next task must
+                        // replay.
+                        Err(_) => {
+                            self.cache.borrow_mut().remove_generation(&run, generation);
+                        }
                     }
                 }
+                Activation::Failed(cause, failure) => {
+                    let request = Request::FailWorkflowTask {
+                        token: task.token,
+                        cause,
+                        failure,
+                        identity,
+                    };
+                    // If this does not get through, the task times out and is retried anyway.
+                    let _ = self.worker.call(request).await;
+                }
+                Activation::Abandoned => {}
             }
-            Activation::Failed(cause, failure) => {
-                let request = Request::FailWorkflowTask {
-                    token: task.token,
-                    cause,
-                    failure,
-                    identity,
-                };
-                // If this does not get through, the task times out and is retried anyway.
-                let _ = self.worker.call(request).await;
-            }
-            Activation::Abandoned => {}
         }
     }
 
@@ -237,7 +246,9 @@ impl WorkflowSide<'_> {
         let events = if task.first_event_id == EventId::FIRST {
             &task.events
         } else {
-            match self.history(&task.token.run).await {
+            // Boxed: the rare path (a cache miss past the first task) would otherwise
+            // more than double the size of every task's future.
+            match Box::pin(self.history(&task.token.run)).await {
                 Some(mut events) => {
                     // Events after the task's start belong to later tasks.
                     events.retain(|e| e.event_id <= task.token.started_event_id);
