@@ -510,17 +510,17 @@ impl WorkflowInstance {
                 Some(&command),
             ));
         }
-        let Some(command) = self.unmatched.pop_front() else {
-            return Ok(());
-        };
-        self.on_matched(&command, event)?;
+        // Read where it lies and dropped there: a command is large, and moving it out of the
+        // queue and on to the step text copied it twice per matched event.
+        self.on_matched(command, event)?;
+        let step = StepText::of_matched(&event.attributes, command);
+        self.unmatched.pop_front();
         if self.matched_recent.capacity() == 0 {
             // Room for the steps a report shows and the one pushed before the oldest goes,
             // at once rather than grown.
             self.matched_recent.reserve_exact(REPORT_MATCHED_STEPS + 1);
         }
-        self.matched_recent
-            .push_back((event.event_id, StepText::of_matched(&event.attributes, command)));
+        self.matched_recent.push_back((event.event_id, step));
         if self.matched_recent.len() > REPORT_MATCHED_STEPS {
             self.matched_recent.pop_front();
         }
