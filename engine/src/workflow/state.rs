@@ -232,6 +232,53 @@ impl RunState {
         }
     }
 
+    /// A fresh state, as [`new`](Self::new) makes it, built in the emptied buffers of
+    /// `spare`, the state of a finished execution: a replay check runs the workflow eight
+    /// times per history, and each new state allocated its commands and every map again.
+    /// Every field is listed, so one added later cannot carry over from the spare.
+    pub fn reusing(spare: RunState, info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
+        let RunState {
+            mut commands,
+            activities,
+            activity_by_event,
+            timers,
+            timer_by_id,
+            children,
+            child_by_event,
+            waiters,
+            signal_handlers,
+            query_handlers,
+            mut pending_signals,
+            ..
+        } = spare;
+        commands.clear();
+        pending_signals.clear();
+        RunState {
+            now: info.start_time,
+            info,
+            replaying: false,
+            rng,
+            seqs: Seqs::default(),
+            commands,
+            lookahead: Lookahead::default(),
+            activities: activities.cleared(),
+            activity_by_event: activity_by_event.cleared(),
+            timers: timers.cleared(),
+            timer_by_id: timer_by_id.cleared(),
+            children: children.cleared(),
+            child_by_event: child_by_event.cleared(),
+            waiters: waiters.cleared(),
+            signals: BTreeMap::new(),
+            signal_handlers: signal_handlers.cleared(),
+            query_handlers: query_handlers.cleared(),
+            cancel_requested: false,
+            patches: BTreeMap::new(),
+            fatal: None,
+            pending_signals,
+            in_query: false,
+        }
+    }
+
     /// Registers a waiter and returns its key.
     pub fn add_waiter(&mut self, wait_for: WaitFor, waker: Waker) -> u64 {
         self.seqs.waiter += 1;
