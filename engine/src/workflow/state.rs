@@ -232,51 +232,27 @@ impl RunState {
         }
     }
 
-    /// A fresh state, as [`new`](Self::new) makes it, built in the emptied buffers of
-    /// `spare`, the state of a finished execution: a replay check runs the workflow eight
-    /// times per history, and each new state allocated its commands and every map again.
-    /// Every field is listed, so one added later cannot carry over from the spare.
+    /// A fresh state, as [`new`](Self::new) makes it, with the emptied buffers of `spare`,
+    /// the state of a finished execution: a replay check runs the workflow eight times per
+    /// history, and each new state allocated its commands and every map again. The state
+    /// starts as `new` makes it (which allocates nothing), so only the buffers moved here
+    /// carry over, never what a field added later holds.
     pub fn reusing(spare: RunState, info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
-        let RunState {
-            mut commands,
-            activities,
-            activity_by_event,
-            timers,
-            timer_by_id,
-            children,
-            child_by_event,
-            waiters,
-            signal_handlers,
-            query_handlers,
-            mut pending_signals,
-            ..
-        } = spare;
-        commands.clear();
-        pending_signals.clear();
-        RunState {
-            now: info.start_time,
-            info,
-            replaying: false,
-            rng,
-            seqs: Seqs::default(),
-            commands,
-            lookahead: Lookahead::default(),
-            activities: activities.cleared(),
-            activity_by_event: activity_by_event.cleared(),
-            timers: timers.cleared(),
-            timer_by_id: timer_by_id.cleared(),
-            children: children.cleared(),
-            child_by_event: child_by_event.cleared(),
-            waiters: waiters.cleared(),
-            signals: BTreeMap::new(),
-            signal_handlers: signal_handlers.cleared(),
-            query_handlers: query_handlers.cleared(),
-            cancel_requested: false,
-            patches: BTreeMap::new(),
-            fatal: None,
-            pending_signals,
-            in_query: false,
-        }
+        let mut state = RunState::new(info, rng);
+        state.commands = spare.commands;
+        state.commands.clear();
+        state.activities = spare.activities.cleared();
+        state.activity_by_event = spare.activity_by_event.cleared();
+        state.timers = spare.timers.cleared();
+        state.timer_by_id = spare.timer_by_id.cleared();
+        state.children = spare.children.cleared();
+        state.child_by_event = spare.child_by_event.cleared();
+        state.waiters = spare.waiters.cleared();
+        state.signal_handlers = spare.signal_handlers.cleared();
+        state.query_handlers = spare.query_handlers.cleared();
+        state.pending_signals = spare.pending_signals;
+        state.pending_signals.clear();
+        state
     }
 
     /// Registers a waiter and returns its key.
