@@ -204,55 +204,82 @@ pub(crate) struct RunState {
     pub in_query: bool,
 }
 
+/// The buffers of a run's state that a new execution can take over from a finished one:
+/// a replay check runs the workflow eight times per history, and each new state allocated
+/// its commands and every map again. Empty (and allocating nothing) by default.
+#[derive(Default)]
+struct Buffers {
+    commands: Vec<Command>,
+    activities: VecMap<u32, ActivitySlot>,
+    activity_by_event: VecMap<EventId, u32>,
+    timers: VecMap<u32, TimerSlot>,
+    timer_by_id: VecMap<TimerId, u32>,
+    children: VecMap<u32, ChildSlot>,
+    child_by_event: VecMap<EventId, u32>,
+    waiters: VecMap<u64, Waiter>,
+    signal_handlers: VecMap<&'static str, SignalHandler>,
+    query_handlers: VecMap<&'static str, QueryHandler>,
+    pending_signals: VecDeque<(String, Payload)>,
+}
+
+impl Buffers {
+    /// `spare`'s buffers, emptied; the rest of it is dropped.
+    fn emptied(spare: RunState) -> Buffers {
+        let mut buffers = Buffers {
+            commands: spare.commands,
+            activities: spare.activities.cleared(),
+            activity_by_event: spare.activity_by_event.cleared(),
+            timers: spare.timers.cleared(),
+            timer_by_id: spare.timer_by_id.cleared(),
+            children: spare.children.cleared(),
+            child_by_event: spare.child_by_event.cleared(),
+            waiters: spare.waiters.cleared(),
+            signal_handlers: spare.signal_handlers.cleared(),
+            query_handlers: spare.query_handlers.cleared(),
+            pending_signals: spare.pending_signals,
+        };
+        buffers.commands.clear();
+        buffers.pending_signals.clear();
+        buffers
+    }
+}
+
 impl RunState {
     pub fn new(info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
+        RunState::with_buffers(info, rng, Buffers::default())
+    }
+
+    /// A fresh state, as [`new`](Self::new) makes it, in the emptied buffers of `spare`, the
+    /// state of a finished execution.
+    pub fn reusing(spare: RunState, info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
+        RunState::with_buffers(info, rng, Buffers::emptied(spare))
+    }
+
+    fn with_buffers(info: WorkflowInfo, rng: ChaCha8Rng, buffers: Buffers) -> RunState {
         RunState {
             now: info.start_time,
             info,
             replaying: false,
             rng,
             seqs: Seqs::default(),
-            commands: Vec::new(),
+            commands: buffers.commands,
             lookahead: Lookahead::default(),
-            activities: VecMap::new(),
-            activity_by_event: VecMap::new(),
-            timers: VecMap::new(),
-            timer_by_id: VecMap::new(),
-            children: VecMap::new(),
-            child_by_event: VecMap::new(),
-            waiters: VecMap::new(),
+            activities: buffers.activities,
+            activity_by_event: buffers.activity_by_event,
+            timers: buffers.timers,
+            timer_by_id: buffers.timer_by_id,
+            children: buffers.children,
+            child_by_event: buffers.child_by_event,
+            waiters: buffers.waiters,
             signals: BTreeMap::new(),
-            signal_handlers: VecMap::new(),
-            query_handlers: VecMap::new(),
+            signal_handlers: buffers.signal_handlers,
+            query_handlers: buffers.query_handlers,
             cancel_requested: false,
             patches: BTreeMap::new(),
             fatal: None,
-            pending_signals: VecDeque::new(),
+            pending_signals: buffers.pending_signals,
             in_query: false,
         }
-    }
-
-    /// A fresh state, as [`new`](Self::new) makes it, with the emptied buffers of `spare`,
-    /// the state of a finished execution: a replay check runs the workflow eight times per
-    /// history, and each new state allocated its commands and every map again. The state
-    /// starts as `new` makes it (which allocates nothing), so only the buffers moved here
-    /// carry over, never what a field added later holds.
-    pub fn reusing(spare: RunState, info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
-        let mut state = RunState::new(info, rng);
-        state.commands = spare.commands;
-        state.commands.clear();
-        state.activities = spare.activities.cleared();
-        state.activity_by_event = spare.activity_by_event.cleared();
-        state.timers = spare.timers.cleared();
-        state.timer_by_id = spare.timer_by_id.cleared();
-        state.children = spare.children.cleared();
-        state.child_by_event = spare.child_by_event.cleared();
-        state.waiters = spare.waiters.cleared();
-        state.signal_handlers = spare.signal_handlers.cleared();
-        state.query_handlers = spare.query_handlers.cleared();
-        state.pending_signals = spare.pending_signals;
-        state.pending_signals.clear();
-        state
     }
 
     /// Registers a waiter and returns its key.
