@@ -60,7 +60,7 @@ pub struct WorkflowInstance {
     poisoned: Option<String>,
     /// A finished execution's state, whose buffers the run's state is built in when the
     /// run starts (see [`Spare`]).
-    spare_state: Option<RunState>,
+    spare_state: Option<Shared>,
 }
 
 /// The buffers of a finished execution, for the next one to reuse: the replay check runs a
@@ -68,7 +68,8 @@ pub struct WorkflowInstance {
 /// run's state and every map of it again. Empty by default.
 #[derive(Default)]
 pub(crate) struct Spare {
-    state: Option<RunState>,
+    /// Held by nothing else.
+    state: Option<Shared>,
     unmatched: VecDeque<Command>,
     matched_recent: VecDeque<(EventId, StepText)>,
 }
@@ -135,8 +136,7 @@ impl WorkflowInstance {
         let state = self
             .state
             .take()
-            .and_then(|state| Rc::try_unwrap(state).ok())
-            .map(RefCell::into_inner);
+            .and_then(|mut state| Rc::get_mut(&mut state).is_some().then_some(state));
         Spare {
             state,
             unmatched: std::mem::take(&mut self.unmatched),
@@ -382,11 +382,16 @@ impl WorkflowInstance {
             start_time: event.event_time,
         };
         let rng = ChaCha8Rng::seed_from_u64(*randomness_seed);
-        let state = match self.spare_state.take() {
-            Some(spare) => RunState::reusing(spare, info, rng),
-            None => RunState::new(info, rng),
+        let state: Shared = match self.spare_state.take() {
+            Some(mut spare) => match Rc::get_mut(&mut spare) {
+                Some(cell) => {
+                    cell.get_mut().restart(info, rng);
+                    spare
+                }
+                None => Rc::new(RefCell::new(RunState::new(info, rng))),
+            },
+            None => Rc::new(RefCell::new(RunState::new(info, rng))),
         };
-        let state: Shared = Rc::new(RefCell::new(state));
         self.root = Some(definition.start(WorkflowCtx::new(state.clone()), input)?);
         self.state = Some(state);
         Ok(())

@@ -223,20 +223,21 @@ struct Buffers {
 }
 
 impl Buffers {
-    /// `spare`'s buffers, emptied; the rest of it is dropped.
-    fn emptied(spare: RunState) -> Buffers {
+    /// `spare`'s buffers, taken and emptied.
+    fn emptied(spare: &mut RunState) -> Buffers {
+        use std::mem::take;
         let mut buffers = Buffers {
-            commands: spare.commands,
-            activities: spare.activities.cleared(),
-            activity_by_event: spare.activity_by_event.cleared(),
-            timers: spare.timers.cleared(),
-            timer_by_id: spare.timer_by_id.cleared(),
-            children: spare.children.cleared(),
-            child_by_event: spare.child_by_event.cleared(),
-            waiters: spare.waiters.cleared(),
-            signal_handlers: spare.signal_handlers.cleared(),
-            query_handlers: spare.query_handlers.cleared(),
-            pending_signals: spare.pending_signals,
+            commands: take(&mut spare.commands),
+            activities: take(&mut spare.activities).cleared(),
+            activity_by_event: take(&mut spare.activity_by_event).cleared(),
+            timers: take(&mut spare.timers).cleared(),
+            timer_by_id: take(&mut spare.timer_by_id).cleared(),
+            children: take(&mut spare.children).cleared(),
+            child_by_event: take(&mut spare.child_by_event).cleared(),
+            waiters: take(&mut spare.waiters).cleared(),
+            signal_handlers: take(&mut spare.signal_handlers).cleared(),
+            query_handlers: take(&mut spare.query_handlers).cleared(),
+            pending_signals: take(&mut spare.pending_signals),
         };
         buffers.commands.clear();
         buffers.pending_signals.clear();
@@ -249,10 +250,11 @@ impl RunState {
         RunState::with_buffers(info, rng, Buffers::default())
     }
 
-    /// A fresh state, as [`new`](Self::new) makes it, in the emptied buffers of `spare`, the
-    /// state of a finished execution.
-    pub fn reusing(spare: RunState, info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
-        RunState::with_buffers(info, rng, Buffers::emptied(spare))
+    /// Makes this state, a finished execution's, the fresh state [`new`](Self::new) would
+    /// make, in its own emptied buffers (and its own allocation: the caller's `Rc`).
+    pub fn restart(&mut self, info: WorkflowInfo, rng: ChaCha8Rng) {
+        let buffers = Buffers::emptied(self);
+        *self = RunState::with_buffers(info, rng, buffers);
     }
 
     fn with_buffers(info: WorkflowInfo, rng: ChaCha8Rng, buffers: Buffers) -> RunState {
