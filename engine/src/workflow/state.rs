@@ -341,3 +341,67 @@ impl std::fmt::Debug for RunState {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::{Rng, SeedableRng};
+
+    fn info(workflow_id: &str, start_ms: u64) -> WorkflowInfo {
+        WorkflowInfo {
+            workflow_id: WorkflowId::new(workflow_id),
+            run_id: RunId::new("run"),
+            workflow_type: "order".to_owned(),
+            task_queue: TaskQueue::new("default"),
+            start_time: Timestamp::from_millis(start_ms),
+        }
+    }
+
+    #[test]
+    fn a_restarted_state_keeps_nothing_of_the_finished_execution_but_its_buffers() {
+        let mut state = RunState::new(info("first", 1), ChaCha8Rng::seed_from_u64(1));
+        state.replaying = true;
+        state.seqs.activity = 3;
+        state.commands.push(Command::CancelWorkflow);
+        state.activities.insert(
+            1,
+            ActivitySlot {
+                slot: Slot::pending(),
+                scheduled_event_id: Some(EventId(5)),
+                activity_type: "charge",
+            },
+        );
+        state.activity_by_event.insert(EventId(5), 1);
+        state.timer_by_id.insert(TimerId::from_seq(1), 1);
+        state
+            .signals
+            .insert("approve".to_owned(), VecDeque::from([Payload::Bool(true)]));
+        state
+            .pending_signals
+            .push_back(("approve".to_owned(), Payload::Bool(true)));
+        state.patches.insert("v2".to_owned(), true);
+        state.lookahead.patches.insert("v2".to_owned());
+        state.cancel_requested = true;
+        let commands_room = state.commands.capacity();
+
+        state.restart(info("second", 2), ChaCha8Rng::seed_from_u64(2));
+
+        assert_eq!(state.info, info("second", 2));
+        assert_eq!(state.now, Timestamp::from_millis(2));
+        assert!(!state.replaying && !state.cancel_requested && !state.in_query);
+        assert_eq!(state.seqs.activity, 0);
+        assert!(state.commands.is_empty());
+        assert_eq!(
+            state.commands.capacity(),
+            commands_room,
+            "the command buffer is reused"
+        );
+        assert!(state.activities.is_empty() && state.activity_by_event.is_empty());
+        assert!(state.timer_by_id.is_empty());
+        assert!(state.signals.is_empty() && state.pending_signals.is_empty());
+        assert!(state.patches.is_empty() && state.lookahead.is_empty());
+        assert!(state.fatal.is_none());
+        let fresh = ChaCha8Rng::seed_from_u64(2).next_u64();
+        assert_eq!(state.rng.next_u64(), fresh, "the new run's random numbers");
+    }
+}
