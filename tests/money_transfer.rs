@@ -44,7 +44,7 @@ fn attempts(history: &History) -> Vec<(String, u32)> {
     for e in &history.events {
         match &e.attributes {
             EventAttributes::ActivityTaskScheduled { activity_type, .. } => {
-                types.insert(e.event_id, activity_type.clone());
+                types.insert(e.event_id, activity_type.to_string());
             }
             EventAttributes::ActivityTaskStarted {
                 scheduled_event_id,

@@ -54,7 +54,7 @@ fn activities(history: &History) -> Vec<String> {
         .events
         .iter()
         .filter_map(|e| match &e.attributes {
-            E::ActivityTaskScheduled { activity_type, .. } => Some(activity_type.clone()),
+            E::ActivityTaskScheduled { activity_type, .. } => Some(activity_type.to_string()),
             _ => None,
         })
         .collect()

@@ -8,6 +8,7 @@ use crate::history::{EventAttributes, Marker, ParentClosePolicy};
 use crate::ids::{ActivityId, EventId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
 use crate::time::human_duration;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// One command of a workflow task.
@@ -18,8 +19,8 @@ pub enum Command {
     ScheduleActivity {
         /// The activity's id in the run.
         activity_id: ActivityId,
-        /// The activity type.
-        activity_type: String,
+        /// The activity type (`Activity::NAME`, borrowed, from the typed API).
+        activity_type: Cow<'static, str>,
         /// Its input.
         input: Payload,
         /// Where and how to run it (the task queue is always set).
@@ -268,8 +269,8 @@ fn timer_started_text(duration: Duration) -> String {
 /// never writes, so the common steps cost no formatting and no allocation.
 #[derive(Debug)]
 pub(crate) enum StepText {
-    /// `ActivityTaskScheduled(<type>)`, the type taken from the matched command.
-    ActivityScheduled(String),
+    /// `ActivityTaskScheduled(<type>)`, the type shared with the matched command.
+    ActivityScheduled(Cow<'static, str>),
     /// `TimerStarted(<duration>)`.
     TimerStarted(Duration),
     /// An event whose text is its type alone.
@@ -279,12 +280,13 @@ pub(crate) enum StepText {
 }
 
 impl StepText {
-    /// The text of `event`, which `command` matched (its parts are taken rather than copied).
-    pub(crate) fn of_matched(event: &EventAttributes, command: Command) -> StepText {
+    /// The text of `event`, which `command` matched (a borrowed activity type is shared, not
+    /// copied).
+    pub(crate) fn of_matched(event: &EventAttributes, command: &Command) -> StepText {
         use EventAttributes as E;
         match (event, command) {
             (E::ActivityTaskScheduled { .. }, Command::ScheduleActivity { activity_type, .. }) => {
-                StepText::ActivityScheduled(activity_type)
+                StepText::ActivityScheduled(activity_type.clone())
             }
             (
                 E::TimerStarted {

@@ -34,6 +34,13 @@ impl<K: Ord, V> VecMap<K, V> {
         VecMap::default()
     }
 
+    /// This map emptied, its buffer kept (for a run's state built again in the buffers of
+    /// a finished one).
+    pub fn cleared(mut self) -> Self {
+        self.entries.clear();
+        self
+    }
+
     /// Looks `key` up as any borrowed form of `K` (a `&str` for a `String` key), as a
     /// `BTreeMap` does.
     fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>

@@ -718,7 +718,7 @@ fn saga_compensates_in_reverse_and_continues_past_a_failing_compensation() {
         .events
         .iter()
         .filter_map(|e| match &e.attributes {
-            E::ActivityTaskScheduled { activity_type, .. } => Some(activity_type.as_str()),
+            E::ActivityTaskScheduled { activity_type, .. } => Some(activity_type.as_ref()),
             _ => None,
         })
         .collect();

@@ -70,7 +70,7 @@ fn activity_types(commands: &[Command]) -> Vec<String> {
     commands
         .iter()
         .map(|c| match c {
-            Command::ScheduleActivity { activity_type, .. } => activity_type.clone(),
+            Command::ScheduleActivity { activity_type, .. } => activity_type.to_string(),
             other => other.describe(),
         })
         .collect()

@@ -991,6 +991,7 @@ pub fn check_saga(history: &History, pairs: &BTreeMap<String, String>) -> Result
     for event in &history.events {
         match &event.attributes {
             E::ActivityTaskScheduled { activity_type, .. } => {
+                let activity_type = &activity_type.to_string();
                 types.insert(event.event_id, activity_type.clone());
                 if compensations.contains(activity_type) {
                     compensating = true;

@@ -177,7 +177,7 @@ impl HistoryBuilder {
         };
         self.add(EventAttributes::ActivityTaskScheduled {
             activity_id: activity_id.into(),
-            activity_type: activity_type.to_owned(),
+            activity_type: activity_type.to_owned().into(),
             input,
             options,
             workflow_task_completed_event_id: self.workflow_task_completed,

@@ -9,6 +9,7 @@ use crate::ids::{ActivityId, EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
 use crate::time::{Timestamp, duration_serde};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// One event of a history.
@@ -148,7 +149,9 @@ pub enum EventAttributes {
     },
     ActivityTaskScheduled {
         activity_id: ActivityId,
-        activity_type: String,
+        /// Borrowed from the typed API's `Activity::NAME` when recorded by workflow code
+        /// (no copy per scheduled activity, in the run or in each replay); owned when read.
+        activity_type: Cow<'static, str>,
         input: Payload,
         #[serde(flatten)]
         options: ActivityOptions,

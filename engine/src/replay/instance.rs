@@ -58,6 +58,20 @@ pub struct WorkflowInstance {
     /// The event that closed the run, once history has it.
     closed_by: Option<EventId>,
     poisoned: Option<String>,
+    /// A finished execution's state, whose buffers the run's state is built in when the
+    /// run starts (see [`Spare`]).
+    spare_state: Option<Shared>,
+}
+
+/// The buffers of a finished execution, for the next one to reuse: the replay check runs a
+/// workflow eight times per history, and each new instance allocated its command queues, its
+/// run's state and every map of it again. Empty by default.
+#[derive(Default)]
+pub(crate) struct Spare {
+    /// Held by nothing else.
+    state: Option<Shared>,
+    unmatched: VecDeque<Command>,
+    matched_recent: VecDeque<(EventId, StepText)>,
 }
 
 impl std::fmt::Debug for WorkflowInstance {
@@ -75,6 +89,23 @@ impl WorkflowInstance {
     /// An instance for run `run_id` of `workflow_id`, with the workflow types of `registry`.
     /// It starts the workflow code when it sees `WorkflowExecutionStarted`.
     pub fn new(registry: Registry, workflow_id: WorkflowId, run_id: RunId) -> WorkflowInstance {
+        WorkflowInstance::reusing(registry, workflow_id, run_id, Spare::default())
+    }
+
+    /// [`new`](Self::new), in the buffers of a finished execution.
+    pub(crate) fn reusing(
+        registry: Registry,
+        workflow_id: WorkflowId,
+        run_id: RunId,
+        spare: Spare,
+    ) -> WorkflowInstance {
+        let Spare {
+            state,
+            mut unmatched,
+            mut matched_recent,
+        } = spare;
+        unmatched.clear();
+        matched_recent.clear();
         WorkflowInstance {
             registry,
             workflow_id,
@@ -83,14 +114,33 @@ impl WorkflowInstance {
             root: None,
             wake: Arc::new(WakeFlags::default()),
             next_event_id: EventId::FIRST,
-            unmatched: VecDeque::new(),
+            unmatched,
             matching_task: false,
             live_task_open: false,
             answer_live_task: true,
             workflow_task: 0,
-            matched_recent: VecDeque::new(),
+            matched_recent,
             closed_by: None,
             poisoned: None,
+            spare_state: state,
+        }
+    }
+
+    /// Ends this execution and hands its buffers to the next. The run's state comes back
+    /// only if nothing else holds it once the workflow's future is gone (a handler that kept
+    /// the context does): then the next state is allocated afresh.
+    pub(crate) fn into_spare(mut self) -> Spare {
+        // The future goes first: it holds the context, and its durable futures reach the
+        // state as they drop.
+        self.root = None;
+        let state = self
+            .state
+            .take()
+            .and_then(|mut state| Rc::get_mut(&mut state).is_some().then_some(state));
+        Spare {
+            state,
+            unmatched: std::mem::take(&mut self.unmatched),
+            matched_recent: std::mem::take(&mut self.matched_recent),
         }
     }
 
@@ -331,10 +381,17 @@ impl WorkflowInstance {
             task_queue: task_queue.clone(),
             start_time: event.event_time,
         };
-        let state: Shared = Rc::new(RefCell::new(RunState::new(
-            info,
-            ChaCha8Rng::seed_from_u64(*randomness_seed),
-        )));
+        let rng = ChaCha8Rng::seed_from_u64(*randomness_seed);
+        let state: Shared = match self.spare_state.take() {
+            Some(mut spare) => match Rc::get_mut(&mut spare) {
+                Some(cell) => {
+                    cell.get_mut().restart(info, rng);
+                    spare
+                }
+                None => Rc::new(RefCell::new(RunState::new(info, rng))),
+            },
+            None => Rc::new(RefCell::new(RunState::new(info, rng))),
+        };
         self.root = Some(definition.start(WorkflowCtx::new(state.clone()), input)?);
         self.state = Some(state);
         Ok(())
@@ -510,17 +567,17 @@ impl WorkflowInstance {
                 Some(&command),
             ));
         }
-        let Some(command) = self.unmatched.pop_front() else {
-            return Ok(());
-        };
-        self.on_matched(&command, event)?;
+        // Read where it lies and dropped there: a command is large, and moving it out of the
+        // queue and on to the step text copied it twice per matched event.
+        self.on_matched(command, event)?;
+        let step = StepText::of_matched(&event.attributes, command);
+        self.unmatched.pop_front();
         if self.matched_recent.capacity() == 0 {
             // Room for the steps a report shows and the one pushed before the oldest goes,
             // at once rather than grown.
             self.matched_recent.reserve_exact(REPORT_MATCHED_STEPS + 1);
         }
-        self.matched_recent
-            .push_back((event.event_id, StepText::of_matched(&event.attributes, command)));
+        self.matched_recent.push_back((event.event_id, step));
         if self.matched_recent.len() > REPORT_MATCHED_STEPS {
             self.matched_recent.pop_front();
         }

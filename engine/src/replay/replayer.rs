@@ -7,7 +7,7 @@
 //! path to issue the recorded commands and reach the same state.
 
 use super::error::ActivationError;
-use super::instance::{InstanceSummary, WorkflowInstance};
+use super::instance::{InstanceSummary, Spare, WorkflowInstance};
 use crate::history::{EventAttributes as E, History, HistoryError, validate};
 use crate::registry::Registry;
 
@@ -94,8 +94,14 @@ impl Replayer {
 
     /// Replays `history` with one cold instance.
     pub fn replay(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
+        self.replay_in(history, &mut Spare::default())
+    }
+
+    /// [`replay`](Self::replay), its execution built in `spare`'s buffers and leaving its own
+    /// there.
+    fn replay_in(&self, history: &History, spare: &mut Spare) -> Result<ReplayOutcome, ReplayError> {
         validate(history)?;
-        let summary = self.run(history, &[history.events.len()], ReplayMode::Cold)?;
+        let summary = self.run(history, &[history.events.len()], ReplayMode::Cold, spare)?;
         Ok(ReplayOutcome {
             events: history.events.len(),
             workflow_tasks: summary.workflow_tasks,
@@ -107,21 +113,29 @@ impl Replayer {
     /// the recorded commands and end in the same state. This is the check for histories
     /// recorded by older code (versioning): it never runs a task live.
     pub fn check_compatibility(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
-        self.check_compatibility_at(history, &task_boundaries(history))
+        self.check_compatibility_at(history, &task_boundaries(history), &mut Spare::default())
     }
 
     /// [`check_compatibility`](Self::check_compatibility) with the history's task boundaries
-    /// found once for every path that needs them.
+    /// found once for every path that needs them, each path's execution built in the
+    /// buffers the one before it left in `spare`.
     fn check_compatibility_at(
         &self,
         history: &History,
         boundaries: &[TaskBoundary],
+        spare: &mut Spare,
     ) -> Result<ReplayOutcome, ReplayError> {
-        let outcome = self.replay(history)?;
+        let outcome = self.replay_in(history, spare)?;
         let mut task_ends = Vec::with_capacity(boundaries.len() + 1);
         task_ends.extend(boundaries.iter().map(|b| b.after_commands));
         task_ends.push(history.events.len());
-        self.compare(&outcome.summary, history, &task_ends, ReplayMode::TaskByTask)?;
+        self.compare(
+            &outcome.summary,
+            history,
+            &task_ends,
+            ReplayMode::TaskByTask,
+            spare,
+        )?;
         Ok(outcome)
     }
 
@@ -132,11 +146,12 @@ impl Replayer {
     /// rightly take its new path when run live.
     pub fn check(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
         let boundaries = task_boundaries(history);
-        let outcome = self.check_compatibility_at(history, &boundaries)?;
+        let mut spare = Spare::default();
+        let outcome = self.check_compatibility_at(history, &boundaries, &mut spare)?;
         for (n, boundary) in boundaries.iter().enumerate() {
             let mode = ReplayMode::ResumedAtTask(u32::try_from(n + 1).unwrap_or(u32::MAX));
             let splits = [boundary.started + 1, history.events.len()];
-            self.compare(&outcome.summary, history, &splits, mode)?;
+            self.compare(&outcome.summary, history, &splits, mode, &mut spare)?;
         }
         Ok(outcome)
     }
@@ -147,8 +162,9 @@ impl Replayer {
         history: &History,
         splits: &[usize],
         mode: ReplayMode,
+        spare: &mut Spare,
     ) -> Result<(), ReplayError> {
-        let other = self.run(history, splits, mode)?;
+        let other = self.run(history, splits, mode, spare)?;
         if other != *cold {
             return Err(ReplayError::StateDiverged {
                 mode,
@@ -159,18 +175,22 @@ impl Replayer {
         Ok(())
     }
 
-    /// Feeds one new instance the history in activations ending at each of `splits`.
+    /// Feeds one new instance the history in activations ending at each of `splits`. The
+    /// instance is built in `spare`'s buffers and, when it ends without an error, leaves its
+    /// own there for the next path.
     fn run(
         &self,
         history: &History,
         splits: &[usize],
         mode: ReplayMode,
+        spare: &mut Spare,
     ) -> Result<InstanceSummary, ReplayError> {
         let failed = |error| ReplayError::Failed { mode, error };
-        let mut instance = WorkflowInstance::new(
+        let mut instance = WorkflowInstance::reusing(
             self.registry.clone(),
             history.workflow_id.clone(),
             history.run_id.clone(),
+            std::mem::take(spare),
         );
         let mut from = 0;
         for &to in splits {
@@ -180,7 +200,9 @@ impl Replayer {
             from = to;
         }
         instance.finish_replay().map_err(failed)?;
-        Ok(instance.summary())
+        let summary = instance.summary();
+        *spare = instance.into_spare();
+        Ok(summary)
     }
 }
 

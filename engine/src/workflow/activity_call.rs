@@ -110,7 +110,7 @@ impl<A: Activity> ActivityCall<A> {
                     .get_or_insert_with(|| s.info.task_queue.clone());
                 s.commands.push(Command::ScheduleActivity {
                     activity_id: ActivityId::from_seq(seq),
-                    activity_type: A::NAME.to_owned(),
+                    activity_type: std::borrow::Cow::Borrowed(A::NAME),
                     input,
                     options,
                 });

@@ -204,30 +204,82 @@ pub(crate) struct RunState {
     pub in_query: bool,
 }
 
+/// The buffers of a run's state that a new execution can take over from a finished one:
+/// a replay check runs the workflow eight times per history, and each new state allocated
+/// its commands and every map again. Empty (and allocating nothing) by default.
+#[derive(Default)]
+struct Buffers {
+    commands: Vec<Command>,
+    activities: VecMap<u32, ActivitySlot>,
+    activity_by_event: VecMap<EventId, u32>,
+    timers: VecMap<u32, TimerSlot>,
+    timer_by_id: VecMap<TimerId, u32>,
+    children: VecMap<u32, ChildSlot>,
+    child_by_event: VecMap<EventId, u32>,
+    waiters: VecMap<u64, Waiter>,
+    signal_handlers: VecMap<&'static str, SignalHandler>,
+    query_handlers: VecMap<&'static str, QueryHandler>,
+    pending_signals: VecDeque<(String, Payload)>,
+}
+
+impl Buffers {
+    /// `spare`'s buffers, taken and emptied.
+    fn emptied(spare: &mut RunState) -> Buffers {
+        use std::mem::take;
+        let mut buffers = Buffers {
+            commands: take(&mut spare.commands),
+            activities: take(&mut spare.activities).cleared(),
+            activity_by_event: take(&mut spare.activity_by_event).cleared(),
+            timers: take(&mut spare.timers).cleared(),
+            timer_by_id: take(&mut spare.timer_by_id).cleared(),
+            children: take(&mut spare.children).cleared(),
+            child_by_event: take(&mut spare.child_by_event).cleared(),
+            waiters: take(&mut spare.waiters).cleared(),
+            signal_handlers: take(&mut spare.signal_handlers).cleared(),
+            query_handlers: take(&mut spare.query_handlers).cleared(),
+            pending_signals: take(&mut spare.pending_signals),
+        };
+        buffers.commands.clear();
+        buffers.pending_signals.clear();
+        buffers
+    }
+}
+
 impl RunState {
     pub fn new(info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
+        RunState::with_buffers(info, rng, Buffers::default())
+    }
+
+    /// Makes this state, a finished execution's, the fresh state [`new`](Self::new) would
+    /// make, in its own emptied buffers (and its own allocation: the caller's `Rc`).
+    pub fn restart(&mut self, info: WorkflowInfo, rng: ChaCha8Rng) {
+        let buffers = Buffers::emptied(self);
+        *self = RunState::with_buffers(info, rng, buffers);
+    }
+
+    fn with_buffers(info: WorkflowInfo, rng: ChaCha8Rng, buffers: Buffers) -> RunState {
         RunState {
             now: info.start_time,
             info,
             replaying: false,
             rng,
             seqs: Seqs::default(),
-            commands: Vec::new(),
+            commands: buffers.commands,
             lookahead: Lookahead::default(),
-            activities: VecMap::new(),
-            activity_by_event: VecMap::new(),
-            timers: VecMap::new(),
-            timer_by_id: VecMap::new(),
-            children: VecMap::new(),
-            child_by_event: VecMap::new(),
-            waiters: VecMap::new(),
+            activities: buffers.activities,
+            activity_by_event: buffers.activity_by_event,
+            timers: buffers.timers,
+            timer_by_id: buffers.timer_by_id,
+            children: buffers.children,
+            child_by_event: buffers.child_by_event,
+            waiters: buffers.waiters,
             signals: BTreeMap::new(),
-            signal_handlers: VecMap::new(),
-            query_handlers: VecMap::new(),
+            signal_handlers: buffers.signal_handlers,
+            query_handlers: buffers.query_handlers,
             cancel_requested: false,
             patches: BTreeMap::new(),
             fatal: None,
-            pending_signals: VecDeque::new(),
+            pending_signals: buffers.pending_signals,
             in_query: false,
         }
     }
@@ -287,5 +339,69 @@ impl std::fmt::Debug for RunState {
         f.debug_struct("RunState")
             .field("info", &self.info)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::{Rng, SeedableRng};
+
+    fn info(workflow_id: &str, start_ms: u64) -> WorkflowInfo {
+        WorkflowInfo {
+            workflow_id: WorkflowId::new(workflow_id),
+            run_id: RunId::new("run"),
+            workflow_type: "order".to_owned(),
+            task_queue: TaskQueue::new("default"),
+            start_time: Timestamp::from_millis(start_ms),
+        }
+    }
+
+    #[test]
+    fn a_restarted_state_keeps_nothing_of_the_finished_execution_but_its_buffers() {
+        let mut state = RunState::new(info("first", 1), ChaCha8Rng::seed_from_u64(1));
+        state.replaying = true;
+        state.seqs.activity = 3;
+        state.commands.push(Command::CancelWorkflow);
+        state.activities.insert(
+            1,
+            ActivitySlot {
+                slot: Slot::pending(),
+                scheduled_event_id: Some(EventId(5)),
+                activity_type: "charge",
+            },
+        );
+        state.activity_by_event.insert(EventId(5), 1);
+        state.timer_by_id.insert(TimerId::from_seq(1), 1);
+        state
+            .signals
+            .insert("approve".to_owned(), VecDeque::from([Payload::Bool(true)]));
+        state
+            .pending_signals
+            .push_back(("approve".to_owned(), Payload::Bool(true)));
+        state.patches.insert("v2".to_owned(), true);
+        state.lookahead.patches.insert("v2".to_owned());
+        state.cancel_requested = true;
+        let commands_room = state.commands.capacity();
+
+        state.restart(info("second", 2), ChaCha8Rng::seed_from_u64(2));
+
+        assert_eq!(state.info, info("second", 2));
+        assert_eq!(state.now, Timestamp::from_millis(2));
+        assert!(!state.replaying && !state.cancel_requested && !state.in_query);
+        assert_eq!(state.seqs.activity, 0);
+        assert!(state.commands.is_empty());
+        assert_eq!(
+            state.commands.capacity(),
+            commands_room,
+            "the command buffer is reused"
+        );
+        assert!(state.activities.is_empty() && state.activity_by_event.is_empty());
+        assert!(state.timer_by_id.is_empty());
+        assert!(state.signals.is_empty() && state.pending_signals.is_empty());
+        assert!(state.patches.is_empty() && state.lookahead.is_empty());
+        assert!(state.fatal.is_none());
+        let fresh = ChaCha8Rng::seed_from_u64(2).next_u64();
+        assert_eq!(state.rng.next_u64(), fresh, "the new run's random numbers");
     }
 }

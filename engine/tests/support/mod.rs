@@ -222,7 +222,7 @@ impl Recorder {
         } = &self.events[event_id.0 as usize - 1].attributes
         {
             self.activities
-                .insert(event_id, (activity_type.clone(), input.clone()));
+                .insert(event_id, (activity_type.to_string(), input.clone()));
         }
         self.closed |= self.events[event_id.0 as usize - 1].attributes.is_terminal();
     }
