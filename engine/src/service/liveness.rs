@@ -274,6 +274,13 @@ impl Liveness {
         must_wake(table.loop_wakes_at, Some(deadline))
     }
 
+    /// Whether a timer due at `due`, just set, comes before the timer loop's planned wake-up
+    /// (or the loop is awake, and may have read storage before the timer was written), so
+    /// that the loop must look again.
+    pub fn loop_must_wake(&self, due: Timestamp) -> bool {
+        must_wake(self.lock().loop_wakes_at, Some(due))
+    }
+
     /// Whether `identity` is a heartbeating worker that has been silent for the liveness
     /// timeout at `now`: taken for dead, so a long poll it left behind must hand it nothing.
     pub fn taken_for_dead(&self, identity: &str, now: Timestamp) -> bool {
