@@ -512,4 +512,19 @@ mod tests {
         assert_eq!(live.plan_loop_wake(at(60_000), at(0)), at(1_000));
         assert!(!live.handed("w", || attempt(6), at(0)));
     }
+
+    #[test]
+    fn a_timer_set_wakes_the_timer_loop_only_if_due_before_it_looks_again() {
+        let live = table();
+        assert!(
+            live.loop_must_wake(at(60_000)),
+            "the loop is awake: it may have looked"
+        );
+        live.plan_loop_wake(at(10_000), at(0));
+        assert!(live.loop_must_wake(at(9_999)));
+        assert!(!live.loop_must_wake(at(10_000)), "it looks then anyway");
+        assert!(!live.loop_must_wake(at(60_000)));
+        live.loop_awake();
+        assert!(live.loop_must_wake(at(60_000)));
+    }
 }
