@@ -6,16 +6,24 @@
 //! hashes is the cheap determinism check, and diffing [`Trace::render`]s shows where two runs
 //! went apart.
 //!
-//! The hash folds each line into a 64-bit state a word at a time ([`TraceLine::hash_into`]):
-//! the virtual time (Unix milliseconds), the node's index among the trace's nodes with the
-//! event's length, then the event's UTF-8 bytes in little-endian 8-byte words (the last one
-//! zero-padded); a node's name is folded in the same way, once, where it first appears. The
-//! indices number the nodes in order of first appearance, so the hash is still a function of
-//! the lines alone. Each word goes in through one folded 128-bit multiply ([`fold_word`]):
-//! recording happens on every simulated message and commit, and hashing whole words costs a
-//! fraction of a byte-at-a-time hash (and the RFC 3339 time is not formatted at all: the text
-//! is only made when someone reads the trace). The function has no platform-dependent parts
-//! (no word size, no seeding), so the same trace hashes the same everywhere.
+//! Recording is cheap and reading is not: recording happens on every simulated message and
+//! commit, reading only when a test or a person looks. A line's text pieces go end to end
+//! into one buffer and its numbers (message and commit numbers, latencies) into another, as
+//! numbers: no line, digit or string of its own is made while recording. The text of a line
+//! (and its RFC 3339 time) is only spelled by [`Trace::lines`] and [`Trace::render`].
+//!
+//! The hash folds each line into a 64-bit state a word at a time ([`fold_word`]): the
+//! virtual time (Unix milliseconds); the node's index among the trace's nodes with the length
+//! of the line's text pieces (and a flag when the line has numbers); those pieces' UTF-8
+//! bytes in little-endian 8-byte words (the last one zero-padded); then, for a line with
+//! numbers, their count and each number's place in the text and value. A node's name is
+//! folded in the same way, once, where it first appears. The indices number the nodes in
+//! order of first appearance, so the hash is a function of the lines as recorded: the same
+//! code recording the same run hashes the same (a number recorded as a number hashes apart
+//! from its digits recorded as text, which no comparison of two runs mixes). Each word goes
+//! in through one folded 128-bit multiply, a fraction of a byte-at-a-time hash's cost. The
+//! function has no platform-dependent parts (no word size, no seeding), so the same trace
+//! hashes the same everywhere.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,9 +54,12 @@ fn fold_bytes(mut state: u64, bytes: &[u8]) -> u64 {
     }
     let rest = words.remainder();
     if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        state = fold_word(state, u64::from_le_bytes(buf));
+        // Byte by byte: a copy of at most 7 bytes into a buffer would be a call to `memcpy`.
+        let word = rest
+            .iter()
+            .rev()
+            .fold(0u64, |word, &byte| (word << 8) | u64::from(byte));
+        state = fold_word(state, word);
     }
     state
 }
@@ -60,35 +71,68 @@ fn fold_node_name(state: u64, name: &str) -> u64 {
     fold_bytes(fold_word(state, NODE_TAG | name.len() as u64), name.as_bytes())
 }
 
-/// Writes the text of a trace event from pieces of text and numbers straight into the
-/// trace's buffer, without the formatting machinery or a string of its own: the components
-/// write a few such lines for every simulated message and commit. The result is the text
+/// Spells a trace event from pieces of text and numbers, without the formatting machinery
+/// or a string of its own: the components write a few such lines for every simulated
+/// message and commit. Into a trace it appends the text pieces to the trace's text buffer and
+/// the numbers, unspelled, to its number buffer; into a plain string it writes the text
 /// `format!` would make of the same pieces.
 #[derive(Debug)]
-pub(crate) struct EventText<'a>(&'a mut String);
+pub(crate) struct EventText<'a>(Sink<'a>);
+
+#[derive(Debug)]
+enum Sink<'a> {
+    /// A plain string: numbers are spelled in decimal.
+    Text(&'a mut String),
+    /// A trace's buffers: numbers are kept as numbers, at their place in the text.
+    Trace {
+        text: &'a mut String,
+        numbers: &'a mut Vec<Number>,
+    },
+}
 
 impl<'a> EventText<'a> {
     /// Writes at the end of `buffer`.
     pub(crate) fn new(buffer: &'a mut String) -> EventText<'a> {
-        EventText(buffer)
+        EventText(Sink::Text(buffer))
     }
 
     /// Appends `text`.
-    pub(crate) fn text(self, text: &str) -> EventText<'a> {
-        self.0.push_str(text);
+    pub(crate) fn text(mut self, text: &str) -> EventText<'a> {
+        match &mut self.0 {
+            Sink::Text(buffer) | Sink::Trace { text: buffer, .. } => buffer.push_str(text),
+        }
         self
     }
 
     /// Appends `n` in decimal.
-    pub(crate) fn number(self, n: u64) -> EventText<'a> {
-        // Most are one digit (the counts of a commit line).
-        if n < 10 {
-            self.0.push(char::from(b'0' + n as u8));
-            return self;
+    pub(crate) fn number(mut self, n: u64) -> EventText<'a> {
+        match &mut self.0 {
+            Sink::Text(buffer) => push_decimal(buffer, n),
+            Sink::Trace { text, numbers } => numbers.push(Number {
+                at: text.len(),
+                value: n,
+            }),
         }
-        self.0.push_str(Decimal::new(n).as_str());
         self
     }
+}
+
+/// Appends `n` in decimal to `buffer`.
+fn push_decimal(buffer: &mut String, n: u64) {
+    // Most are one digit (the counts of a commit line).
+    if n < 10 {
+        buffer.push(char::from(b'0' + n as u8));
+    } else {
+        buffer.push_str(Decimal::new(n).as_str());
+    }
+}
+
+/// A number of a trace line, kept unspelled: `value` goes before the byte at `at` in the
+/// trace's text buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Number {
+    at: usize,
+    value: u64,
 }
 
 /// One line of a trace.
@@ -104,14 +148,15 @@ pub struct TraceLine {
 }
 
 impl TraceLine {
-    /// Continues the hash `state` over this line as the `node_index`-th node of its trace
-    /// (see the module documentation; the node's name is folded in where it first appears).
+    /// Continues the hash `state` over this line, recorded as text (no numbers), as the
+    /// `node_index`-th node of its trace (see the module documentation; the node's name is
+    /// folded in where it first appears).
     pub fn hash_into(&self, state: u64, node_index: usize) -> u64 {
-        hash_line(state, self.at, node_index, &self.event)
+        hash_line(state, self.at, node_index, &self.event, &[], 0)
     }
 
-    /// The line as rendered and hashed: `<RFC 3339 time> <node> <event>`, with newlines in
-    /// the node or event escaped as `\n` so that one line stays one line.
+    /// The line as rendered: `<RFC 3339 time> <node> <event>`, with newlines in the node or
+    /// event escaped as `\n` so that one line stays one line.
     pub fn text(&self) -> String {
         line_text(self.at, &self.node, &self.event)
     }
@@ -123,11 +168,30 @@ impl fmt::Display for TraceLine {
     }
 }
 
-/// Continues `state` over one line (see the module documentation).
-fn hash_line(state: u64, at: Timestamp, node: usize, event: &str) -> u64 {
+/// Continues `state` over one line (see the module documentation): its text pieces `text`,
+/// which start at `text_start` in the trace's text buffer, and its `numbers`, placed in that
+/// buffer (a number's place is hashed relative to the line's start).
+fn hash_line(
+    state: u64,
+    at: Timestamp,
+    node: usize,
+    text: &str,
+    numbers: &[Number],
+    text_start: usize,
+) -> u64 {
+    const HAS_NUMBERS: u64 = 1 << 62;
+    let flag = if numbers.is_empty() { 0 } else { HAS_NUMBERS };
     let state = fold_word(state, at.as_millis());
-    let state = fold_word(state, ((node as u64) << 32) ^ event.len() as u64);
-    fold_bytes(state, event.as_bytes())
+    let state = fold_word(state, flag ^ ((node as u64) << 32) ^ text.len() as u64);
+    let mut state = fold_bytes(state, text.as_bytes());
+    if !numbers.is_empty() {
+        state = fold_word(state, numbers.len() as u64);
+        for number in numbers {
+            let place = (number.at - text_start) as u64;
+            state = fold_word(fold_word(state, place), number.value);
+        }
+    }
+    state
 }
 
 fn line_text(at: Timestamp, node: &str, event: &str) -> String {
@@ -140,25 +204,32 @@ fn line_text(at: Timestamp, node: &str, event: &str) -> String {
 }
 
 /// Where a line is in a [`Trace`]: its time, its node (an index into the trace's node
-/// names) and the end of its event in the trace's text (it starts where the previous ends).
+/// names), the end of its text pieces in the trace's text and the end of its numbers in the
+/// trace's numbers (each starts where the previous line's ends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Mark {
     at: Timestamp,
     node: usize,
     end: usize,
+    numbers_end: usize,
 }
 
 /// An append-only log of a run with a running hash. See the module documentation.
 ///
-/// The events' texts are kept end to end in one buffer, so that a run's thousands of lines
-/// are a few allocations to make and to free, not one each.
+/// The lines' text pieces are kept end to end in one buffer and their numbers in another,
+/// so that a run's thousands of lines are a few allocations to make and to free, not one
+/// each, and no number is spelled unless someone reads the trace.
 #[derive(Clone, Debug)]
 pub struct Trace {
     text: String,
+    numbers: Vec<Number>,
     marks: Vec<Mark>,
     hash: u64,
     /// The node names recorded so far, each allocated once.
     nodes: Vec<Arc<str>>,
+    /// The index of the node of the last line: looked at first, since a node often records
+    /// a few lines in a row.
+    last_node: usize,
 }
 
 impl PartialEq for Trace {
@@ -167,6 +238,7 @@ impl PartialEq for Trace {
         self.hash == other.hash
             && self.marks == other.marks
             && self.text == other.text
+            && self.numbers == other.numbers
             && self.nodes == other.nodes
     }
 }
@@ -184,9 +256,11 @@ impl Trace {
     pub fn new() -> Trace {
         Trace {
             text: String::new(),
+            numbers: Vec::new(),
             marks: Vec::new(),
             hash: TRACE_HASH_START,
             nodes: Vec::new(),
+            last_node: 0,
         }
     }
 
@@ -195,30 +269,66 @@ impl Trace {
         self.record_with(at, node, |text| text.text(event.as_ref()));
     }
 
-    /// Appends a line whose event `write` spells into the trace's buffer.
+    /// Appends a line whose event `write` spells into the trace's buffers.
     pub(crate) fn record_with(
         &mut self,
         at: Timestamp,
         node: &str,
         write: impl for<'a> FnOnce(EventText<'a>) -> EventText<'a>,
     ) {
+        if self.marks.capacity() == 0 {
+            self.reserve_for_a_run();
+        }
         let start = self.text.len();
-        write(EventText(&mut self.text));
+        let numbers_start = self.numbers.len();
+        write(EventText(Sink::Trace {
+            text: &mut self.text,
+            numbers: &mut self.numbers,
+        }));
         let node = self.node(node);
         let end = self.text.len();
-        self.hash = hash_line(self.hash, at, node, &self.text[start..end]);
-        self.marks.push(Mark { at, node, end });
+        let numbers_end = self.numbers.len();
+        self.hash = hash_line(
+            self.hash,
+            at,
+            node,
+            &self.text[start..end],
+            &self.numbers[numbers_start..numbers_end],
+            start,
+        );
+        self.marks.push(Mark {
+            at,
+            node,
+            end,
+            numbers_end,
+        });
+    }
+
+    /// Room for the lines of a typical simulated run, made when the first line comes (not
+    /// in [`Trace::new`]: [`SharedTrace::take`] leaves a new, unused trace behind): growing
+    /// from nothing costs a dozen reallocations and copies of each buffer.
+    #[cold]
+    fn reserve_for_a_run(&mut self) {
+        self.text.reserve(32 * 1024);
+        self.numbers.reserve(1024);
+        self.marks.reserve(1024);
     }
 
     /// The index of `node`'s name (a scan: a run has a handful of nodes), folding a new
     /// name into the hash.
     fn node(&mut self, node: &str) -> usize {
-        if let Some(known) = self.nodes.iter().position(|n| **n == *node) {
-            return known;
+        if self.nodes.get(self.last_node).is_some_and(|n| **n == *node) {
+            return self.last_node;
         }
-        self.hash = fold_node_name(self.hash, node);
-        self.nodes.push(Arc::from(node));
-        self.nodes.len() - 1
+        self.last_node = match self.nodes.iter().position(|n| **n == *node) {
+            Some(known) => known,
+            None => {
+                self.hash = fold_node_name(self.hash, node);
+                self.nodes.push(Arc::from(node));
+                self.nodes.len() - 1
+            }
+        };
+        self.last_node
     }
 
     /// The running hash of every line so far.
@@ -226,25 +336,36 @@ impl Trace {
         self.hash
     }
 
-    /// The lines, oldest first (made on demand from the trace's buffer).
+    /// The lines, oldest first (spelled on demand from the trace's buffers).
     pub fn lines(&self) -> Vec<TraceLine> {
-        self.spans()
-            .map(|(mark, event)| TraceLine {
+        let mut lines = Vec::with_capacity(self.marks.len());
+        self.for_each_event(|mark, event| {
+            lines.push(TraceLine {
                 at: mark.at,
                 node: self.nodes[mark.node].clone(),
                 event: event.to_owned(),
-            })
-            .collect()
+            });
+        });
+        lines
     }
 
-    /// Each line's mark with its event text.
-    fn spans(&self) -> impl Iterator<Item = (&Mark, &str)> {
-        let mut start = 0;
-        self.marks.iter().map(move |mark| {
-            let event = &self.text[start..mark.end];
-            start = mark.end;
-            (mark, event)
-        })
+    /// Calls `f` with each line's mark and its event spelled out, oldest first (one string
+    /// reused for every line).
+    fn for_each_event(&self, mut f: impl FnMut(&Mark, &str)) {
+        let mut event = String::new();
+        let (mut start, mut numbers_start) = (0, 0);
+        for mark in &self.marks {
+            event.clear();
+            let mut from = start;
+            for number in &self.numbers[numbers_start..mark.numbers_end] {
+                event.push_str(&self.text[from..number.at]);
+                push_decimal(&mut event, number.value);
+                from = number.at;
+            }
+            event.push_str(&self.text[from..mark.end]);
+            f(mark, &event);
+            (start, numbers_start) = (mark.end, mark.numbers_end);
+        }
     }
 
     /// The number of lines.
@@ -260,10 +381,10 @@ impl Trace {
     /// Every line as [`TraceLine::text`], each followed by `\n`.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for (mark, event) in self.spans() {
+        self.for_each_event(|mark, event| {
             out.push_str(&line_text(mark.at, &self.nodes[mark.node], event));
             out.push('\n');
-        }
+        });
         out
     }
 }
@@ -347,6 +468,52 @@ mod tests {
             trace.record_with(t(0), "engine", |e| e.text("send #").number(n).text(" Poll"));
             assert_eq!(trace.lines()[0].event, format!("send #{n} Poll"));
         }
+    }
+
+    #[test]
+    fn event_text_into_a_string_spells_as_format_does() {
+        let mut text = String::from("x ");
+        EventText::new(&mut text)
+            .text("commit #")
+            .number(7)
+            .text(" of ")
+            .number(12_345)
+            .number(0);
+        assert_eq!(text, "x commit #7 of 123450");
+    }
+
+    #[test]
+    fn numbers_render_in_their_places() {
+        let mut trace = Trace::new();
+        trace.record_with(t(0), "n", |e| e.number(1).text("a").number(22).number(3));
+        trace.record(t(1), "n", "plain");
+        trace.record_with(t(2), "m", |e| e.text("b").number(4).text("c"));
+        let events: Vec<String> = trace.lines().into_iter().map(|l| l.event).collect();
+        assert_eq!(events, ["1a223", "plain", "b4c"]);
+        assert_eq!(
+            trace.render(),
+            "1970-01-01T00:00:00.000Z n 1a223\n\
+             1970-01-01T00:00:00.001Z n plain\n\
+             1970-01-01T00:00:00.002Z m b4c\n"
+        );
+    }
+
+    #[test]
+    fn the_hash_covers_the_numbers_and_their_places() {
+        let hash = |write: fn(EventText<'_>) -> EventText<'_>| {
+            let mut trace = Trace::new();
+            trace.record_with(t(0), "n", write);
+            trace.hash()
+        };
+        let base = hash(|e| e.text("send #").number(12).text(" Poll"));
+        assert_eq!(base, hash(|e| e.text("send #").number(12).text(" Poll")));
+        assert_ne!(base, hash(|e| e.text("send #").number(13).text(" Poll")));
+        assert_ne!(base, hash(|e| e.text("send ").number(12).text("# Poll")));
+        assert_ne!(base, hash(|e| e.text("send # Poll")));
+        assert_ne!(
+            hash(|e| e.text("a").number(1).number(2)),
+            hash(|e| e.text("a").number(12))
+        );
     }
 
     #[test]

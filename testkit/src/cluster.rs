@@ -173,7 +173,9 @@ impl Spawner for KillSpawner {
             name,
             Box::pin(async move {
                 let killed = pin!(kill.tripped());
-                let _ = select(future, killed).await;
+                // The switch first: a task woken at the instant its node crashes must not
+                // take one more step (a store call, say) after the crash.
+                let _ = select(killed, future).await;
             }),
         );
     }

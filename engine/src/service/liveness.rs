@@ -274,6 +274,13 @@ impl Liveness {
         must_wake(table.loop_wakes_at, Some(deadline))
     }
 
+    /// Whether a timer due at `due`, just set, comes before the timer loop's planned wake-up
+    /// (or the loop is awake, and may have read storage before the timer was written), so
+    /// that the loop must look again.
+    pub fn loop_must_wake(&self, due: Timestamp) -> bool {
+        must_wake(self.lock().loop_wakes_at, Some(due))
+    }
+
     /// Whether `identity` is a heartbeating worker that has been silent for the liveness
     /// timeout at `now`: taken for dead, so a long poll it left behind must hand it nothing.
     pub fn taken_for_dead(&self, identity: &str, now: Timestamp) -> bool {
@@ -504,5 +511,20 @@ mod tests {
         assert!(live.handed("w", || attempt(5), at(0)), "the loop sleeps a minute");
         assert_eq!(live.plan_loop_wake(at(60_000), at(0)), at(1_000));
         assert!(!live.handed("w", || attempt(6), at(0)));
+    }
+
+    #[test]
+    fn a_timer_set_wakes_the_timer_loop_only_if_due_before_it_looks_again() {
+        let live = table();
+        assert!(
+            live.loop_must_wake(at(60_000)),
+            "the loop is awake: it may have looked"
+        );
+        live.plan_loop_wake(at(10_000), at(0));
+        assert!(live.loop_must_wake(at(9_999)));
+        assert!(!live.loop_must_wake(at(10_000)), "it looks then anyway");
+        assert!(!live.loop_must_wake(at(60_000)));
+        live.loop_awake();
+        assert!(live.loop_must_wake(at(60_000)));
     }
 }

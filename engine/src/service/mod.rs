@@ -386,7 +386,13 @@ impl Service {
         for (queue, kind) in wake.later_tasks {
             self.queue_notify(&queue, kind).notify_waiters();
         }
-        if wake.timers {
+        // Only a timer due before the timer loop's planned wake-up needs it to look again:
+        // most commits set timers due later (a workflow task's or an attempt's timeout), and
+        // waking the loop for each of those cost a pass over storage and a new sleep.
+        if wake
+            .earliest_timer
+            .is_some_and(|due| self.liveness.loop_must_wake(due))
+        {
             self.timers_changed.notify_one();
         }
         for workflow_id in &wake.closed {

@@ -413,7 +413,8 @@ pub(crate) struct Wakeups {
     pub ready_tasks: BTreeMap<(TaskQueue, TaskKind), usize>,
     /// Queues with a task created that is not visible yet, or created leased.
     pub later_tasks: BTreeSet<(TaskQueue, TaskKind)>,
-    pub timers: bool,
+    /// The earliest due time of the timers the batch sets, if it sets any.
+    pub earliest_timer: Option<Timestamp>,
     /// Workflow ids of the runs the batch closes.
     pub closed: BTreeSet<WorkflowId>,
 }
@@ -474,7 +475,11 @@ impl Batch {
                 // the run's state alone, which the check on `next_event_id` cannot see.
                 run.record.version += 1;
             }
-            wake.timers |= !run.timers.is_empty();
+            let earliest = wake
+                .earliest_timer
+                .into_iter()
+                .chain(run.timers.iter().map(|t| t.due));
+            wake.earliest_timer = earliest.min();
             for task in &run.tasks {
                 let queue = (task.queue.clone(), task.key.kind);
                 if task.visible_at <= now && task.lease.is_none() {
