@@ -150,11 +150,13 @@ impl Transport for EngineSlot {
             };
             let handled = pin!(service.handle(request));
             let crashed = pin!(dead.tripped());
-            match select(handled, crashed).await {
-                futures::future::Either::Left((result, _)) => result,
-                futures::future::Either::Right(_) => Err(ServiceError::Unavailable(
+            // The crash first, as for every node's work (see `KillSpawner`): a call woken at
+            // the instant the engine crashes takes no further step in it.
+            match select(crashed, handled).await {
+                futures::future::Either::Left(_) => Err(ServiceError::Unavailable(
                     "the engine crashed during the call".to_owned(),
                 )),
+                futures::future::Either::Right((result, _)) => result,
             }
         })
     }
@@ -243,7 +245,7 @@ impl Inner {
             "engine timers",
             Box::pin(async move {
                 let stopped = pin!(stop.tripped());
-                let _ = select(Box::pin(timers.run_timers()), stopped).await;
+                let _ = select(stopped, Box::pin(timers.run_timers())).await;
             }),
         );
         *self.slot.lock() = Some((service, dead));
@@ -607,7 +609,8 @@ impl SimCluster {
                         let run = pin!(worker.run(shutdown.clone()));
                         let killed = pin!(kill.tripped());
                         // A crash drops the worker's future: its cache and workflow tasks go.
-                        let _ = select(run, killed).await;
+                        // The switch first, as in `KillSpawner`.
+                        let _ = select(killed, run).await;
                     }
                     if shutdown.is_cancelled() {
                         kill.trip();
