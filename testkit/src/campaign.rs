@@ -981,26 +981,26 @@ fn outcome(history: Option<&History>) -> Value {
 
 /// The saga oracle on one history (see the module documentation).
 pub fn check_saga(history: &History, pairs: &BTreeMap<String, String>) -> Result<(), String> {
-    let compensations: BTreeSet<&String> = pairs.values().collect();
-    let mut types: BTreeMap<EventId, String> = BTreeMap::new();
+    let compensations: BTreeSet<&str> = pairs.values().map(String::as_str).collect();
+    let mut types: BTreeMap<EventId, &str> = BTreeMap::new();
     // Completed steps, in completion order.
-    let mut steps: Vec<String> = Vec::new();
+    let mut steps: Vec<&str> = Vec::new();
     // Compensations completed, in completion order.
-    let mut compensated: Vec<String> = Vec::new();
+    let mut compensated: Vec<&str> = Vec::new();
     let mut compensating = false;
     for event in &history.events {
         match &event.attributes {
             E::ActivityTaskScheduled { activity_type, .. } => {
-                let activity_type = &activity_type.to_string();
-                types.insert(event.event_id, activity_type.clone());
+                let activity_type: &str = activity_type;
+                types.insert(event.event_id, activity_type);
                 if compensations.contains(activity_type) {
                     compensating = true;
                     // Never a compensation without a prior success of its step.
                     let successes = steps
                         .iter()
-                        .filter(|s| pairs.get(*s) == Some(activity_type))
+                        .filter(|s| pairs.get(**s).map(String::as_str) == Some(activity_type))
                         .count();
-                    let already = compensated.iter().filter(|c| *c == activity_type).count();
+                    let already = compensated.iter().filter(|c| **c == activity_type).count();
                     if already >= successes {
                         return Err(format!(
                             "`{activity_type}` scheduled at event {} without a completed step left to compensate",
@@ -1012,14 +1012,14 @@ pub fn check_saga(history: &History, pairs: &BTreeMap<String, String>) -> Result
             E::ActivityTaskCompleted {
                 scheduled_event_id, ..
             } => {
-                let Some(activity_type) = types.get(scheduled_event_id) else {
+                let Some(&activity_type) = types.get(scheduled_event_id) else {
                     continue;
                 };
                 if pairs.contains_key(activity_type) {
-                    steps.push(activity_type.clone());
+                    steps.push(activity_type);
                 }
                 if compensations.contains(activity_type) {
-                    compensated.push(activity_type.clone());
+                    compensated.push(activity_type);
                 }
             }
             E::WorkflowExecutionFailed { .. } | E::WorkflowExecutionCanceled { .. } => compensating = true,
@@ -1029,7 +1029,7 @@ pub fn check_saga(history: &History, pairs: &BTreeMap<String, String>) -> Result
     if !compensating {
         return Ok(());
     }
-    let expected: Vec<String> = steps.iter().rev().map(|s| pairs[s].clone()).collect();
+    let expected: Vec<&str> = steps.iter().rev().map(|s| pairs[*s].as_str()).collect();
     if compensated != expected {
         return Err(format!(
             "completed steps {steps:?} call for the compensations {expected:?} (each once, in reverse \

@@ -393,7 +393,7 @@ impl Inner {
 struct FaultSchedule {
     /// When faults stop, since the start.
     horizon: Duration,
-    /// Faults to apply at these times, in order.
+    /// Faults to apply at these times (those at the same time in this order).
     timed: Vec<(Timestamp, Fault)>,
     /// Random mode: activity faults armed and not taken by the horizon are disarmed there.
     disarm_at_horizon: bool,
@@ -756,8 +756,6 @@ impl SimCluster {
                 }
             }
         }
-        // Stable: faults at the same time keep the plan's order.
-        timed.sort_by_key(|(at, _)| *at);
         self.schedule_faults(FaultSchedule {
             horizon: plan.end(),
             timed,
@@ -792,8 +790,8 @@ impl SimCluster {
     }
 
     /// Schedules a run's faults (see the module documentation and [`FaultSchedule`]) as time
-    /// actions of the simulation: each timed fault, in order, then the end of faults at the
-    /// horizon.
+    /// actions of the simulation: each timed fault (those at one time run in the order they
+    /// are registered), then the end of faults at the horizon.
     fn schedule_faults(&self, schedule: FaultSchedule) {
         let FaultSchedule {
             horizon,

@@ -111,13 +111,16 @@ impl ActivityFaults {
     }
 
     /// Arms `fault` at virtual time `at` if it is an activity fault, and says whether it
-    /// was: from then on it is armed as by [`apply`](Self::apply). Faults must be scheduled
-    /// in time order.
+    /// was: from then on it is armed as by [`apply`](Self::apply). Faults scheduled for the
+    /// same time are armed in the order they were scheduled.
     pub fn schedule(&self, at: Timestamp, fault: &Fault) -> bool {
-        if !matches!(fault, Fault::FailActivity { .. } | Fault::TimeOutActivity) {
+        if !Op::Attempt(0).takes(fault) {
             return false;
         }
-        self.lock().scheduled.push_back((at, fault.clone()));
+        let mut pending = self.lock();
+        // Random mode schedules in time order: the search lands at the end.
+        let after = pending.scheduled.partition_point(|(time, _)| *time <= at);
+        pending.scheduled.insert(after, (at, fault.clone()));
         true
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use warpflow_engine::Registry;
-use warpflow_sim::FaultRates;
+use warpflow_sim::{Fault, FaultRates};
 use warpflow_testkit::{ClusterConfig, SimCluster};
 
 #[test]
@@ -36,4 +36,29 @@ fn random_activity_faults_arm_at_their_ticks_and_disarm_at_the_horizon() {
         "faults no attempt took are disarmed at the horizon"
     );
     assert!(cluster.fault_log().snapshot().is_empty(), "none was injected");
+}
+
+#[test]
+fn activity_faults_scheduled_out_of_order_arm_as_their_times_come() {
+    let cluster = SimCluster::new(ClusterConfig::new(7), Registry::new());
+    let faults = cluster.activity_faults();
+    let start = cluster.now();
+    faults.schedule(start.plus(Duration::from_millis(200)), &Fault::TimeOutActivity);
+    faults.schedule(
+        start.plus(Duration::from_millis(100)),
+        &Fault::FailActivity { attempts: 2 },
+    );
+    assert!(
+        !faults.schedule(start, &Fault::CrashEngine),
+        "not an activity fault"
+    );
+
+    cluster.sim().run_for(Duration::from_millis(150)).expect("ran");
+    assert_eq!(
+        faults.pending(),
+        (2, 0),
+        "the earlier one, scheduled second, is armed"
+    );
+    cluster.sim().run_for(Duration::from_millis(100)).expect("ran");
+    assert_eq!(faults.pending(), (2, 1));
 }
