@@ -34,11 +34,10 @@ impl<K: Ord, V> VecMap<K, V> {
         VecMap::default()
     }
 
-    /// This map emptied, its buffer kept (for a run's state built again in the buffers of
+    /// Empties the map, keeping its buffer (for a run's state restarted in the buffers of
     /// a finished one).
-    pub fn cleared(mut self) -> Self {
+    pub fn clear(&mut self) {
         self.entries.clear();
-        self
     }
 
     /// Looks `key` up as any borrowed form of `K` (a `&str` for a `String` key), as a

@@ -22,7 +22,7 @@ use crate::payload::{Payload, PayloadError};
 use crate::registry::{Registry, WorkflowFuture};
 use crate::workflow::WorkflowCtx;
 use crate::workflow::ctx::deliver_signal;
-use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, Waiter, WorkflowInfo};
+use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, StartedRun, WaitFor, Waiter};
 use futures::FutureExt;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -374,23 +374,23 @@ impl WorkflowInstance {
             .into());
         }
         let definition = self.registry.workflow(workflow_type)?;
-        let info = WorkflowInfo {
-            workflow_id: self.workflow_id.clone(),
-            run_id: self.run_id.clone(),
-            workflow_type: workflow_type.clone(),
-            task_queue: task_queue.clone(),
+        let run = StartedRun {
+            workflow_id: &self.workflow_id,
+            run_id: &self.run_id,
+            workflow_type,
+            task_queue,
             start_time: event.event_time,
         };
         let rng = ChaCha8Rng::seed_from_u64(*randomness_seed);
         let state: Shared = match self.spare_state.take() {
             Some(mut spare) => match Rc::get_mut(&mut spare) {
                 Some(cell) => {
-                    cell.get_mut().restart(info, rng);
+                    cell.get_mut().restart(&run, rng);
                     spare
                 }
-                None => Rc::new(RefCell::new(RunState::new(info, rng))),
+                None => Rc::new(RefCell::new(RunState::new(run.info(), rng))),
             },
-            None => Rc::new(RefCell::new(RunState::new(info, rng))),
+            None => Rc::new(RefCell::new(RunState::new(run.info(), rng))),
         };
         self.root = Some(definition.start(WorkflowCtx::new(state.clone()), input)?);
         self.state = Some(state);
