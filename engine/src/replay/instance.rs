@@ -12,6 +12,7 @@
 use super::error::{
     ActivationError, DeterminismViolation, MatchedStep, MismatchKind, Nondeterminism, ViolationKind,
 };
+use super::queue::CommandQueue;
 use super::resolve::apply_event;
 use super::wake::WakeFlags;
 use crate::command::{Command, StepText, describe_event};
@@ -44,7 +45,7 @@ pub struct WorkflowInstance {
     wake: Arc<WakeFlags>,
     next_event_id: EventId,
     /// Commands of the last polled task that still wait for their recorded events.
-    unmatched: VecDeque<Command>,
+    unmatched: CommandQueue,
     /// Set between a `WorkflowTaskCompleted` and the end of its command events.
     matching_task: bool,
     /// True between polling a live task and seeing how that task ended.
@@ -70,7 +71,7 @@ pub struct WorkflowInstance {
 pub(crate) struct Spare {
     /// Held by nothing else.
     state: Option<Shared>,
-    unmatched: VecDeque<Command>,
+    unmatched: CommandQueue,
     matched_recent: VecDeque<(EventId, StepText)>,
 }
 
@@ -431,33 +432,22 @@ impl WorkflowInstance {
         self.workflow_task += 1;
         self.deliver_pending_signals()?;
         let mut commands = self.poll_until_blocked()?;
-        if replaying {
-            if self.unmatched.is_empty() {
-                // The buffers trade places, neither copied nor grown (both conversions keep
-                // the allocation): the commands become the queue to match, and the queue's
-                // empty room holds the next task's commands.
-                let room = Vec::from(std::mem::replace(&mut self.unmatched, VecDeque::from(commands)));
-                commands = room;
-            } else {
-                self.unmatched.extend(commands.drain(..));
-            }
-            // The emptied buffer goes back to the run's state: the next task's commands reuse
-            // its room instead of allocating their own (a replay polls every task).
-            let mut s = self.run_state()?.borrow_mut();
-            if s.commands.is_empty() {
-                s.commands = commands;
-            }
-            Ok(None)
-        } else {
+        if !replaying {
             self.live_task_open = true;
             if self.answer_live_task {
-                self.unmatched.extend(commands.iter().cloned());
-                Ok(Some(commands))
-            } else {
-                self.unmatched.extend(commands);
-                Ok(None)
+                self.unmatched.extend_cloned(&commands);
+                return Ok(Some(commands));
             }
         }
+        // The commands become the queue to match (see `CommandQueue::append`), and the
+        // emptied buffer goes back to the run's state: the next task's commands reuse its
+        // room instead of allocating their own (a replay polls every task).
+        self.unmatched.append(&mut commands);
+        let mut s = self.run_state()?.borrow_mut();
+        if s.commands.is_empty() {
+            s.commands = commands;
+        }
+        Ok(None)
     }
 
     /// Hands the signals applied since the last task to their handlers (or receivers), now

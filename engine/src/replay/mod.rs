@@ -3,6 +3,7 @@
 
 mod error;
 mod instance;
+mod queue;
 mod replayer;
 mod resolve;
 mod wake;
