@@ -787,21 +787,22 @@ fn is_deprecated_patch(event: &E) -> bool {
 /// called with the state not borrowed. A condition already woken is not woken again until it
 /// is polled: one held but not awaited must not keep the run polling forever.
 fn wake_satisfied_conditions(state: &Shared) {
-    let waiting = |w: &Waiter| matches!(w.wait_for, WaitFor::Condition(_)) && !w.woken;
-    // Checked first, as it is after every poll: most of the time no condition waits.
-    if !state.borrow().waiters.values().any(waiting) {
-        return;
-    }
-    let conditions: Vec<_> = state
-        .borrow()
-        .waiters
-        .iter()
-        .filter_map(|(key, w)| match &w.wait_for {
-            WaitFor::Condition(pred) if !w.woken => Some((*key, pred.clone(), w.waker.clone())),
-            _ => None,
-        })
-        .collect();
-    for (key, pred, waker) in conditions {
+    let unwoken = |(key, w): (&u64, &Waiter)| match &w.wait_for {
+        WaitFor::Condition(pred) if !w.woken => Some((*key, pred.clone(), w.waker.clone())),
+        _ => None,
+    };
+    // Checked after every poll: most of the time no condition waits, and one when any does,
+    // so the first is kept apart and only the rest are collected (an empty collection
+    // allocates nothing).
+    let (first, rest) = {
+        let s = state.borrow();
+        let mut conditions = s.waiters.iter().filter_map(unwoken);
+        let Some(first) = conditions.next() else {
+            return;
+        };
+        (first, conditions.collect::<Vec<_>>())
+    };
+    for (key, pred, waker) in std::iter::once(first).chain(rest) {
         if pred() {
             if let Some(waiter) = state.borrow_mut().waiters.get_mut(&key) {
                 waiter.woken = true;
