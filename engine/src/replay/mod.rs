@@ -12,4 +12,4 @@ pub use error::{
     ActivationError, DeterminismViolation, MatchedStep, MismatchKind, Nondeterminism, ViolationKind,
 };
 pub use instance::{InstanceSummary, QueryError, WorkflowInstance};
-pub use replayer::{ReplayError, ReplayMode, ReplayOutcome, Replayer};
+pub use replayer::{ReplayBuffers, ReplayError, ReplayMode, ReplayOutcome, Replayer};
