@@ -8,7 +8,7 @@ use std::time::Duration;
 use support::workflows::*;
 use support::{Injection, Recorder, record};
 use warpflow_engine::history::{EventAttributes as E, Marker};
-use warpflow_engine::replay::{MismatchKind, ReplayError, ViolationKind};
+use warpflow_engine::replay::{MismatchKind, ReplayBuffers, ReplayError, ViolationKind};
 use warpflow_engine::workflow::{Query, Workflow, WorkflowCtx};
 use warpflow_engine::{
     ActivationError, ActivityError, History, Registry, Replayer, WorkflowError, WorkflowResult,
@@ -887,4 +887,31 @@ fn an_instance_whose_live_task_timed_out_reports_itself_stale() {
         instance.activate(&[]),
         Err(ActivationError::Poisoned { .. })
     ));
+}
+
+#[test]
+fn histories_checked_in_shared_buffers_give_what_each_gives_checked_alone() {
+    let registry = Registry::new().with_workflow::<Order>().with_workflow::<Chain>();
+    let order = record(&registry, "order", json!(["o-1", 24]), w1_script);
+    let chain = record(&registry, "chain", json!(5), w1_script);
+    // The same order, its first activity renamed in history: a non-determinism to report.
+    let mut renamed = order.clone();
+    let scheduled = renamed
+        .events
+        .iter_mut()
+        .find_map(|e| match &mut e.attributes {
+            E::ActivityTaskScheduled { activity_type, .. } => Some(activity_type),
+            _ => None,
+        })
+        .expect("the order schedules an activity");
+    *scheduled = "renamed_activity".into();
+    let replayer = Replayer::new(registry);
+    let mut buffers = ReplayBuffers::default();
+    for history in [&order, &chain, &renamed, &chain, &order] {
+        let shared = replayer.check_in(history, &mut buffers);
+        assert_eq!(shared, replayer.check(history), "{}", history.workflow_id);
+    }
+    assert!(replayer.check_in(&renamed, &mut buffers).is_err());
+    let outcome = replayer.check_in(&chain, &mut buffers).expect("replays");
+    assert_eq!(outcome.workflow_tasks, 6);
 }

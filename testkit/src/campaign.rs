@@ -55,6 +55,7 @@ use std::time::Duration;
 use warpflow_engine::client::StartOptions;
 use warpflow_engine::env::{Clock, SharedClock};
 use warpflow_engine::history::{EventAttributes as E, validate};
+use warpflow_engine::replay::ReplayBuffers;
 use warpflow_engine::storage::Storage;
 use warpflow_engine::workflow::{Signal, Workflow};
 use warpflow_engine::{EventId, History, Payload, Registry, ReplayError, Replayer, WorkflowId};
@@ -782,6 +783,8 @@ impl Campaign {
         };
         oracle("liveness", run.liveness.clone());
         let replayer = Replayer::new(self.registry.clone());
+        // Every history's eight executions are built in the buffers of the one before.
+        let mut buffers = ReplayBuffers::default();
         let mut well_formed = Ok(());
         let mut replays = Ok(());
         let mut sagas = Ok(());
@@ -790,8 +793,8 @@ impl Campaign {
             // The replay check validates the history before anything else: a history it
             // replays is known to be well formed, and one it refuses as malformed fails both
             // oracles, so each history is validated once.
-            let replayed =
-                (history.terminal_event().is_some() && replays.is_ok()).then(|| replayer.check(history));
+            let replayed = (history.terminal_event().is_some() && replays.is_ok())
+                .then(|| replayer.check_in(history, &mut buffers));
             let malformed = match &replayed {
                 Some(Err(ReplayError::History(e))) => Some(e.to_string()),
                 Some(_) => None,

@@ -12,6 +12,7 @@
 use super::error::{
     ActivationError, DeterminismViolation, MatchedStep, MismatchKind, Nondeterminism, ViolationKind,
 };
+use super::queue::CommandQueue;
 use super::resolve::apply_event;
 use super::wake::WakeFlags;
 use crate::command::{Command, StepText, describe_event};
@@ -22,7 +23,7 @@ use crate::payload::{Payload, PayloadError};
 use crate::registry::{Registry, WorkflowFuture};
 use crate::workflow::WorkflowCtx;
 use crate::workflow::ctx::deliver_signal;
-use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, WaitFor, Waiter, WorkflowInfo};
+use crate::workflow::state::{Lookahead, Outcome, RunState, Shared, StartedRun, WaitFor, Waiter};
 use futures::FutureExt;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -44,7 +45,7 @@ pub struct WorkflowInstance {
     wake: Arc<WakeFlags>,
     next_event_id: EventId,
     /// Commands of the last polled task that still wait for their recorded events.
-    unmatched: VecDeque<Command>,
+    unmatched: CommandQueue,
     /// Set between a `WorkflowTaskCompleted` and the end of its command events.
     matching_task: bool,
     /// True between polling a live task and seeing how that task ended.
@@ -70,7 +71,7 @@ pub struct WorkflowInstance {
 pub(crate) struct Spare {
     /// Held by nothing else.
     state: Option<Shared>,
-    unmatched: VecDeque<Command>,
+    unmatched: CommandQueue,
     matched_recent: VecDeque<(EventId, StepText)>,
 }
 
@@ -374,23 +375,23 @@ impl WorkflowInstance {
             .into());
         }
         let definition = self.registry.workflow(workflow_type)?;
-        let info = WorkflowInfo {
-            workflow_id: self.workflow_id.clone(),
-            run_id: self.run_id.clone(),
-            workflow_type: workflow_type.clone(),
-            task_queue: task_queue.clone(),
+        let run = StartedRun {
+            workflow_id: &self.workflow_id,
+            run_id: &self.run_id,
+            workflow_type,
+            task_queue,
             start_time: event.event_time,
         };
         let rng = ChaCha8Rng::seed_from_u64(*randomness_seed);
         let state: Shared = match self.spare_state.take() {
             Some(mut spare) => match Rc::get_mut(&mut spare) {
                 Some(cell) => {
-                    cell.get_mut().restart(info, rng);
+                    cell.get_mut().restart(&run, rng);
                     spare
                 }
-                None => Rc::new(RefCell::new(RunState::new(info, rng))),
+                None => Rc::new(RefCell::new(RunState::new(run.info(), rng))),
             },
-            None => Rc::new(RefCell::new(RunState::new(info, rng))),
+            None => Rc::new(RefCell::new(RunState::new(run.info(), rng))),
         };
         self.root = Some(definition.start(WorkflowCtx::new(state.clone()), input)?);
         self.state = Some(state);
@@ -431,33 +432,22 @@ impl WorkflowInstance {
         self.workflow_task += 1;
         self.deliver_pending_signals()?;
         let mut commands = self.poll_until_blocked()?;
-        if replaying {
-            if self.unmatched.is_empty() {
-                // The buffers trade places, neither copied nor grown (both conversions keep
-                // the allocation): the commands become the queue to match, and the queue's
-                // empty room holds the next task's commands.
-                let room = Vec::from(std::mem::replace(&mut self.unmatched, VecDeque::from(commands)));
-                commands = room;
-            } else {
-                self.unmatched.extend(commands.drain(..));
-            }
-            // The emptied buffer goes back to the run's state: the next task's commands reuse
-            // its room instead of allocating their own (a replay polls every task).
-            let mut s = self.run_state()?.borrow_mut();
-            if s.commands.is_empty() {
-                s.commands = commands;
-            }
-            Ok(None)
-        } else {
+        if !replaying {
             self.live_task_open = true;
             if self.answer_live_task {
-                self.unmatched.extend(commands.iter().cloned());
-                Ok(Some(commands))
-            } else {
-                self.unmatched.extend(commands);
-                Ok(None)
+                self.unmatched.extend_cloned(&commands);
+                return Ok(Some(commands));
             }
         }
+        // The commands become the queue to match (see `CommandQueue::append`), and the
+        // emptied buffer goes back to the run's state: the next task's commands reuse its
+        // room instead of allocating their own (a replay polls every task).
+        self.unmatched.append(&mut commands);
+        let mut s = self.run_state()?.borrow_mut();
+        if s.commands.is_empty() {
+            s.commands = commands;
+        }
+        Ok(None)
     }
 
     /// Hands the signals applied since the last task to their handlers (or receivers), now
@@ -797,21 +787,22 @@ fn is_deprecated_patch(event: &E) -> bool {
 /// called with the state not borrowed. A condition already woken is not woken again until it
 /// is polled: one held but not awaited must not keep the run polling forever.
 fn wake_satisfied_conditions(state: &Shared) {
-    let waiting = |w: &Waiter| matches!(w.wait_for, WaitFor::Condition(_)) && !w.woken;
-    // Checked first, as it is after every poll: most of the time no condition waits.
-    if !state.borrow().waiters.values().any(waiting) {
-        return;
-    }
-    let conditions: Vec<_> = state
-        .borrow()
-        .waiters
-        .iter()
-        .filter_map(|(key, w)| match &w.wait_for {
-            WaitFor::Condition(pred) if !w.woken => Some((*key, pred.clone(), w.waker.clone())),
-            _ => None,
-        })
-        .collect();
-    for (key, pred, waker) in conditions {
+    let unwoken = |(key, w): (&u64, &Waiter)| match &w.wait_for {
+        WaitFor::Condition(pred) if !w.woken => Some((*key, pred.clone(), w.waker.clone())),
+        _ => None,
+    };
+    // Checked after every poll: most of the time no condition waits, and one when any does,
+    // so the first is kept apart and only the rest are collected (an empty collection
+    // allocates nothing).
+    let (first, rest) = {
+        let s = state.borrow();
+        let mut conditions = s.waiters.iter().filter_map(unwoken);
+        let Some(first) = conditions.next() else {
+            return;
+        };
+        (first, conditions.collect::<Vec<_>>())
+    };
+    for (key, pred, waker) in std::iter::once(first).chain(rest) {
         if pred() {
             if let Some(waiter) = state.borrow_mut().waiters.get_mut(&key) {
                 waiter.woken = true;

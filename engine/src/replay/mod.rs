@@ -3,6 +3,7 @@
 
 mod error;
 mod instance;
+mod queue;
 mod replayer;
 mod resolve;
 mod wake;
@@ -11,4 +12,4 @@ pub use error::{
     ActivationError, DeterminismViolation, MatchedStep, MismatchKind, Nondeterminism, ViolationKind,
 };
 pub use instance::{InstanceSummary, QueryError, WorkflowInstance};
-pub use replayer::{ReplayError, ReplayMode, ReplayOutcome, Replayer};
+pub use replayer::{ReplayBuffers, ReplayError, ReplayMode, ReplayOutcome, Replayer};

@@ -80,6 +80,20 @@ pub struct ReplayOutcome {
     pub summary: InstanceSummary,
 }
 
+/// The buffers of a finished replay, for the next [`Replayer::check_in`] to build its
+/// executions in: a caller that checks many histories (a campaign checks every run of every
+/// seed) allocates and frees a run's state, its maps and its command queues once, not once
+/// per history. Empty by default; holds nothing of the histories replayed in it. `!Send`,
+/// like the executions.
+#[derive(Default)]
+pub struct ReplayBuffers(Spare);
+
+impl std::fmt::Debug for ReplayBuffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayBuffers").finish_non_exhaustive()
+    }
+}
+
 /// Replays histories against the workflow types of a registry.
 #[derive(Clone, Debug)]
 pub struct Replayer {
@@ -145,13 +159,24 @@ impl Replayer {
     /// histories recorded by the same code; on older histories a patched change would
     /// rightly take its new path when run live.
     pub fn check(&self, history: &History) -> Result<ReplayOutcome, ReplayError> {
+        self.check_in(history, &mut ReplayBuffers::default())
+    }
+
+    /// [`check`](Self::check), its executions built in `buffers` (left by an earlier check)
+    /// and leaving theirs there for the next. The same check, as strong: only allocations
+    /// are saved.
+    pub fn check_in(
+        &self,
+        history: &History,
+        buffers: &mut ReplayBuffers,
+    ) -> Result<ReplayOutcome, ReplayError> {
+        let spare = &mut buffers.0;
         let boundaries = task_boundaries(history);
-        let mut spare = Spare::default();
-        let outcome = self.check_compatibility_at(history, &boundaries, &mut spare)?;
+        let outcome = self.check_compatibility_at(history, &boundaries, spare)?;
         for (n, boundary) in boundaries.iter().enumerate() {
             let mode = ReplayMode::ResumedAtTask(u32::try_from(n + 1).unwrap_or(u32::MAX));
             let splits = [boundary.started + 1, history.events.len()];
-            self.compare(&outcome.summary, history, &splits, mode, &mut spare)?;
+            self.compare(&outcome.summary, history, &splits, mode, spare)?;
         }
         Ok(outcome)
     }

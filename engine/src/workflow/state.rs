@@ -204,84 +204,121 @@ pub(crate) struct RunState {
     pub in_query: bool,
 }
 
-/// The buffers of a run's state that a new execution can take over from a finished one:
-/// a replay check runs the workflow eight times per history, and each new state allocated
-/// its commands and every map again. Empty (and allocating nothing) by default.
-#[derive(Default)]
-struct Buffers {
-    commands: Vec<Command>,
-    activities: VecMap<u32, ActivitySlot>,
-    activity_by_event: VecMap<EventId, u32>,
-    timers: VecMap<u32, TimerSlot>,
-    timer_by_id: VecMap<TimerId, u32>,
-    children: VecMap<u32, ChildSlot>,
-    child_by_event: VecMap<EventId, u32>,
-    waiters: VecMap<u64, Waiter>,
-    signal_handlers: VecMap<&'static str, SignalHandler>,
-    query_handlers: VecMap<&'static str, QueryHandler>,
-    pending_signals: VecDeque<(String, Payload)>,
+/// A run's identity as its `WorkflowExecutionStarted` gives it, borrowed: what
+/// [`RunState::restart`] writes over a finished execution's [`WorkflowInfo`] in place.
+pub(crate) struct StartedRun<'a> {
+    pub workflow_id: &'a WorkflowId,
+    pub run_id: &'a RunId,
+    pub workflow_type: &'a str,
+    pub task_queue: &'a TaskQueue,
+    pub start_time: Timestamp,
 }
 
-impl Buffers {
-    /// `spare`'s buffers, taken and emptied.
-    fn emptied(spare: &mut RunState) -> Buffers {
-        use std::mem::take;
-        let mut buffers = Buffers {
-            commands: take(&mut spare.commands),
-            activities: take(&mut spare.activities).cleared(),
-            activity_by_event: take(&mut spare.activity_by_event).cleared(),
-            timers: take(&mut spare.timers).cleared(),
-            timer_by_id: take(&mut spare.timer_by_id).cleared(),
-            children: take(&mut spare.children).cleared(),
-            child_by_event: take(&mut spare.child_by_event).cleared(),
-            waiters: take(&mut spare.waiters).cleared(),
-            signal_handlers: take(&mut spare.signal_handlers).cleared(),
-            query_handlers: take(&mut spare.query_handlers).cleared(),
-            pending_signals: take(&mut spare.pending_signals),
-        };
-        buffers.commands.clear();
-        buffers.pending_signals.clear();
-        buffers
+impl StartedRun<'_> {
+    /// The run's info, owned.
+    pub fn info(&self) -> WorkflowInfo {
+        WorkflowInfo {
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
+            workflow_type: self.workflow_type.to_owned(),
+            task_queue: self.task_queue.clone(),
+            start_time: self.start_time,
+        }
     }
 }
 
 impl RunState {
     pub fn new(info: WorkflowInfo, rng: ChaCha8Rng) -> RunState {
-        RunState::with_buffers(info, rng, Buffers::default())
-    }
-
-    /// Makes this state, a finished execution's, the fresh state [`new`](Self::new) would
-    /// make, in its own emptied buffers (and its own allocation: the caller's `Rc`).
-    pub fn restart(&mut self, info: WorkflowInfo, rng: ChaCha8Rng) {
-        let buffers = Buffers::emptied(self);
-        *self = RunState::with_buffers(info, rng, buffers);
-    }
-
-    fn with_buffers(info: WorkflowInfo, rng: ChaCha8Rng, buffers: Buffers) -> RunState {
         RunState {
             now: info.start_time,
             info,
             replaying: false,
             rng,
             seqs: Seqs::default(),
-            commands: buffers.commands,
+            commands: Vec::new(),
             lookahead: Lookahead::default(),
-            activities: buffers.activities,
-            activity_by_event: buffers.activity_by_event,
-            timers: buffers.timers,
-            timer_by_id: buffers.timer_by_id,
-            children: buffers.children,
-            child_by_event: buffers.child_by_event,
-            waiters: buffers.waiters,
+            activities: VecMap::new(),
+            activity_by_event: VecMap::new(),
+            timers: VecMap::new(),
+            timer_by_id: VecMap::new(),
+            children: VecMap::new(),
+            child_by_event: VecMap::new(),
+            waiters: VecMap::new(),
             signals: BTreeMap::new(),
-            signal_handlers: buffers.signal_handlers,
-            query_handlers: buffers.query_handlers,
+            signal_handlers: VecMap::new(),
+            query_handlers: VecMap::new(),
             cancel_requested: false,
             patches: BTreeMap::new(),
             fatal: None,
-            pending_signals: buffers.pending_signals,
+            pending_signals: VecDeque::new(),
             in_query: false,
         }
+    }
+
+    /// Makes this state, a finished execution's, the fresh state [`new`](Self::new) would
+    /// make for `run`, in place: a replay check runs the workflow eight times per history,
+    /// and building a new state (then dropping the old one and moving the new one in) cost
+    /// more than the execution's own bookkeeping. Every buffer keeps its room, the workflow
+    /// type its string's. The destructuring names every field, so a field added later
+    /// cannot be left out of the reset.
+    pub fn restart(&mut self, run: &StartedRun<'_>, new_rng: ChaCha8Rng) {
+        let RunState {
+            info,
+            now,
+            replaying,
+            rng,
+            seqs,
+            commands,
+            lookahead,
+            activities,
+            activity_by_event,
+            timers,
+            timer_by_id,
+            children,
+            child_by_event,
+            waiters,
+            signals,
+            signal_handlers,
+            query_handlers,
+            cancel_requested,
+            patches,
+            fatal,
+            pending_signals,
+            in_query,
+        } = self;
+        info.workflow_id.clone_from(run.workflow_id);
+        info.run_id.clone_from(run.run_id);
+        run.workflow_type.clone_into(&mut info.workflow_type);
+        info.task_queue.clone_from(run.task_queue);
+        info.start_time = run.start_time;
+        *now = run.start_time;
+        *replaying = false;
+        *rng = new_rng;
+        *seqs = Seqs::default();
+        commands.clear();
+        // Empty B-trees are left as they are: clearing one walks it even when empty.
+        if !lookahead.is_empty() {
+            *lookahead = Lookahead::default();
+        }
+        activities.clear();
+        activity_by_event.clear();
+        timers.clear();
+        timer_by_id.clear();
+        children.clear();
+        child_by_event.clear();
+        waiters.clear();
+        if !signals.is_empty() {
+            signals.clear();
+        }
+        signal_handlers.clear();
+        query_handlers.clear();
+        *cancel_requested = false;
+        if !patches.is_empty() {
+            patches.clear();
+        }
+        *fatal = None;
+        pending_signals.clear();
+        *in_query = false;
     }
 
     /// Registers a waiter and returns its key.
@@ -382,11 +419,27 @@ mod tests {
         state.patches.insert("v2".to_owned(), true);
         state.lookahead.patches.insert("v2".to_owned());
         state.cancel_requested = true;
+        state.in_query = true;
+        state.set_fatal(ActivationError::Poisoned {
+            workflow_id: WorkflowId::new("first"),
+            first_error: "boom".to_owned(),
+        });
+        state
+            .query_handlers
+            .insert("waiting", Rc::new(|_: &Payload| Ok(Payload::Null)));
         let commands_room = state.commands.capacity();
 
-        state.restart(info("second", 2), ChaCha8Rng::seed_from_u64(2));
+        let second = info("second", 2);
+        let run = StartedRun {
+            workflow_id: &second.workflow_id,
+            run_id: &second.run_id,
+            workflow_type: &second.workflow_type,
+            task_queue: &second.task_queue,
+            start_time: second.start_time,
+        };
+        state.restart(&run, ChaCha8Rng::seed_from_u64(2));
 
-        assert_eq!(state.info, info("second", 2));
+        assert_eq!(state.info, second);
         assert_eq!(state.now, Timestamp::from_millis(2));
         assert!(!state.replaying && !state.cancel_requested && !state.in_query);
         assert_eq!(state.seqs.activity, 0);
@@ -397,7 +450,7 @@ mod tests {
             "the command buffer is reused"
         );
         assert!(state.activities.is_empty() && state.activity_by_event.is_empty());
-        assert!(state.timer_by_id.is_empty());
+        assert!(state.timer_by_id.is_empty() && state.query_handlers.is_empty());
         assert!(state.signals.is_empty() && state.pending_signals.is_empty());
         assert!(state.patches.is_empty() && state.lookahead.is_empty());
         assert!(state.fatal.is_none());
