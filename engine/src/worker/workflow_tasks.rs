@@ -11,6 +11,7 @@ use super::cache::InstanceCache;
 use super::eager_workflow::Inbox;
 use super::liveness::Item;
 use super::poll::{poll, unexpected};
+use super::stop::stopped;
 use crate::command::Command;
 use crate::failure::Failure;
 use crate::history::{HistoryError, HistoryEvent, WorkflowTaskFailedCause};
@@ -123,7 +124,7 @@ impl WorkflowSide<'_> {
         // Made once, not at every turn of the loop: each new one registered with the stop
         // token and unregistered again, for every task handed over.
         let all_back = async {
-            self.stop.cancelled().await;
+            stopped(self.stop).await;
             inbox.slots.acquire_many(inbox.permits).await
         };
         let mut all_back = std::pin::pin!(all_back);
