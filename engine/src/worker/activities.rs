@@ -9,6 +9,7 @@ use super::Worker;
 use super::eager_workflow::Outbox;
 use super::liveness::{Holding, Item};
 use super::poll::{poll, unexpected};
+use super::stop::until_stopped;
 use crate::activity::{ActivityCtx, ActivityInfo, HeartbeatSink};
 use crate::client::CallRetry;
 use crate::client::retry;
@@ -103,10 +104,7 @@ async fn poll_loop(worker: &Worker, stop: &CancellationToken, slots: &Slots) -> 
     };
     loop {
         // Poll only with a free slot: a task taken and not started would wait for nothing.
-        let Some(Ok(permit)) = stop
-            .run_until_cancelled(slots.semaphore.clone().acquire_owned())
-            .await
-        else {
+        let Some(Ok(permit)) = until_stopped(stop, slots.semaphore.clone().acquire_owned()).await else {
             return Ok(());
         };
         let Some(response) = poll(worker.transport.as_ref(), worker.clock.as_ref(), stop, &request).await

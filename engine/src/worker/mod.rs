@@ -22,6 +22,7 @@ mod cache;
 mod eager_workflow;
 mod liveness;
 mod poll;
+mod stop;
 mod workflow_tasks;
 
 pub use tokio_util::sync::CancellationToken;

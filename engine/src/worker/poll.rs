@@ -2,6 +2,7 @@
 //! as the worker runs, with a capped exponential backoff on the environment's clock, and the
 //! wait stops as soon as the worker is asked to stop.
 
+use super::stop::until_stopped;
 use crate::client::excerpt;
 use crate::env::Clock;
 use crate::service::{Request, Response, ServiceError, Transport};
@@ -24,10 +25,9 @@ pub(super) async fn poll(
 ) -> Option<Result<Response, ServiceError>> {
     let mut backoff = BACKOFF_INITIAL;
     loop {
-        match stop.run_until_cancelled(transport.call(request.clone())).await? {
+        match until_stopped(stop, transport.call(request.clone())).await? {
             Err(e) if e.is_retryable() => {
-                stop.run_until_cancelled(clock.sleep_until(clock.now().plus(backoff)))
-                    .await?;
+                until_stopped(stop, clock.sleep_until(clock.now().plus(backoff))).await?;
                 backoff = backoff.saturating_mul(2).min(BACKOFF_MAX);
             }
             result => return Some(result),

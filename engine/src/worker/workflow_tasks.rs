@@ -11,6 +11,7 @@ use super::cache::InstanceCache;
 use super::eager_workflow::Inbox;
 use super::liveness::Item;
 use super::poll::{poll, unexpected};
+use super::stop::stopped;
 use crate::command::Command;
 use crate::failure::Failure;
 use crate::history::{HistoryError, HistoryEvent, WorkflowTaskFailedCause};
@@ -120,11 +121,14 @@ impl WorkflowSide<'_> {
             return;
         };
         let mut running = FuturesUnordered::new();
+        // Made once, not at every turn of the loop: each new one registered with the stop
+        // token and unregistered again, for every task handed over.
+        let all_back = async {
+            stopped(self.stop).await;
+            inbox.slots.acquire_many(inbox.permits).await
+        };
+        let mut all_back = std::pin::pin!(all_back);
         loop {
-            let all_back = async {
-                self.stop.cancelled().await;
-                inbox.slots.acquire_many(inbox.permits).await
-            };
             tokio::select! {
                 biased;
                 // A `map` rather than an async block awaiting the task's future, which
@@ -134,7 +138,7 @@ impl WorkflowSide<'_> {
                 }
                 Some(()) = running.next(), if !running.is_empty() => {}
                 // Closed while every slot is held here, so none is taken again.
-                _all = all_back => {
+                _all = &mut all_back => {
                     inbox.slots.close();
                     break;
                 }
