@@ -196,12 +196,12 @@ fn after_a_worker_crash_mid_activity_the_next_attempt_starts_from_the_last_heart
         EventAttributes::ActivityTaskCompleted { result, .. } => Some(result.clone()),
         _ => None,
     });
-    let expected: Payload = serde_json::to_value(Processed {
+    let expected = serde_json::to_value(Processed {
         records: 1000,
         resumed_from: resumed,
     })
     .expect("encodes");
-    assert_eq!(completed, Some(expected));
+    assert_eq!(completed, Some(Payload::from(expected)));
     assert!(history.events.iter().any(|e| matches!(
         e.attributes,
         EventAttributes::ActivityTaskStarted { attempt: 2, .. }

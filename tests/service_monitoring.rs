@@ -49,7 +49,7 @@ fn inputs(histories: &[History]) -> Vec<Monitor> {
         .iter()
         .map(|h| match &h.events[0].attributes {
             EventAttributes::WorkflowExecutionStarted { input, .. } => {
-                serde_json::from_value(input.clone()).expect("a monitor input")
+                serde_json::from_value(input.clone().into_value()).expect("a monitor input")
             }
             other => panic!("the first event is {other:?}"),
         })

@@ -14,6 +14,7 @@ use serde_json::json;
 use std::hint::black_box;
 use support::record;
 use support::workflows::{Chain, Order, w1_script};
+use warpflow_engine::Payload;
 use warpflow_engine::{History, Registry, Replayer};
 
 fn chain_replay(c: &mut Criterion) {
@@ -21,7 +22,7 @@ fn chain_replay(c: &mut Criterion) {
     let replayer = Replayer::new(registry.clone());
     let mut group = c.benchmark_group("w2_chain_replay");
     for steps in [100u64, 1000] {
-        let history = record(&registry, "chain", json!(steps), w1_script);
+        let history = record(&registry, "chain", Payload::from(json!(steps)), w1_script);
         assert_eq!(history.events.len() as u64, steps * 6 + 5);
         group.throughput(Throughput::Elements(history.events.len() as u64));
         group.bench_with_input(BenchmarkId::new("events", steps), &history, |b, h| {
@@ -30,7 +31,7 @@ fn chain_replay(c: &mut Criterion) {
     }
     group.finish();
 
-    let history = record(&registry, "chain", json!(1000), w1_script);
+    let history = record(&registry, "chain", Payload::from(json!(1000)), w1_script);
     let text = history.to_json();
     let mut group = c.benchmark_group("w2_chain_json");
     group.throughput(Throughput::Elements(history.events.len() as u64));
@@ -46,7 +47,7 @@ fn chain_replay(c: &mut Criterion) {
 fn order_replay(c: &mut Criterion) {
     let registry = Registry::new().with_workflow::<Order>();
     let replayer = Replayer::new(registry.clone());
-    let history = record(&registry, "order", json!(["o-1", 24]), w1_script);
+    let history = record(&registry, "order", Payload::from(json!(["o-1", 24])), w1_script);
     let mut group = c.benchmark_group("w2_order_history");
     group.throughput(Throughput::Elements(1));
     group.bench_function("replay", |b| {

@@ -98,8 +98,8 @@ fn heartbeats_reach_the_sink_in_order_and_the_latest_is_kept() {
         a.sink.beats(),
         [json!({"offset": 10}), json!({"offset": 20}), json!("almost done")]
     );
-    assert_eq!(a.ctx.latest_heartbeat(), Some(json!("almost done")));
-    assert_eq!(clone.latest_heartbeat(), Some(json!("almost done")));
+    assert_eq!(a.ctx.latest_heartbeat(), Some(Payload::from("almost done")));
+    assert_eq!(clone.latest_heartbeat(), Some(Payload::from("almost done")));
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn heartbeat_details_that_do_not_encode_are_an_error_naming_the_activity_and_are
     assert_eq!(a.sink.beats(), [json!(1)], "nothing sent");
     assert_eq!(
         a.ctx.latest_heartbeat(),
-        Some(json!(1)),
+        Some(Payload::from(json!(1))),
         "the latest is unchanged"
     );
 }
@@ -126,7 +126,7 @@ fn the_previous_attempts_heartbeat_decodes_into_the_type_asked_for() {
     let first = attempt("upload", 1, None);
     assert_eq!(first.ctx.previous_heartbeat::<Progress>(), Ok(None));
 
-    let retry = attempt("upload", 2, Some(json!({"offset": 40})));
+    let retry = attempt("upload", 2, Some(Payload::from(json!({"offset": 40}))));
     assert_eq!(
         retry.ctx.previous_heartbeat::<Progress>(),
         Ok(Some(Progress { offset: 40 }))
@@ -141,7 +141,7 @@ fn the_previous_attempts_heartbeat_decodes_into_the_type_asked_for() {
 
 #[test]
 fn a_previous_heartbeat_of_another_shape_is_a_decode_error_naming_the_activity_and_field() {
-    let retry = attempt("upload", 2, Some(json!({"offset": "forty"})));
+    let retry = attempt("upload", 2, Some(Payload::from(json!({"offset": "forty"}))));
     let err = retry
         .ctx
         .previous_heartbeat::<Progress>()
@@ -230,11 +230,11 @@ fn registry() -> Registry {
 
 #[test]
 fn the_registry_runs_an_activity_from_a_payload_with_its_context() {
-    let a = attempt("upload", 2, Some(json!({"offset": 5})));
+    let a = attempt("upload", 2, Some(Payload::from(json!({"offset": 5}))));
     let definition = registry().activity("upload").expect("registered");
     assert_eq!(definition.activity_type(), "upload");
-    let result = block_on(definition.run(a.ctx.clone(), json!({"path": "/a", "size": 9})));
-    assert_eq!(result, Ok(json!("/a from 5 to 9 (attempt 2)")));
+    let result = block_on(definition.run(a.ctx.clone(), Payload::from(json!({"path": "/a", "size": 9}))));
+    assert_eq!(result, Ok(Payload::from("/a from 5 to 9 (attempt 2)")));
     assert_eq!(a.sink.beats(), [json!({"offset": 9})]);
 }
 
@@ -242,7 +242,7 @@ fn the_registry_runs_an_activity_from_a_payload_with_its_context() {
 fn an_activity_input_that_does_not_fit_is_a_non_retryable_payload_error_naming_the_field() {
     let a = attempt("upload", 1, None);
     let definition = registry().activity("upload").expect("registered");
-    let result = block_on(definition.run(a.ctx.clone(), json!({"path": "/a", "size": "big"})));
+    let result = block_on(definition.run(a.ctx.clone(), Payload::from(json!({"path": "/a", "size": "big"}))));
     let Err(ActivityError::Application(failure)) = result else {
         panic!("expected an application failure, got {result:?}")
     };
@@ -263,7 +263,7 @@ fn an_activity_input_that_does_not_fit_is_a_non_retryable_payload_error_naming_t
 fn an_activity_error_comes_back_as_the_activity_returned_it() {
     let a = attempt("upload", 1, None);
     let definition = registry().activity("upload").expect("registered");
-    let result = block_on(definition.run(a.ctx, json!({"path": "", "size": 1})));
+    let result = block_on(definition.run(a.ctx, Payload::from(json!({"path": "", "size": 1}))));
     assert_eq!(result, Err(ActivityError::retryable("EmptyPath", "no path")));
 }
 

@@ -8,6 +8,7 @@ use fake::{FakeTransport, Reply};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::TokioClock;
 use warpflow_engine::client::{CallRetry, Client, ClientError, StartOptions, WorkflowFailure};
 use warpflow_engine::service::api::{RunOutcome, Started};
@@ -166,7 +167,7 @@ async fn result_waits_and_follows_continue_as_new_to_the_last_run() {
     let fake = replying(vec![
         Ok(Response::Outcome(None)),
         outcome(RunOutcome::ContinuedAsNew("run-2".into())),
-        outcome(RunOutcome::Completed(json!("hello Ada"))),
+        outcome(RunOutcome::Completed(Payload::from("hello Ada"))),
     ]);
     let handle = client(fake.clone(), 7).handle_for_run::<Greet>("greet-1", "run-1");
 
@@ -200,8 +201,11 @@ async fn result_reports_how_the_run_closed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_result_of_the_wrong_type_is_a_typed_payload_error() {
-    let handle =
-        client(replying(vec![outcome(RunOutcome::Completed(json!(42)))]), 7).handle::<Greet>("greet-1");
+    let handle = client(
+        replying(vec![outcome(RunOutcome::Completed(Payload::from(json!(42))))]),
+        7,
+    )
+    .handle::<Greet>("greet-1");
     let Err(WorkflowFailure::Client(ClientError::Payload(PayloadError::Decode { what, .. }))) =
         handle.result().await
     else {
@@ -214,8 +218,10 @@ async fn a_result_of_the_wrong_type_is_a_typed_payload_error() {
 async fn typed_signals_and_queries_carry_their_payloads() {
     let fake = FakeTransport::new(|request| {
         Reply::Now(match request {
-            Request::Query { args, .. } if args == &json!("step") => Ok(Response::QueryAnswer(json!(3))),
-            Request::Query { .. } => Ok(Response::QueryAnswer(json!("three"))),
+            Request::Query { args, .. } if args == &json!("step") => {
+                Ok(Response::QueryAnswer(Payload::from(json!(3))))
+            }
+            Request::Query { .. } => Ok(Response::QueryAnswer(Payload::from("three"))),
             _ => Ok(Response::Ack),
         })
     });
@@ -238,7 +244,10 @@ async fn typed_signals_and_queries_carry_their_payloads() {
     else {
         panic!("expected a signal, got {:?}", requests[0]);
     };
-    assert_eq!((name.as_str(), input, run_id), ("nudge", &json!(5), &None));
+    assert_eq!(
+        (name.as_str(), input, run_id),
+        ("nudge", &Payload::from(json!(5)), &None)
+    );
     assert!(matches!(&requests[3], Request::RequestCancel { .. }));
     assert!(matches!(&requests[4], Request::Terminate { reason, .. } if reason == "done"));
 }
@@ -254,14 +263,19 @@ async fn signal_with_start_sends_the_signal_with_the_start() {
     let Request::StartWorkflow(start) = &fake.requests()[0] else {
         panic!("expected a start")
     };
-    assert_eq!(start.signal, Some(("nudge".to_owned(), json!(1))));
+    assert_eq!(start.signal, Some(("nudge".to_owned(), Payload::from(json!(1)))));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_response_of_the_wrong_kind_is_an_error_not_a_panic() {
     let fake = replying(vec![Ok(Response::Ack)]);
     let error = client(fake, 7)
-        .start_untyped("greet", "greet-1", json!("Ada"), StartOptions::new("default"))
+        .start_untyped(
+            "greet",
+            "greet-1",
+            Payload::from("Ada"),
+            StartOptions::new("default"),
+        )
         .await
         .unwrap_err();
     assert!(

@@ -2,12 +2,12 @@
 //! `Client`, on tokio's paused clock — time skips to the next timer, so a 24-hour wait takes
 //! microseconds and backoff delays are exact.
 
-use serde_json::json;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::LocalSet;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::TokioClock;
 use warpflow_engine::client::{ClientError, StartOptions, WorkflowFailure, WorkflowHandle};
 use warpflow_engine::engine::Engine;
@@ -508,7 +508,7 @@ async fn typed_errors_for_duplicates_unknown_ids_and_unknown_types() {
         assert!(matches!(missing, Err(ClientError::Service(ServiceError::WorkflowNotFound { .. }))), "{missing:?}");
         // Give the worker a poll, so the service knows which types the queue handles.
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let unknown = client.start_untyped("no_such_type", "x", json!(null), StartOptions::new("default")).await;
+        let unknown = client.start_untyped("no_such_type", "x", Payload::null(), StartOptions::new("default")).await;
         assert!(
             matches!(&unknown, Err(ClientError::Service(ServiceError::UnknownWorkflowType { known, .. })) if known.contains(&"order".to_owned())),
             "{unknown:?}"

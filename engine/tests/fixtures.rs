@@ -11,6 +11,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use support::record;
 use support::workflows::{Order, w1_script};
+use warpflow_engine::Payload;
 use warpflow_engine::{History, Registry, Replayer};
 
 fn fixture(name: &str) -> PathBuf {
@@ -42,7 +43,7 @@ fn check_fixture(name: &str, recorded: &History) {
 #[test]
 fn order_fraud_timeout_fixture_is_current_and_replays() {
     let registry = Registry::new().with_workflow::<Order>();
-    let recorded = record(&registry, "order", json!(["o-1", 24]), w1_script);
+    let recorded = record(&registry, "order", Payload::from(json!(["o-1", 24])), w1_script);
     check_fixture("order-fraud-timeout.json", &recorded);
 
     let text = std::fs::read_to_string(fixture("order-fraud-timeout.json")).expect("fixture readable");

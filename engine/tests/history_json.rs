@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use warpflow_engine::Payload;
 use warpflow_engine::history::{
     EVENT_TYPES, HistoryBuilder, Marker, ParentExecution, RetryState, WorkflowTaskFailedCause, validate,
 };
@@ -18,9 +19,12 @@ use warpflow_engine::{
 /// A builder whose history holds every non-terminal event type, ending with command events of
 /// an open workflow task so that any terminal event can follow.
 fn every_non_terminal_event() -> HistoryBuilder {
-    let mut b = HistoryBuilder::new("everything", json!({"n": 1, "tags": ["a", "b"], "ratio": 0.5}))
-        .with_ids("wf-all", "run-all")
-        .with_randomness_seed(u64::MAX);
+    let mut b = HistoryBuilder::new(
+        "everything",
+        Payload::from(json!({"n": 1, "tags": ["a", "b"], "ratio": 0.5})),
+    )
+    .with_ids("wf-all", "run-all")
+    .with_randomness_seed(u64::MAX);
     b.workflow_task_timed_out();
     let scheduled = b.add(EventAttributes::WorkflowTaskScheduled {
         task_queue: "default".into(),
@@ -33,16 +37,16 @@ fn every_non_terminal_event() -> HistoryBuilder {
         timeout_type: TimeoutType::ScheduleToStart,
     });
     b.workflow_task_failed(Failure {
-        details: Some(json!({"backtrace": "main.rs:1"})),
+        details: Some(Payload::from(json!({"backtrace": "main.rs:1"}))),
         ..Failure::new("Panic", "index out of bounds")
     });
     let completed = b.workflow_task();
 
-    let a1 = b.activity_scheduled("1", "charge", json!("o-1"));
+    let a1 = b.activity_scheduled("1", "charge", Payload::from("o-1"));
     let a2 = b.add(EventAttributes::ActivityTaskScheduled {
         activity_id: "2".into(),
         activity_type: "ship".into(),
-        input: json!(null),
+        input: Payload::null(),
         options: ActivityOptions {
             task_queue: None,
             start_to_close_timeout: Some(Duration::from_millis(1500)),
@@ -56,9 +60,9 @@ fn every_non_terminal_event() -> HistoryBuilder {
         },
         workflow_task_completed_event_id: completed,
     });
-    let a3 = b.activity_scheduled("3", "email", json!({"to": "x@example.com"}));
-    let a4 = b.activity_scheduled("4", "email", json!([]));
-    let a5 = b.activity_scheduled("5", "slow", json!(-7));
+    let a3 = b.activity_scheduled("3", "email", Payload::from(json!({"to": "x@example.com"})));
+    let a4 = b.activity_scheduled("4", "email", Payload::from(json!([])));
+    let a5 = b.activity_scheduled("5", "slow", Payload::from(json!(-7)));
     let t1 = b.timer_started("1", Duration::from_secs(30));
     let t2 = b.timer_started("2", Duration::from_secs(3600));
     b.marker(Marker::Patch {
@@ -67,10 +71,10 @@ fn every_non_terminal_event() -> HistoryBuilder {
     });
     b.marker(Marker::SideEffect {
         side_effect_id: 0,
-        value: json!({"uuid": "0f0e"}),
+        value: Payload::from(json!({"uuid": "0f0e"})),
     });
     let children: Vec<EventId> = (1..=6)
-        .map(|i| b.child_initiated(&format!("child-{i}"), "child", json!(i)))
+        .map(|i| b.child_initiated(&format!("child-{i}"), "child", Payload::from(json!(i))))
         .collect();
     let cancel_external = |b: &mut HistoryBuilder, child_only| {
         b.add(EventAttributes::RequestCancelExternalWorkflowExecutionInitiated {
@@ -84,7 +88,7 @@ fn every_non_terminal_event() -> HistoryBuilder {
     b.activity_cancel_requested(a5);
 
     b.advance(Duration::from_millis(1));
-    b.activity_completed(a1, json!({"charge": "chg-1"}));
+    b.activity_completed(a1, Payload::from(json!({"charge": "chg-1"})));
     b.activity_failed(a2, Failure::new("CardDeclined", "declined"));
     b.activity_timed_out(a3, TimeoutType::StartToClose);
     b.activity_timed_out(a4, TimeoutType::ScheduleToStart);
@@ -96,10 +100,10 @@ fn every_non_terminal_event() -> HistoryBuilder {
     b.add(EventAttributes::ActivityTaskCanceled {
         scheduled_event_id: a5,
         started_event_id: Some(a5_started),
-        details: Some(json!("stopped")),
+        details: Some(Payload::from("stopped")),
     });
     b.timer_fired(t1);
-    b.signal("approve", json!({"by": "ann"}));
+    b.signal("approve", Payload::from(json!({"by": "ann"})));
     b.cancel_requested();
     child_outcomes(&mut b, &children);
     b.add(EventAttributes::ExternalWorkflowExecutionCancelRequested {
@@ -132,7 +136,7 @@ fn child_outcomes(b: &mut HistoryBuilder, children: &[EventId]) {
     let &[c1, c2, c3, c4, c5, c6] = children else {
         panic!("six children expected")
     };
-    b.child_completed(c1, json!("child done"));
+    b.child_completed(c1, Payload::from("child done"));
     let s2 = b.child_started(c2);
     b.add(EventAttributes::ChildWorkflowExecutionFailed {
         initiated_event_id: c2,
@@ -169,7 +173,7 @@ type Ending = Box<dyn Fn(&mut HistoryBuilder)>;
 fn every_event_type() -> Vec<History> {
     let endings: Vec<Ending> = vec![
         Box::new(|b| {
-            b.complete(json!({"ok": true}));
+            b.complete(Payload::from(json!({"ok": true})));
         }),
         Box::new(|b| {
             b.fail(Failure::new("Failed", "gave up"));
@@ -193,7 +197,7 @@ fn every_event_type() -> Vec<History> {
                 new_execution_run_id: RunId::new("run-all-2"),
                 workflow_type: "everything".into(),
                 task_queue: "default".into(),
-                input: json!({"n": 2}),
+                input: Payload::from(json!({"n": 2})),
                 workflow_task_completed_event_id: last_completed_task(b),
             });
         }),
@@ -226,10 +230,10 @@ fn every_event_type() -> Vec<History> {
 
 /// A small valid history: one activity, then completion.
 fn one_activity() -> HistoryBuilder {
-    let mut b = HistoryBuilder::new("order", json!({"orderId": 42}));
+    let mut b = HistoryBuilder::new("order", Payload::from(json!({"orderId": 42})));
     b.workflow_task(); // 2, 3, 4
-    let a = b.activity_scheduled("1", "charge", json!("o-42")); // 5
-    b.activity_completed(a, json!("chg")); // 6, 7
+    let a = b.activity_scheduled("1", "charge", Payload::from("o-42")); // 5
+    b.activity_completed(a, Payload::from("chg")); // 6, 7
     b.workflow_task(); // 8, 9, 10
     b
 }
@@ -667,7 +671,7 @@ fn completing_an_activity_that_was_never_scheduled_is_a_dangling_reference() {
     let id = b.add(EventAttributes::ActivityTaskCompleted {
         scheduled_event_id: EventId(99),
         started_event_id: EventId(6),
-        result: json!(null),
+        result: Payload::null(),
     });
     let err = load(&b.build()).unwrap_err();
     assert_eq!(
@@ -702,7 +706,7 @@ fn a_reference_to_an_event_of_the_wrong_type_is_dangling() {
 #[test]
 fn a_second_completion_of_an_activity_is_already_closed() {
     let mut b = one_activity();
-    let second = b.activity_completed(EventId(5), json!("again"));
+    let second = b.activity_completed(EventId(5), Payload::from("again"));
     let err = load(&b.build()).unwrap_err();
     assert_eq!(
         err,
@@ -718,10 +722,10 @@ fn a_second_completion_of_an_activity_is_already_closed() {
 
 #[test]
 fn a_duplicate_activity_id_among_open_activities_is_refused() {
-    let mut b = HistoryBuilder::new("order", json!(null));
+    let mut b = HistoryBuilder::new("order", Payload::null());
     b.workflow_task();
-    let first = b.activity_scheduled("1", "a", json!(null));
-    let second = b.activity_scheduled("1", "b", json!(null));
+    let first = b.activity_scheduled("1", "a", Payload::null());
+    let second = b.activity_scheduled("1", "b", Payload::null());
     let err = load(&b.build()).unwrap_err();
     assert_eq!(
         err,
@@ -735,7 +739,7 @@ fn a_duplicate_activity_id_among_open_activities_is_refused() {
     );
     // Once the first one is closed, its id may be reused.
     let mut b = one_activity();
-    b.activity_scheduled("1", "again", json!(null));
+    b.activity_scheduled("1", "again", Payload::null());
     assert!(load(&b.build()).is_ok());
 }
 
@@ -762,13 +766,13 @@ fn a_timer_fired_for_an_unknown_timer_is_a_dangling_reference() {
 
 #[test]
 fn a_timer_fires_once_and_names_its_started_event() {
-    let mut b = HistoryBuilder::new("t", json!(null));
+    let mut b = HistoryBuilder::new("t", Payload::null());
     b.workflow_task();
     let t1 = b.timer_started("1", Duration::from_secs(5));
     let fired = b.timer_fired(t1);
     assert_eq!(
         b.now(),
-        HistoryBuilder::new("t", json!(null))
+        HistoryBuilder::new("t", Payload::null())
             .now()
             .plus(Duration::from_secs(5))
     );
@@ -779,7 +783,7 @@ fn a_timer_fires_once_and_names_its_started_event() {
         "{err:?}"
     );
 
-    let mut b = HistoryBuilder::new("t", json!(null));
+    let mut b = HistoryBuilder::new("t", Payload::null());
     b.workflow_task();
     b.timer_started("1", Duration::from_secs(5));
     let t2 = b.timer_started("2", Duration::from_secs(5));
@@ -803,7 +807,7 @@ fn a_timer_fires_once_and_names_its_started_event() {
 #[test]
 fn a_second_terminal_event_follows_the_close() {
     let mut b = one_activity();
-    let first = b.complete(json!(1));
+    let first = b.complete(Payload::from(json!(1)));
     let second = b.fail(Failure::new("Late", "too late"));
     let err = load(&b.build()).unwrap_err();
     assert_eq!(
@@ -820,8 +824,8 @@ fn a_second_terminal_event_follows_the_close() {
 #[test]
 fn an_event_after_the_terminal_event_is_refused() {
     let mut b = one_activity();
-    let closed = b.complete(json!(1));
-    let signal = b.signal("late", json!(null));
+    let closed = b.complete(Payload::from(json!(1)));
+    let signal = b.signal("late", Payload::null());
     let err = load(&b.build()).unwrap_err();
     assert_eq!(
         err,
@@ -837,7 +841,7 @@ fn an_event_after_the_terminal_event_is_refused() {
 #[test]
 fn a_command_event_outside_a_workflow_task_is_refused() {
     let mut b = one_activity();
-    b.signal("interrupt", json!(null));
+    b.signal("interrupt", Payload::null());
     let timer = b.timer_started("1", Duration::from_secs(1));
     let err = load(&b.build()).unwrap_err();
     assert_eq!(
@@ -938,13 +942,13 @@ fn activity_outcomes_name_the_activity_start() {
         })
     ));
 
-    let mut b = HistoryBuilder::new("order", json!(null));
+    let mut b = HistoryBuilder::new("order", Payload::null());
     b.workflow_task();
-    let a = b.activity_scheduled("1", "a", json!(null));
+    let a = b.activity_scheduled("1", "a", Payload::null());
     b.add(EventAttributes::ActivityTaskCompleted {
         scheduled_event_id: a,
         started_event_id: EventId(4),
-        result: json!(null),
+        result: Payload::null(),
     });
     let err = load(&b.build()).unwrap_err();
     assert!(
@@ -961,18 +965,18 @@ fn activity_outcomes_name_the_activity_start() {
 
 #[test]
 fn children_close_once_and_external_cancels_resolve_once() {
-    let mut b = HistoryBuilder::new("parent", json!(null));
+    let mut b = HistoryBuilder::new("parent", Payload::null());
     b.workflow_task();
-    let child = b.child_initiated("c", "child", json!(null));
-    let completed = b.child_completed(child, json!(1));
-    let again = b.child_completed(child, json!(2));
+    let child = b.child_initiated("c", "child", Payload::null());
+    let completed = b.child_completed(child, Payload::from(json!(1)));
+    let again = b.child_completed(child, Payload::from(json!(2)));
     let err = load(&b.build()).unwrap_err();
     assert!(
         matches!(&err, HistoryError::AlreadyClosed { event_id, closed_by, .. } if *event_id == again && *closed_by == completed),
         "{err:?}"
     );
 
-    let mut b = HistoryBuilder::new("parent", json!(null));
+    let mut b = HistoryBuilder::new("parent", Payload::null());
     b.workflow_task();
     b.add(EventAttributes::ExternalWorkflowExecutionCancelRequested {
         initiated_event_id: EventId(4),
@@ -991,7 +995,7 @@ fn children_close_once_and_external_cancels_resolve_once() {
         "{err:?}"
     );
 
-    let mut b = HistoryBuilder::new("parent", json!(null));
+    let mut b = HistoryBuilder::new("parent", Payload::null());
     b.workflow_task();
     b.add(EventAttributes::ChildWorkflowExecutionStarted {
         initiated_event_id: EventId(2),
@@ -1019,7 +1023,7 @@ fn a_second_workflow_execution_started_is_refused() {
     b.add(EventAttributes::WorkflowExecutionStarted {
         workflow_type: "again".into(),
         task_queue: "default".into(),
-        input: json!(null),
+        input: Payload::null(),
         workflow_task_timeout: Duration::from_secs(10),
         randomness_seed: 0,
         parent: None,

@@ -352,14 +352,14 @@ async fn bad_input_is_refused_clearly_and_the_server_keeps_serving_with_its_stat
 
             // Typed errors on the client side.
             let error = client
-                .start_untyped("no_such_type", "x-1", json!(null), StartOptions::new("shop"))
+                .start_untyped("no_such_type", "x-1", Payload::null(), StartOptions::new("shop"))
                 .await
                 .unwrap_err();
             assert!(
                 matches!(&error, ClientError::Service(ServiceError::UnknownWorkflowType { known, .. }) if known == &["checkout"]),
                 "{error}"
             );
-            let big = json!("x".repeat(PAYLOAD_BYTES_MAX + 1));
+            let big = Payload::from(json!("x".repeat(PAYLOAD_BYTES_MAX + 1)));
             let error = client
                 .start_untyped("checkout", "x-2", big, StartOptions::new("shop"))
                 .await
@@ -368,7 +368,7 @@ async fn bad_input_is_refused_clearly_and_the_server_keeps_serving_with_its_stat
                 error.to_string().contains("over the limit"),
                 "the service's payload check: {error}"
             );
-            let huge = json!("x".repeat(HTTP_REQUEST_BYTES_MAX));
+            let huge = Payload::from(json!("x".repeat(HTTP_REQUEST_BYTES_MAX)));
             let error = client
                 .start_untyped("checkout", "x-3", huge, StartOptions::new("shop"))
                 .await
@@ -536,7 +536,12 @@ async fn shutdown_lets_a_commit_in_flight_answer_ends_long_polls_and_stops_accep
         let client = Remote::connect(&server.url, None).expect("url").client();
         let start = tokio::task::spawn_local(async move {
             client
-                .start_untyped("checkout", "in-flight", json!("book"), StartOptions::new("shop"))
+                .start_untyped(
+                    "checkout",
+                    "in-flight",
+                    Payload::from("book"),
+                    StartOptions::new("shop"),
+                )
                 .await
         });
         entered.await.expect("the start reached its commit");

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::task::LocalSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::{TokioClock, TokioSpawner};
 use warpflow_engine::client::{Client, StartOptions};
 use warpflow_engine::env::{SharedClock, Spawner};
@@ -245,7 +246,7 @@ async fn all_closed(engine: &Arc<EngineProcess>) -> Instant {
             for run in &runs {
                 assert_eq!(run.status, RunStatus::Completed, "{run:?}");
                 let id = run.run.workflow_id.to_string();
-                let result = json!(format!("{id}/a+{id}/b+{id}/c"));
+                let result = Payload::from(json!(format!("{id}/a+{id}/b+{id}/c")));
                 assert_eq!(run.outcome, Some(RunOutcome::Completed(result)));
             }
             return Instant::now();

@@ -7,6 +7,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::workflows::*;
 use support::{Injection, Recorder, record};
+use warpflow_engine::Payload;
 use warpflow_engine::history::{EventAttributes as E, Marker};
 use warpflow_engine::replay::{MismatchKind, ReplayBuffers, ReplayError, ViolationKind};
 use warpflow_engine::workflow::{Query, Workflow, WorkflowCtx};
@@ -35,7 +36,7 @@ fn result_of(history: &History) -> &E {
     &history.events.last().expect("history is not empty").attributes
 }
 
-fn completed_with(history: &History) -> serde_json::Value {
+fn completed_with(history: &History) -> Payload {
     match result_of(history) {
         E::WorkflowExecutionCompleted { result, .. } => result.clone(),
         other => panic!("expected WorkflowExecutionCompleted, got {other:?}"),
@@ -48,7 +49,12 @@ fn event_types(history: &History) -> Vec<&'static str> {
 
 #[test]
 fn order_times_out_after_24h_and_compensates_in_reverse() {
-    let history = record(&registry::<Order>(), "order", json!(["o-1", 24]), w1_script);
+    let history = record(
+        &registry::<Order>(),
+        "order",
+        Payload::from(json!(["o-1", 24])),
+        w1_script,
+    );
     assert_eq!(completed_with(&history), json!("fraud_timeout"));
     let activities: Vec<_> = history
         .events
@@ -88,14 +94,14 @@ fn order_approved_by_a_signal_cancels_its_timer() {
     let mut recorder = Recorder::new(
         registry::<Order>(),
         "order",
-        json!(["o-2", 24]),
+        Payload::from(json!(["o-2", 24])),
         Box::new(w1_script),
     );
     recorder.inject(
         4,
         Injection::Signal {
             name: "approve".into(),
-            input: json!(true),
+            input: Payload::from(json!(true)),
         },
     );
     let history = recorder.run().expect("records");
@@ -112,7 +118,7 @@ fn order_approved_by_a_signal_cancels_its_timer() {
 
 #[test]
 fn chain_replays_cold_task_by_task_and_resumed_at_every_task() {
-    let history = record(&registry::<Chain>(), "chain", json!(20), w1_script);
+    let history = record(&registry::<Chain>(), "chain", Payload::from(json!(20)), w1_script);
     assert_eq!(completed_with(&history), json!(210));
     assert_eq!(
         history.events.len(),
@@ -194,12 +200,17 @@ impl Workflow for Everything {
 #[test]
 fn every_command_kind_replays_with_the_recorded_values() {
     let registry = Registry::new().with_workflow::<Everything>();
-    let mut recorder = Recorder::new(registry.clone(), "everything", json!(null), Box::new(w1_script));
+    let mut recorder = Recorder::new(
+        registry.clone(),
+        "everything",
+        Payload::null(),
+        Box::new(w1_script),
+    );
     recorder.inject(
         2,
         Injection::Signal {
             name: "note".into(),
-            input: json!("early"),
+            input: Payload::from("early"),
         },
     );
     let history = recorder.run().expect("records");
@@ -246,14 +257,14 @@ fn signals_sent_before_the_workflow_listens_are_buffered_not_lost() {
     let mut recorder = Recorder::new(
         registry::<ListensLate>(),
         "versioned",
-        json!(null),
+        Payload::null(),
         Box::new(w1_script),
     );
     recorder.inject(
         2,
         Injection::Signal {
             name: "note".into(),
-            input: json!("sent early"),
+            input: Payload::from("sent early"),
         },
     );
     let history = recorder.run().expect("records");
@@ -282,12 +293,17 @@ fn signals_sent_before_the_workflow_listens_are_buffered_not_lost() {
 #[test]
 fn replay_reads_random_uuid_side_effects_and_time_from_history() {
     let registry = Registry::new().with_workflow::<Everything>();
-    let mut recorder = Recorder::new(registry.clone(), "everything", json!(null), Box::new(w1_script));
+    let mut recorder = Recorder::new(
+        registry.clone(),
+        "everything",
+        Payload::null(),
+        Box::new(w1_script),
+    );
     recorder.inject(
         2,
         Injection::Signal {
             name: "note".into(),
-            input: json!("x"),
+            input: Payload::from("x"),
         },
     );
     let history = recorder.run().expect("records");
@@ -301,7 +317,7 @@ fn replay_reads_random_uuid_side_effects_and_time_from_history() {
             ..
         } = &mut event.attributes
         {
-            *value = json!(7);
+            *value = Payload::from(json!(7));
         }
     }
     let mut instance =
@@ -327,14 +343,22 @@ fn replay_reads_random_uuid_side_effects_and_time_from_history() {
 #[test]
 fn queries_answer_from_workflow_state_and_unknown_queries_are_typed_errors() {
     let registry = Registry::new().with_workflow::<Everything>();
-    let history = Recorder::new(registry.clone(), "everything", json!(null), Box::new(w1_script))
-        .run()
-        .expect("records");
+    let history = Recorder::new(
+        registry.clone(),
+        "everything",
+        Payload::null(),
+        Box::new(w1_script),
+    )
+    .run()
+    .expect("records");
     let mut instance =
         warpflow_engine::WorkflowInstance::new(registry, history.workflow_id.clone(), history.run_id.clone());
     instance.activate(&history.events[..4]).expect("replays");
-    assert_eq!(instance.query("status", &json!(null)), Ok(json!("running")));
-    let err = instance.query("nope", &json!(null)).unwrap_err();
+    assert_eq!(
+        instance.query("status", &Payload::null()),
+        Ok(Payload::from("running"))
+    );
+    let err = instance.query("nope", &Payload::null()).unwrap_err();
     assert!(
         err.to_string().contains("unknown query `nope`") && err.to_string().contains("status"),
         "{err}"
@@ -367,7 +391,7 @@ fn a_cancel_request_is_observable_and_the_run_closes_as_canceled() {
     let mut recorder = Recorder::new(
         registry::<Canceller>(),
         "canceller",
-        json!(null),
+        Payload::null(),
         Box::new(w1_script),
     );
     recorder.inject(3, Injection::CancelRequest);
@@ -395,14 +419,22 @@ impl Workflow for Looper {
 
 #[test]
 fn continue_as_new_closes_the_run_with_the_next_input() {
-    let history = record(&registry::<Looper>(), "looper", json!(1), w1_script);
+    let history = record(
+        &registry::<Looper>(),
+        "looper",
+        Payload::from(json!(1)),
+        w1_script,
+    );
     let E::WorkflowExecutionContinuedAsNew {
         workflow_type, input, ..
     } = result_of(&history)
     else {
         panic!("{:?}", event_types(&history))
     };
-    assert_eq!((workflow_type.as_str(), input), ("looper", &json!(2)));
+    assert_eq!(
+        (workflow_type.as_str(), input),
+        ("looper", &Payload::from(json!(2)))
+    );
     Replayer::new(registry::<Looper>())
         .check(&history)
         .expect("replays");
@@ -412,7 +444,7 @@ fn continue_as_new_closes_the_run_with_the_next_input() {
 
 /// Records with workflow `V1`, replays with `V2` (same name), returns the report.
 fn divergence<V1: Workflow, V2: Workflow>(input: serde_json::Value) -> warpflow_engine::Nondeterminism {
-    let history = record(&registry::<V1>(), V1::NAME, input, w1_script);
+    let history = record(&registry::<V1>(), V1::NAME, input.into(), w1_script);
     match Replayer::new(registry::<V2>()).replay(&history) {
         Err(ReplayError::Failed {
             error: ActivationError::Nondeterminism(report),
@@ -608,7 +640,7 @@ version!(PatchV4, |ctx| {
 });
 
 fn replays<V1: Workflow, V2: Workflow>() -> Result<(), ReplayError> {
-    let history = record(&registry::<V1>(), "versioned", json!(null), w1_script);
+    let history = record(&registry::<V1>(), "versioned", Payload::null(), w1_script);
     Replayer::new(registry::<V2>())
         .check_compatibility(&history)
         .map(|_| ())
@@ -631,9 +663,9 @@ fn patch_markers(history: &History) -> Vec<(String, bool)> {
 #[test]
 fn patch_truth_table() {
     // New runs take the new path and record the marker; deprecate_patch records it deprecated.
-    let v2 = record(&registry::<PatchV2>(), "versioned", json!(null), w1_script);
+    let v2 = record(&registry::<PatchV2>(), "versioned", Payload::null(), w1_script);
     assert_eq!(patch_markers(&v2), [("fraud-check".to_owned(), false)]);
-    let v3 = record(&registry::<PatchV3>(), "versioned", json!(null), w1_script);
+    let v3 = record(&registry::<PatchV3>(), "versioned", Payload::null(), w1_script);
     assert_eq!(patch_markers(&v3), [("fraud-check".to_owned(), true)]);
 
     // Old runs (no marker) replay on the old path under patched(); markers replay on the new.
@@ -704,12 +736,12 @@ version!(SagaFlow, |ctx| {
 
 #[test]
 fn saga_compensates_in_reverse_and_continues_past_a_failing_compensation() {
-    let script = |ty: &str, input: &serde_json::Value| match ty {
+    let script = |ty: &str, input: &Payload| match ty {
         "echo" => Err(warpflow_engine::Failure::new("Down", "shipping down")),
         "refund_payment" => Err(warpflow_engine::Failure::new("Down", "refunds down")),
         _ => w1_script(ty, input),
     };
-    let history = record(&registry::<SagaFlow>(), "versioned", json!(null), script);
+    let history = record(&registry::<SagaFlow>(), "versioned", Payload::null(), script);
     let E::WorkflowExecutionFailed { failure, .. } = result_of(&history) else {
         panic!("{:?}", event_types(&history))
     };
@@ -753,7 +785,7 @@ fn a_workflow_blocked_on_a_foreign_future_is_a_named_violation_not_a_hang() {
     let recorder = Recorder::new(
         registry::<AwaitsAChannel>(),
         "versioned",
-        json!(null),
+        Payload::null(),
         Box::new(w1_script),
     );
     let err = recorder.run().expect_err("must not hang or succeed");
@@ -777,7 +809,7 @@ async fn a_tokio_sleep_inside_a_workflow_is_detected() {
     let recorder = Recorder::new(
         registry::<TokioSleeper>(),
         "versioned",
-        json!(null),
+        Payload::null(),
         Box::new(w1_script),
     );
     let err = recorder.run().expect_err("tokio sleep must be reported");
@@ -797,7 +829,7 @@ fn a_panicking_workflow_fails_its_task_with_the_message() {
     let err = Recorder::new(
         registry::<Panics>(),
         "versioned",
-        json!(null),
+        Payload::null(),
         Box::new(w1_script),
     )
     .run()
@@ -813,7 +845,7 @@ fn an_input_that_does_not_deserialize_names_the_workflow_and_the_field() {
     let err = Recorder::new(
         registry::<Order>(),
         "order",
-        json!(["o-1", "soon"]),
+        Payload::from(json!(["o-1", "soon"])),
         Box::new(w1_script),
     )
     .run()
@@ -827,7 +859,7 @@ fn an_input_that_does_not_deserialize_names_the_workflow_and_the_field() {
 
 #[test]
 fn an_unknown_workflow_type_lists_the_registered_ones() {
-    let err = Recorder::new(registry::<Order>(), "ordr", json!(null), Box::new(w1_script))
+    let err = Recorder::new(registry::<Order>(), "ordr", Payload::null(), Box::new(w1_script))
         .run()
         .expect_err("unknown type");
     assert_eq!(
@@ -846,7 +878,7 @@ fn an_activity_without_a_close_timeout_is_refused_without_a_command() {
         );
         Ok(())
     });
-    let history = record(&registry::<NoTimeout>(), "versioned", json!(null), w1_script);
+    let history = record(&registry::<NoTimeout>(), "versioned", Payload::null(), w1_script);
     assert!(!event_types(&history).contains(&"ActivityTaskScheduled"));
     assert!(matches!(
         result_of(&history),
@@ -856,7 +888,7 @@ fn an_activity_without_a_close_timeout_is_refused_without_a_command() {
 
 #[test]
 fn an_instance_whose_live_task_timed_out_reports_itself_stale() {
-    let history = record(&registry::<Chain>(), "chain", json!(2), w1_script);
+    let history = record(&registry::<Chain>(), "chain", Payload::from(json!(2)), w1_script);
     let mut instance = warpflow_engine::WorkflowInstance::new(
         registry::<Chain>(),
         history.workflow_id.clone(),

@@ -139,9 +139,9 @@ impl Workflow for SeesActivity {
 }
 
 fn activity_scheduled() -> (HistoryBuilder, EventId) {
-    let mut b = HistoryBuilder::new("sees_activity", json!(null));
+    let mut b = HistoryBuilder::new("sees_activity", Payload::null());
     b.workflow_task();
-    let scheduled = b.activity_scheduled("1", "echo", json!("payload"));
+    let scheduled = b.activity_scheduled("1", "echo", Payload::from("payload"));
     (b, scheduled)
 }
 
@@ -151,7 +151,7 @@ fn a_failed_activity_reaches_the_workflow_as_an_application_error_with_its_type_
     b.advance(Duration::from_secs(3));
     let failure = Failure {
         non_retryable: true,
-        details: Some(json!({"code": 51})),
+        details: Some(Payload::from(json!({"code": 51}))),
         ..Failure::new("CardDeclined", "insufficient funds")
     };
     b.activity_failed(scheduled, failure);
@@ -184,7 +184,7 @@ fn a_timed_out_activity_reaches_the_workflow_with_its_timeout_type() {
 #[test]
 fn a_completed_activity_result_that_does_not_fit_the_declared_type_fails_the_task() {
     let (mut b, scheduled) = activity_scheduled();
-    b.activity_completed(scheduled, json!({"not": "a string"}));
+    b.activity_completed(scheduled, Payload::from(json!({"not": "a string"})));
     b.workflow_task_started();
     let err = instance::<SeesActivity>()
         .activate(&b.build().events)
@@ -218,12 +218,12 @@ impl Workflow for CancelsChild {
 
 #[test]
 fn a_child_cancelled_by_its_parent_ends_with_child_error_cancelled() {
-    let mut b = HistoryBuilder::new("cancels_child", json!(null));
+    let mut b = HistoryBuilder::new("cancels_child", Payload::null());
     b.workflow_task();
-    let initiated = b.child_initiated("kid-1", "kid", json!("work"));
+    let initiated = b.child_initiated("kid-1", "kid", Payload::from("work"));
     let started = b.child_started(initiated);
     b.workflow_task();
-    b.signal("stop", json!(null));
+    b.signal("stop", Payload::null());
 
     // The task that sees `stop` asks, once, for the child to be cancelled.
     assert_eq!(
@@ -258,15 +258,15 @@ fn a_child_cancelled_by_its_parent_ends_with_child_error_cancelled() {
 fn a_child_cancel_that_history_does_not_have_is_non_determinism() {
     // History recorded the child completing without being cancelled; this code asks to
     // cancel it after `stop`.
-    let mut b = HistoryBuilder::new("cancels_child", json!(null));
+    let mut b = HistoryBuilder::new("cancels_child", Payload::null());
     b.workflow_task();
-    let initiated = b.child_initiated("kid-1", "kid", json!("work"));
+    let initiated = b.child_initiated("kid-1", "kid", Payload::from("work"));
     b.workflow_task();
-    b.signal("stop", json!(null));
+    b.signal("stop", Payload::null());
     b.workflow_task();
-    b.child_completed(initiated, json!("done"));
+    b.child_completed(initiated, Payload::from("done"));
     b.workflow_task();
-    b.complete(json!({"ok": "done"}));
+    b.complete(Payload::from(json!({"ok": "done"})));
     let err = Replayer::new(registry::<CancelsChild>())
         .replay(&b.build())
         .expect_err("the cancel request is not in history");
@@ -297,9 +297,9 @@ impl Workflow for StartsChild {
 
 #[test]
 fn a_child_whose_start_failed_ends_with_child_error_start_failed_and_its_cause() {
-    let mut b = HistoryBuilder::new("starts_child", json!(null));
+    let mut b = HistoryBuilder::new("starts_child", Payload::null());
     b.workflow_task();
-    let initiated = b.child_initiated("kid-1", "kid", json!("work"));
+    let initiated = b.child_initiated("kid-1", "kid", Payload::from("work"));
     b.add(E::StartChildWorkflowExecutionFailed {
         initiated_event_id: initiated,
         workflow_id: WorkflowId::new("kid-1"),
@@ -333,13 +333,13 @@ impl Workflow for FirstTaskTime {
 
 #[test]
 fn a_timed_out_workflow_task_is_not_run_and_its_retry_replays() {
-    let mut b = HistoryBuilder::new("first_task_time", json!(null));
+    let mut b = HistoryBuilder::new("first_task_time", Payload::null());
     b.workflow_task_timed_out();
     b.advance(ten_seconds());
     let retried_at = b.now();
     b.workflow_task();
-    let scheduled = b.activity_scheduled("1", "echo", json!("x"));
-    b.activity_completed(scheduled, json!("x"));
+    let scheduled = b.activity_scheduled("1", "echo", Payload::from("x"));
+    b.activity_completed(scheduled, Payload::from("x"));
 
     let mut with_live = b.clone();
     with_live.workflow_task_started();
@@ -366,14 +366,14 @@ fn a_timed_out_workflow_task_is_not_run_and_its_retry_replays() {
 
 #[test]
 fn a_failed_workflow_task_is_not_run_either() {
-    let mut b = HistoryBuilder::new("first_task_time", json!(null));
+    let mut b = HistoryBuilder::new("first_task_time", Payload::null());
     b.workflow_task_failed(Failure::new("Panic", "a bug, since fixed"));
     b.advance(ten_seconds());
     let retried_at = b.now();
     b.workflow_task_timed_out();
     b.workflow_task();
-    let scheduled = b.activity_scheduled("1", "echo", json!("x"));
-    b.activity_completed(scheduled, json!("x"));
+    let scheduled = b.activity_scheduled("1", "echo", Payload::from("x"));
+    b.activity_completed(scheduled, Payload::from("x"));
     let result = completes_with(&live::<FirstTaskTime>(&b));
     assert_eq!(result, json!(retried_at.to_string()));
     closes_and_replays::<FirstTaskTime>(&b, result);
@@ -398,15 +398,15 @@ impl Workflow for AwaitsApproval {
 
 #[test]
 fn a_condition_over_a_flag_set_by_a_signal_handler_completes_in_the_task_the_signal_arrives() {
-    let mut b = HistoryBuilder::new("awaits_approval", json!(null));
+    let mut b = HistoryBuilder::new("awaits_approval", Payload::null());
     b.workflow_task();
     b.advance(Duration::from_secs(60));
     // A signal that leaves the flag unset changes nothing.
-    b.signal("approve", json!(false));
+    b.signal("approve", Payload::from(json!(false)));
     assert_eq!(live::<AwaitsApproval>(&b), []);
     b.workflow_task();
     b.advance(Duration::from_secs(60));
-    b.signal("approve", json!(true));
+    b.signal("approve", Payload::from(json!(true)));
     let at = b.now();
     let result = completes_with(&live::<AwaitsApproval>(&b));
     assert_eq!(result, json!(format!("approved at {at}")));
@@ -416,14 +416,14 @@ fn a_condition_over_a_flag_set_by_a_signal_handler_completes_in_the_task_the_sig
 #[test]
 fn a_signal_sent_before_the_handler_is_registered_is_delivered_to_it() {
     // Signal-with-start: the signal is in history before the first workflow task.
-    let mut b = HistoryBuilder::new("awaits_approval", json!(null));
-    b.signal("approve", json!(true));
+    let mut b = HistoryBuilder::new("awaits_approval", Payload::null());
+    b.signal("approve", Payload::from(json!(true)));
     let result = completes_with(&live::<AwaitsApproval>(&b));
     assert_eq!(
         result,
         json!(format!(
             "approved at {}",
-            HistoryBuilder::new("x", json!(null)).now()
+            HistoryBuilder::new("x", Payload::null()).now()
         ))
     );
     closes_and_replays::<AwaitsApproval>(&b, result);
@@ -431,9 +431,9 @@ fn a_signal_sent_before_the_handler_is_registered_is_delivered_to_it() {
 
 #[test]
 fn a_signal_whose_payload_does_not_fit_fails_the_task_naming_the_signal() {
-    let mut b = HistoryBuilder::new("awaits_approval", json!(null));
+    let mut b = HistoryBuilder::new("awaits_approval", Payload::null());
     b.workflow_task();
-    b.signal("approve", json!("yes please"));
+    b.signal("approve", Payload::from("yes please"));
     b.workflow_task_started();
     let err = instance::<AwaitsApproval>()
         .activate(&b.build().events)
@@ -461,7 +461,7 @@ impl Workflow for ApprovalOrTimeout {
 }
 
 fn timer_started() -> (HistoryBuilder, EventId) {
-    let mut b = HistoryBuilder::new("approval_or_timeout", json!(null));
+    let mut b = HistoryBuilder::new("approval_or_timeout", Payload::null());
     b.workflow_task();
     let timer = b.timer_started("1", Duration::from_secs(60));
     (b, timer)
@@ -472,11 +472,11 @@ fn condition_timeout_signal_and_timer_in_the_same_task_the_signal_wins() {
     for signal_first in [true, false] {
         let (mut b, timer) = timer_started();
         if signal_first {
-            b.signal("approve", json!(true));
+            b.signal("approve", Payload::from(json!(true)));
             b.timer_fired(timer);
         } else {
             b.timer_fired(timer);
-            b.signal("approve", json!(true));
+            b.signal("approve", Payload::from(json!(true)));
         }
         // The signal wins, and the timer that already fired is not cancelled.
         let commands = live::<ApprovalOrTimeout>(&b);
@@ -485,19 +485,21 @@ fn condition_timeout_signal_and_timer_in_the_same_task_the_signal_wins() {
             json!(true),
             "signal first: {signal_first}"
         );
-        closes_and_replays::<ApprovalOrTimeout>(&b, json!(true));
+        closes_and_replays::<ApprovalOrTimeout>(&b, Payload::from(json!(true)));
     }
 }
 
 #[test]
 fn condition_timeout_the_condition_alone_cancels_the_timer_and_the_timer_alone_times_out() {
     let (mut b, timer) = timer_started();
-    b.signal("approve", json!(true));
+    b.signal("approve", Payload::from(json!(true)));
     assert_eq!(
         live::<ApprovalOrTimeout>(&b),
         [
             Command::CancelTimer { timer_id: "1".into() },
-            Command::CompleteWorkflow { result: json!(true) }
+            Command::CompleteWorkflow {
+                result: Payload::from(json!(true))
+            }
         ]
     );
     let completed = b.workflow_task();
@@ -506,7 +508,7 @@ fn condition_timeout_the_condition_alone_cancels_the_timer_and_the_timer_alone_t
         started_event_id: timer,
         workflow_task_completed_event_id: completed,
     });
-    b.complete(json!(true));
+    b.complete(Payload::from(json!(true)));
     Replayer::new(registry::<ApprovalOrTimeout>())
         .check(&b.build())
         .expect("replays");
@@ -514,7 +516,7 @@ fn condition_timeout_the_condition_alone_cancels_the_timer_and_the_timer_alone_t
     let (mut b, timer) = timer_started();
     b.timer_fired(timer);
     assert_eq!(completes_with(&live::<ApprovalOrTimeout>(&b)), json!(false));
-    closes_and_replays::<ApprovalOrTimeout>(&b, json!(false));
+    closes_and_replays::<ApprovalOrTimeout>(&b, Payload::from(json!(false)));
 }
 
 /// Races a condition against a timer, then, the timer having won, does other work and only
@@ -543,17 +545,17 @@ impl Workflow for KeepsACondition {
 
 #[test]
 fn a_condition_that_holds_while_nobody_polls_it_is_not_a_livelock() {
-    let mut b = HistoryBuilder::new("keeps_a_condition", json!(null));
+    let mut b = HistoryBuilder::new("keeps_a_condition", Payload::null());
     b.workflow_task();
     let timer = b.timer_started("1", ten_seconds());
     b.timer_fired(timer);
     b.workflow_task();
-    let scheduled = b.activity_scheduled("1", "echo", json!("meanwhile"));
+    let scheduled = b.activity_scheduled("1", "echo", Payload::from("meanwhile"));
     // The flag is set while the workflow awaits the activity, not the condition.
-    b.signal("approve", json!(true));
+    b.signal("approve", Payload::from(json!(true)));
     assert_eq!(live::<KeepsACondition>(&b), [], "still waiting for the activity");
     b.workflow_task();
-    b.activity_completed(scheduled, json!("meanwhile"));
+    b.activity_completed(scheduled, Payload::from("meanwhile"));
     let result = completes_with(&live::<KeepsACondition>(&b));
     assert_eq!(result, json!("approved later"));
     closes_and_replays::<KeepsACondition>(&b, result);
@@ -579,9 +581,9 @@ impl Workflow for FragileHandler {
 
 #[test]
 fn a_panicking_signal_handler_fails_the_activation_with_a_panic_error() {
-    let mut b = HistoryBuilder::new("fragile_handler", json!(null));
+    let mut b = HistoryBuilder::new("fragile_handler", Payload::null());
     b.workflow_task();
-    b.signal("approve", json!(false));
+    b.signal("approve", Payload::from(json!(false)));
     b.workflow_task_started();
     let events = b.build().events;
     let mut instance = instance::<FragileHandler>();
@@ -625,7 +627,7 @@ impl Workflow for FragilePredicate {
 
 #[test]
 fn a_panicking_condition_predicate_fails_the_activation_with_a_panic_error() {
-    let mut b = HistoryBuilder::new("fragile_predicate", json!(null));
+    let mut b = HistoryBuilder::new("fragile_predicate", Payload::null());
     b.workflow_task_started();
     let events = b.build().events;
     let mut instance = instance::<FragilePredicate>();
@@ -659,14 +661,14 @@ impl Workflow for PatchInHandler {
 #[test]
 fn a_patch_decided_in_a_signal_handler_replays_as_it_ran_live() {
     // Run the workflow the way a sticky worker does: task 1 live, then task 2 live.
-    let mut b = HistoryBuilder::new("patch_in_handler", json!(null));
+    let mut b = HistoryBuilder::new("patch_in_handler", Payload::null());
     b.workflow_task_started();
     let mut instance = instance::<PatchInHandler>();
     let first = b.clone().build().events;
     assert_eq!(instance.activate(&first).expect("task 1"), Some(vec![]));
-    let mut b = HistoryBuilder::new("patch_in_handler", json!(null));
+    let mut b = HistoryBuilder::new("patch_in_handler", Payload::null());
     b.workflow_task();
-    b.signal("stop", json!(null));
+    b.signal("stop", Payload::null());
     b.workflow_task_started();
     let history = b.clone().build();
     let commands = instance
@@ -682,16 +684,18 @@ fn a_patch_decided_in_a_signal_handler_replays_as_it_ran_live() {
         commands,
         [
             Command::RecordMarker(patch.clone()),
-            Command::CompleteWorkflow { result: json!(true) }
+            Command::CompleteWorkflow {
+                result: Payload::from(json!(true))
+            }
         ]
     );
     // Recorded as it ran, the history must replay.
-    let mut b = HistoryBuilder::new("patch_in_handler", json!(null));
+    let mut b = HistoryBuilder::new("patch_in_handler", Payload::null());
     b.workflow_task();
-    b.signal("stop", json!(null));
+    b.signal("stop", Payload::null());
     b.workflow_task();
     b.marker(patch);
-    b.complete(json!(true));
+    b.complete(Payload::from(json!(true)));
     Replayer::new(registry::<PatchInHandler>())
         .check(&b.build())
         .expect("a history recorded live replays");
@@ -727,22 +731,22 @@ impl Workflow for Observable {
 
 #[test]
 fn a_query_handler_may_read_through_the_context() {
-    let mut b = HistoryBuilder::new("observable", json!(null));
+    let mut b = HistoryBuilder::new("observable", Payload::null());
     b.workflow_task();
     b.advance(Duration::from_secs(5));
-    b.signal("approve", json!(true));
-    b.signal("approve", json!(false));
+    b.signal("approve", Payload::from(json!(true)));
+    b.signal("approve", Payload::from(json!(false)));
     b.cancel_requested();
     let cancel_seen_at = b.now();
     b.workflow_task_started();
     let history = b.build();
     let mut instance = instance::<Observable>();
     assert_eq!(
-        instance.query("status", &json!(null)),
+        instance.query("status", &Payload::null()),
         Err(QueryError::NotStarted)
     );
     instance.activate(&history.events[..4]).expect("task 1 replays");
-    let answer = instance.query("status", &json!(null)).expect("answers");
+    let answer = instance.query("status", &Payload::null()).expect("answers");
     assert_eq!(answer["signals"], json!(0));
     assert_eq!(answer["cancelRequested"], json!(false));
     assert_eq!(answer["workflowId"], json!("wf-1"));
@@ -750,10 +754,12 @@ fn a_query_handler_may_read_through_the_context() {
     let commands = instance.activate(&history.events[4..]).expect("live task");
     assert_eq!(
         commands,
-        Some(vec![Command::CompleteWorkflow { result: json!(null) }])
+        Some(vec![Command::CompleteWorkflow {
+            result: Payload::null()
+        }])
     );
     // The run's code has returned; its handlers still answer from its last state.
-    let answer = instance.query("status", &json!(null)).expect("answers");
+    let answer = instance.query("status", &Payload::null()).expect("answers");
     assert_eq!(
         answer,
         json!({ "workflowId": "wf-1", "now": cancel_seen_at.to_string(), "replaying": false,
@@ -761,7 +767,7 @@ fn a_query_handler_may_read_through_the_context() {
     );
     // Arguments that do not fit are a typed error naming the query.
     let err = instance
-        .query("status", &json!("unexpected"))
+        .query("status", &Payload::from("unexpected"))
         .expect_err("bad args");
     assert!(err.to_string().contains("arguments of query `status`"), "{err}");
 }
@@ -787,9 +793,9 @@ impl Workflow for MutatingQuery {
 
 #[test]
 fn a_query_cannot_change_what_the_workflow_does_next() {
-    let mut b = HistoryBuilder::new("mutating_query", json!(null));
+    let mut b = HistoryBuilder::new("mutating_query", Payload::null());
     b.workflow_task();
-    b.signal("stop", json!(null));
+    b.signal("stop", Payload::null());
     b.workflow_task_started();
     let history = b.build();
     let run = |query: bool| {
@@ -797,7 +803,7 @@ fn a_query_cannot_change_what_the_workflow_does_next() {
         instance.activate(&history.events[..3]).expect("task 1 live");
         if query {
             // Whatever the handler does, a query is a read: history never sees it.
-            let _ = instance.query("status", &json!(null));
+            let _ = instance.query("status", &Payload::null());
         }
         instance.activate(&history.events[3..]).expect("task 2 live")
     };
@@ -812,9 +818,9 @@ fn a_query_cannot_change_what_the_workflow_does_next() {
 
 fn completed_activity_history() -> History {
     let (mut b, scheduled) = activity_scheduled();
-    b.activity_completed(scheduled, json!("payload"));
+    b.activity_completed(scheduled, Payload::from("payload"));
     b.workflow_task();
-    b.complete(json!({"ok": "payload"}));
+    b.complete(Payload::from(json!({"ok": "payload"})));
     b.build()
 }
 
@@ -898,7 +904,7 @@ fn an_activity_result_for_an_unknown_scheduled_event_is_a_typed_error() {
 
 #[test]
 fn child_events_for_an_unknown_initiated_event_are_typed_errors() {
-    let mut b = HistoryBuilder::new("awaits_approval", json!(null));
+    let mut b = HistoryBuilder::new("awaits_approval", Payload::null());
     b.workflow_task();
     b.add(E::ChildWorkflowExecutionStarted {
         initiated_event_id: EventId(3),
@@ -951,16 +957,16 @@ fn events_before_the_run_started_or_after_it_closed_are_typed_errors() {
 fn single_event_mutations_of_valid_histories_never_panic() {
     let mut histories = vec![completed_activity_history()];
     let (mut b, timer) = timer_started();
-    b.signal("approve", json!(true));
+    b.signal("approve", Payload::from(json!(true)));
     b.timer_fired(timer);
     b.workflow_task();
-    b.complete(json!(true));
+    b.complete(Payload::from(json!(true)));
     histories.push(b.build());
-    let mut b = HistoryBuilder::new("cancels_child", json!(null));
+    let mut b = HistoryBuilder::new("cancels_child", Payload::null());
     b.workflow_task();
-    let initiated = b.child_initiated("kid-1", "kid", json!("work"));
+    let initiated = b.child_initiated("kid-1", "kid", Payload::from("work"));
     b.child_started(initiated);
-    b.signal("stop", json!(null));
+    b.signal("stop", Payload::null());
     let completed = b.workflow_task();
     b.add(E::RequestCancelExternalWorkflowExecutionInitiated {
         workflow_id: WorkflowId::new("kid-1"),
@@ -1085,21 +1091,21 @@ impl Workflow for RetriesChild {
 
 #[test]
 fn a_child_that_never_started_does_not_take_the_events_of_a_later_child_with_its_id() {
-    let mut b = HistoryBuilder::new("retries_child", json!(null));
+    let mut b = HistoryBuilder::new("retries_child", Payload::null());
     assert_eq!(
         live::<RetriesChild>(&b),
         [Command::StartChildWorkflow {
             workflow_id: WorkflowId::new("kid-1"),
             workflow_type: "kid".into(),
-            input: json!("work"),
+            input: Payload::from("work"),
             task_queue: "default".into(),
             parent_close_policy: Default::default(),
         }],
         "only the child whose input encodes is started"
     );
     b.workflow_task();
-    let initiated = b.child_initiated("kid-1", "kid", json!("work"));
-    b.child_completed(initiated, json!("done"));
+    let initiated = b.child_initiated("kid-1", "kid", Payload::from("work"));
+    b.child_completed(initiated, Payload::from("done"));
     let result = completes_with(&live::<RetriesChild>(&b));
     assert_eq!(result, json!({ "good": { "Ok": "done" }, "bad": true }));
     closes_and_replays::<RetriesChild>(&b, result);
@@ -1120,11 +1126,11 @@ impl Workflow for FragileQuery {
 
 #[test]
 fn a_panicking_query_handler_is_a_query_error_and_the_run_carries_on() {
-    let mut b = HistoryBuilder::new("fragile_query", json!(null));
+    let mut b = HistoryBuilder::new("fragile_query", Payload::null());
     b.workflow_task();
     let mut instance = instance::<FragileQuery>();
     instance.activate(&b.clone().build().events).expect("task 1");
-    let answered = catch_unwind(AssertUnwindSafe(|| instance.query("status", &json!(null))));
+    let answered = catch_unwind(AssertUnwindSafe(|| instance.query("status", &Payload::null())));
     let Ok(answer) = answered else {
         panic!("a panic in a query handler escaped WorkflowInstance::query")
     };
@@ -1136,6 +1142,8 @@ fn a_panicking_query_handler_is_a_query_error_and_the_run_carries_on() {
     let events = b.build().events;
     assert_eq!(
         instance.activate(&events[4..]).expect("task 2"),
-        Some(vec![Command::CompleteWorkflow { result: json!(null) }])
+        Some(vec![Command::CompleteWorkflow {
+            result: Payload::null()
+        }])
     );
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::workflows::{Echo, ten_seconds};
 use support::{Injection, Recorder};
+use warpflow_engine::Payload;
 use warpflow_engine::workflow::{Signal, Workflow, WorkflowCtx};
 use warpflow_engine::{Failure, Registry, Replayer, WorkflowResult};
 
@@ -112,7 +113,7 @@ proptest! {
     ) {
         let registry = Registry::new().with_workflow::<Scripted>();
         let mut calls = 0usize;
-        let script = move |_: &str, input: &serde_json::Value| {
+        let script = move |_: &str, input: &Payload| {
             calls += 1;
             if failures[calls % failures.len()] {
                 Err(Failure::new("Generated", "generated failure"))
@@ -120,11 +121,11 @@ proptest! {
                 Ok(input.clone())
             }
         };
-        let mut recorder = Recorder::new(registry.clone(), "scripted", json!(ops), Box::new(script));
+        let mut recorder = Recorder::new(registry.clone(), "scripted", Payload::from(json!(ops)), Box::new(script));
         let mut pokes = pokes;
         pokes.sort();
         for (task, value) in pokes {
-            recorder.inject(task, Injection::Signal { name: "poke".into(), input: json!(value) });
+            recorder.inject(task, Injection::Signal { name: "poke".into(), input: Payload::from(json!(value)) });
         }
         let history = recorder.run().map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(history.terminal_event().is_some(), "the workflow ran to the end");

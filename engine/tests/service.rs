@@ -45,7 +45,8 @@ fn assert_replays(registry: Registry, history: &History) {
 fn an_order_waits_24_hours_then_compensates() {
     let registry = Registry::new().with_workflow::<Order>();
     let mut h = Harness::new(registry.clone());
-    h.start("order", "order-1", json!(["o-1", 24])).expect("started");
+    h.start("order", "order-1", Payload::from(json!(["o-1", 24])))
+        .expect("started");
     h.run_until_quiet(w1);
     assert_eq!(outcome(&h, "order-1"), None, "waiting for approval");
     assert_eq!(
@@ -61,7 +62,7 @@ fn an_order_waits_24_hours_then_compensates() {
     h.run_until_quiet(w1);
     assert_eq!(
         outcome(&h, "order-1"),
-        Some(RunOutcome::Completed(json!("fraud_timeout")))
+        Some(RunOutcome::Completed(Payload::from("fraud_timeout")))
     );
     assert_replays(registry, &h.history("order-1", None));
 }
@@ -70,7 +71,8 @@ fn an_order_waits_24_hours_then_compensates() {
 fn a_signal_approves_the_order_and_cancels_its_timer() {
     let registry = Registry::new().with_workflow::<Order>();
     let mut h = Harness::new(registry.clone());
-    h.start("order", "order-2", json!(["o-2", 24])).expect("started");
+    h.start("order", "order-2", Payload::from(json!(["o-2", 24])))
+        .expect("started");
     h.run_until_quiet(w1);
     h.advance(Duration::from_secs(3600));
     let request_id = h.request_id();
@@ -79,14 +81,14 @@ fn a_signal_approves_the_order_and_cancels_its_timer() {
         workflow_id: WorkflowId::new("order-2"),
         run_id: None,
         name: "approve".into(),
-        input: json!(true),
+        input: Payload::from(json!(true)),
     };
     h.call(signal.clone()).expect("signalled");
     h.call(signal).expect("a retried signal is acknowledged");
     h.run_until_quiet(w1);
     assert_eq!(
         outcome(&h, "order-2"),
-        Some(RunOutcome::Completed(json!("approved")))
+        Some(RunOutcome::Completed(Payload::from("approved")))
     );
     let history = h.history("order-2", None);
     let signals = types(&history)
@@ -122,7 +124,8 @@ impl Workflow for Flaky {
 fn retries_follow_the_backoff_exactly_and_only_the_last_attempt_is_recorded() {
     let registry = Registry::new().with_workflow::<Flaky>();
     let mut h = Harness::new(registry.clone());
-    h.start("flaky", "flaky-1", json!(5)).expect("started");
+    h.start("flaky", "flaky-1", Payload::from(json!(5)))
+        .expect("started");
     h.run_workflow_tasks();
     let started = h.now();
     let mut attempts = Vec::new();
@@ -143,7 +146,7 @@ fn retries_follow_the_backoff_exactly_and_only_the_last_attempt_is_recorded() {
                 format!("attempt {}", task.token.attempt),
             ))
         } else {
-            Ok(json!(2))
+            Ok(Payload::from(json!(2)))
         };
         h.complete_activity(&task, outcome).expect("accepted");
     }
@@ -157,7 +160,10 @@ fn retries_follow_the_backoff_exactly_and_only_the_last_attempt_is_recorded() {
         ]
     );
     h.run_workflow_tasks();
-    assert_eq!(outcome(&h, "flaky-1"), Some(RunOutcome::Completed(json!(2))));
+    assert_eq!(
+        outcome(&h, "flaky-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(2))))
+    );
     let history = h.history("flaky-1", None);
     let started: Vec<_> = history
         .events
@@ -179,7 +185,8 @@ fn retries_follow_the_backoff_exactly_and_only_the_last_attempt_is_recorded() {
 fn a_non_retryable_error_and_exhausted_attempts_fail_the_activity() {
     let registry = Registry::new().with_workflow::<Flaky>();
     let mut h = Harness::new(registry.clone());
-    h.start("flaky", "flaky-2", json!(2)).expect("started");
+    h.start("flaky", "flaky-2", Payload::from(json!(2)))
+        .expect("started");
     h.run_workflow_tasks();
     let task = h.next_activity().expect("attempt 1");
     h.complete_activity(&task, Err(ActivityError::retryable("Flaky", "1")))
@@ -198,7 +205,8 @@ fn a_non_retryable_error_and_exhausted_attempts_fail_the_activity() {
     );
     assert_replays(registry.clone(), &h.history("flaky-2", None));
 
-    h.start("flaky", "flaky-3", json!(10)).expect("started");
+    h.start("flaky", "flaky-3", Payload::from(json!(10)))
+        .expect("started");
     h.run_workflow_tasks();
     let task = h.next_activity().expect("attempt 1");
     h.complete_activity(&task, Err(ActivityError::non_retryable("CardDeclined", "no")))
@@ -211,12 +219,13 @@ fn a_non_retryable_error_and_exhausted_attempts_fail_the_activity() {
 fn a_start_to_close_timeout_retries_and_the_late_result_is_rejected_without_changing_history() {
     let registry = Registry::new().with_workflow::<Flaky>();
     let mut h = Harness::new(registry.clone());
-    h.start("flaky", "slow-1", json!(0)).expect("started");
+    h.start("flaky", "slow-1", Payload::from(json!(0)))
+        .expect("started");
     h.run_workflow_tasks();
     let first = h.next_activity().expect("attempt 1");
     h.advance(Duration::from_secs(10));
     let before = h.history("slow-1", None);
-    let late = h.complete_activity(&first, Ok(json!(99)));
+    let late = h.complete_activity(&first, Ok(Payload::from(json!(99))));
     assert!(matches!(late, Err(ServiceError::StaleTask(_))), "{late:?}");
     assert_eq!(
         h.history("slow-1", None),
@@ -228,16 +237,20 @@ fn a_start_to_close_timeout_retries_and_the_late_result_is_rejected_without_chan
         .next_activity()
         .expect("attempt 2 after the timeout and 1 s backoff");
     assert_eq!(second.token.attempt, 2);
-    h.complete_activity(&second, Ok(json!(2))).expect("accepted");
+    h.complete_activity(&second, Ok(Payload::from(json!(2))))
+        .expect("accepted");
     assert!(
         matches!(
-            h.complete_activity(&second, Ok(json!(3))),
+            h.complete_activity(&second, Ok(Payload::from(json!(3)))),
             Err(ServiceError::StaleTask(_))
         ),
         "duplicate"
     );
     h.run_workflow_tasks();
-    assert_eq!(outcome(&h, "slow-1"), Some(RunOutcome::Completed(json!(2))));
+    assert_eq!(
+        outcome(&h, "slow-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(2))))
+    );
     assert_replays(registry, &h.history("slow-1", None));
 }
 
@@ -251,7 +264,7 @@ fn starts_are_deduplicated_by_request_id_and_ids_are_unique_among_running_runs()
         workflow_id: WorkflowId::new("chain-1"),
         workflow_type: "chain".into(),
         task_queue: queue.clone(),
-        input: json!(1),
+        input: Payload::from(json!(1)),
         id_reuse_policy: policy,
         workflow_task_timeout: None,
         signal: None,
@@ -279,7 +292,10 @@ fn starts_are_deduplicated_by_request_id_and_ids_are_unique_among_running_runs()
         Some(E::WorkflowExecutionTerminated { .. })
     ));
     h.run_until_quiet(w1);
-    assert_eq!(outcome(&h, "chain-1"), Some(RunOutcome::Completed(json!(1))));
+    assert_eq!(
+        outcome(&h, "chain-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(1))))
+    );
     let again = |policy, id: &str| StartWorkflow {
         request_id: RequestId(id.into()),
         ..start("x", policy)
@@ -299,7 +315,8 @@ fn starts_are_deduplicated_by_request_id_and_ids_are_unique_among_running_runs()
 fn a_workflow_task_that_times_out_is_dispatched_again() {
     let registry = Registry::new().with_workflow::<Chain>();
     let mut h = Harness::new(registry.clone());
-    h.start("chain", "chain-2", json!(2)).expect("started");
+    h.start("chain", "chain-2", Payload::from(json!(2)))
+        .expect("started");
     // A worker takes the task and dies.
     let taken = h.call(Request::PollWorkflowTask {
         task_queue: h.queue.clone(),
@@ -315,7 +332,10 @@ fn a_workflow_task_that_times_out_is_dispatched_again() {
     assert_eq!(h.run_workflow_tasks(), 0, "the task is taken");
     h.advance(Duration::from_secs(10));
     h.run_until_quiet(w1);
-    assert_eq!(outcome(&h, "chain-2"), Some(RunOutcome::Completed(json!(3))));
+    assert_eq!(
+        outcome(&h, "chain-2"),
+        Some(RunOutcome::Completed(Payload::from(json!(3))))
+    );
     let history = h.history("chain-2", None);
     assert!(types(&history).contains(&"WorkflowTaskTimedOut"));
     assert_replays(registry, &history);

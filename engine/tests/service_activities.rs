@@ -51,18 +51,21 @@ impl Workflow for Dataset {
 fn a_silent_attempt_times_out_on_heartbeat_and_the_next_attempt_gets_its_last_details() {
     let registry = Registry::new().with_workflow::<Dataset>();
     let mut h = Harness::new(registry.clone());
-    h.start("dataset", "ds-1", json!(null)).expect("started");
+    h.start("dataset", "ds-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     let first = h.next_activity().expect("attempt 1");
     assert_eq!(first.previous_heartbeat, None);
     for progress in [100, 200] {
         h.advance(Duration::from_secs(4));
-        assert!(!heartbeat(&h, &first.token, json!({ "done": progress })).expect("heartbeat accepted"));
+        assert!(
+            !heartbeat(&h, &first.token, Payload::from(json!({ "done": progress })))
+                .expect("heartbeat accepted")
+        );
     }
     // The worker dies: no heartbeat for 5 s.
     h.advance(Duration::from_secs(5));
     assert!(matches!(
-        heartbeat(&h, &first.token, json!({})),
+        heartbeat(&h, &first.token, Payload::from(json!({}))),
         Err(ServiceError::StaleTask(_))
     ));
     h.advance(Duration::from_secs(1));
@@ -72,15 +75,15 @@ fn a_silent_attempt_times_out_on_heartbeat_and_the_next_attempt_gets_its_last_de
     assert_eq!(second.token.attempt, 2);
     assert_eq!(
         second.previous_heartbeat,
-        Some(json!({ "done": 200 })),
+        Some(Payload::from(json!({ "done": 200 }))),
         "resumes from the last heartbeat"
     );
-    h.complete_activity(&second, Ok(json!("resumed at 200")))
+    h.complete_activity(&second, Ok(Payload::from("resumed at 200")))
         .expect("accepted");
     h.run_workflow_tasks();
     assert_eq!(
         h.outcome("ds-1"),
-        Some(RunOutcome::Completed(json!("resumed at 200")))
+        Some(RunOutcome::Completed(Payload::from("resumed at 200")))
     );
     assert_replays(&registry, &h.history("ds-1", None));
 }
@@ -106,15 +109,15 @@ impl Workflow for Impatient {
 fn cancelling_a_running_activity_reaches_its_attempt_through_heartbeats() {
     let registry = Registry::new().with_workflow::<Impatient>();
     let mut h = Harness::new(registry.clone());
-    h.start("impatient", "imp-1", json!(null)).expect("started");
+    h.start("impatient", "imp-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     let attempt = h.next_activity().expect("attempt 1");
-    assert!(!heartbeat(&h, &attempt.token, json!(1)).expect("accepted"));
+    assert!(!heartbeat(&h, &attempt.token, Payload::from(json!(1))).expect("accepted"));
     h.advance(Duration::from_secs(10));
     h.run_workflow_tasks();
     assert_eq!(
         h.outcome("imp-1"),
-        Some(RunOutcome::Completed(json!("Err(Cancelled)")))
+        Some(RunOutcome::Completed(Payload::from("Err(Cancelled)")))
     );
     let history = h.history("imp-1", None);
     assert_eq!(count(&history, "ActivityTaskCancelRequested"), 1);
@@ -142,13 +145,13 @@ fn a_cancel_request_reaches_a_running_attempt_that_then_acknowledges_it() {
     }
     let registry = Registry::new().with_workflow::<Waits>();
     let mut h = Harness::new(registry.clone());
-    h.start("waits", "w-1", json!(null)).expect("started");
+    h.start("waits", "w-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     let attempt = h.next_activity().expect("attempt 1");
     h.advance(Duration::from_secs(10));
     h.run_workflow_tasks();
     assert!(
-        heartbeat(&h, &attempt.token, json!(2)).expect("accepted"),
+        heartbeat(&h, &attempt.token, Payload::from(json!(2))).expect("accepted"),
         "the attempt hears of the cancellation"
     );
     h.complete_activity(&attempt, Err(ActivityError::Cancelled))
@@ -165,7 +168,7 @@ fn a_cancel_request_reaches_a_running_attempt_that_then_acknowledges_it() {
     );
     assert_eq!(
         h.outcome("w-1"),
-        Some(RunOutcome::Completed(json!("Err(Cancelled)")))
+        Some(RunOutcome::Completed(Payload::from("Err(Cancelled)")))
     );
     assert_replays(&registry, &history);
 }
@@ -192,13 +195,16 @@ impl Workflow for Budgeted {
 fn schedule_to_start_times_out_when_no_worker_takes_the_task() {
     let registry = Registry::new().with_workflow::<Budgeted>();
     let mut h = Harness::new(registry.clone());
-    h.start("budgeted", "b-1", json!([5, 0])).expect("started");
+    h.start("budgeted", "b-1", Payload::from(json!([5, 0])))
+        .expect("started");
     h.run_workflow_tasks();
     h.advance(Duration::from_secs(5));
     h.run_workflow_tasks();
     assert_eq!(
         h.outcome("b-1"),
-        Some(RunOutcome::Completed(json!("Err(TimedOut(ScheduleToStart))")))
+        Some(RunOutcome::Completed(Payload::from(json!(
+            "Err(TimedOut(ScheduleToStart))"
+        ))))
     );
     assert!(
         h.next_activity().is_none(),
@@ -211,7 +217,8 @@ fn schedule_to_start_times_out_when_no_worker_takes_the_task() {
 fn schedule_to_close_bounds_all_attempts_together() {
     let registry = Registry::new().with_workflow::<Budgeted>();
     let mut h = Harness::new(registry.clone());
-    h.start("budgeted", "b-2", json!([0, 25])).expect("started");
+    h.start("budgeted", "b-2", Payload::from(json!([0, 25])))
+        .expect("started");
     h.run_workflow_tasks();
     // Attempts time out at 10 s; retries after 1 s and 2 s; the budget ends at 25 s.
     let mut attempts = 0;
@@ -267,21 +274,28 @@ impl Workflow for Reports {
 fn queries_are_answered_from_the_workflows_state_cached_or_replayed() {
     let registry = Registry::new().with_workflow::<Reports>();
     let mut h = Harness::new(registry.clone());
-    h.start("reports", "r-1", json!(3)).expect("started");
+    h.start("reports", "r-1", Payload::from(json!(3)))
+        .expect("started");
     h.run_workflow_tasks();
     let task = h.next_activity().expect("step 0");
-    h.complete_activity(&task, Ok(json!(1))).expect("accepted");
+    h.complete_activity(&task, Ok(Payload::from(json!(1))))
+        .expect("accepted");
     h.run_workflow_tasks();
-    assert_eq!(h.query("r-1", "progress", json!("done: ")), Ok(json!("done: 1")));
+    assert_eq!(
+        h.query("r-1", "progress", Payload::from("done: ")),
+        Ok(Payload::from("done: 1"))
+    );
     h.evict_all();
     assert_eq!(
-        h.query("r-1", "progress", json!("after a restart: ")),
-        Ok(json!("after a restart: 1"))
+        h.query("r-1", "progress", Payload::from("after a restart: ")),
+        Ok(Payload::from("after a restart: 1"))
     );
-    let err = h.query("r-1", "nope", json!(null)).expect_err("unknown query");
+    let err = h
+        .query("r-1", "nope", Payload::null())
+        .expect_err("unknown query");
     assert!(err.to_string().contains("unknown query `nope`"), "{err}");
     let before = h.history("r-1", None);
-    h.query("r-1", "progress", json!("")).expect("answered");
+    h.query("r-1", "progress", Payload::from("")).expect("answered");
     assert_eq!(h.history("r-1", None), before, "queries change nothing");
 }
 
@@ -289,7 +303,7 @@ fn queries_are_answered_from_the_workflows_state_cached_or_replayed() {
 fn oversized_payloads_are_refused_with_a_typed_error() {
     let registry = Registry::new().with_workflow::<Chain>();
     let mut h = Harness::new(registry);
-    let big = json!("x".repeat(PAYLOAD_BYTES_MAX + 1));
+    let big = Payload::from(json!("x".repeat(PAYLOAD_BYTES_MAX + 1)));
     assert!(matches!(
         h.start("chain", "big-1", big.clone()),
         Err(ServiceError::Payload(_))
@@ -304,7 +318,8 @@ fn oversized_payloads_are_refused_with_a_typed_error() {
         ),
         "nothing was created"
     );
-    h.start("chain", "big-2", json!(1)).expect("started");
+    h.start("chain", "big-2", Payload::from(json!(1)))
+        .expect("started");
     let err = h.signal("big-2", "s", big).expect_err("oversized signal");
     assert!(err.to_string().contains("over the limit"), "{err}");
 }
@@ -326,7 +341,8 @@ impl Workflow for Fanout {
 fn too_many_pending_activities_fail_the_workflow_task_with_the_limit() {
     let registry = Registry::new().with_workflow::<Fanout>();
     let mut h = Harness::new(registry);
-    h.start("fanout", "fan-1", json!(2001)).expect("started");
+    h.start("fanout", "fan-1", Payload::from(json!(2001)))
+        .expect("started");
     let (token, commands) = h.take_workflow_task().expect("first task");
     let err = h
         .finish_workflow_task(token, commands)
@@ -361,7 +377,7 @@ impl Workflow for Forever {
 fn a_run_whose_history_reaches_the_limit_is_terminated() {
     let registry = Registry::new().with_workflow::<Forever>();
     let mut h = Harness::new(registry);
-    h.start("forever", "f-1", json!(null)).expect("started");
+    h.start("forever", "f-1", Payload::null()).expect("started");
     loop {
         h.run_workflow_tasks();
         if h.outcome("f-1").is_some() {
@@ -382,7 +398,7 @@ fn a_run_whose_history_reaches_the_limit_is_terminated() {
 fn a_worker_dying_with_a_workflow_task_and_an_activity_in_flight_loses_nothing() {
     let registry = Registry::new().with_workflow::<Chain>();
     let mut h = Harness::new(registry.clone());
-    h.start("chain", "c-1", json!(2)).expect("started");
+    h.start("chain", "c-1", Payload::from(json!(2))).expect("started");
     // The first worker takes the workflow task and dies.
     let _lost = h.take_workflow_task().expect("task taken");
     h.evict_all();
@@ -393,7 +409,10 @@ fn a_worker_dying_with_a_workflow_task_and_an_activity_in_flight_loses_nothing()
     h.advance(Duration::from_secs(10));
     h.advance(Duration::from_secs(1));
     h.run_until_quiet(|t| w1_script(&t.activity_type, &t.input).map_err(ActivityError::Application));
-    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(3))));
+    assert_eq!(
+        h.outcome("c-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(3))))
+    );
     let history = h.history("c-1", None);
     assert_eq!(count(&history, "ActivityTaskScheduled"), 2);
     assert_eq!(
@@ -419,14 +438,18 @@ fn an_engine_restarted_on_its_storage_carries_the_run_to_completion() {
     let clock = Arc::new(ManualClock::default());
     let storage = warpflow_engine::storage::MemoryStorage::new();
     let mut h = Harness::on(storage.clone(), registry.clone(), clock.clone());
-    h.start("chain", "c-2", json!(3)).expect("started");
+    h.start("chain", "c-2", Payload::from(json!(3))).expect("started");
     h.run_workflow_tasks();
     let task = h.next_activity().expect("attempt 1");
-    h.complete_activity(&task, Ok(json!(1))).expect("accepted");
+    h.complete_activity(&task, Ok(Payload::from(json!(1))))
+        .expect("accepted");
     drop(h); // The engine and its worker crash; storage keeps what was committed.
     let mut h = Harness::on(storage, registry.clone(), clock);
     h.run_until_quiet(|t| w1_script(&t.activity_type, &t.input).map_err(ActivityError::Application));
-    assert_eq!(h.outcome("c-2"), Some(RunOutcome::Completed(json!(6))));
+    assert_eq!(
+        h.outcome("c-2"),
+        Some(RunOutcome::Completed(Payload::from(json!(6))))
+    );
     let history = h.history("c-2", None);
     assert_eq!(count(&history, "ActivityTaskCompleted"), 3);
     assert_replays(&registry, &history);

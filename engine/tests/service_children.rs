@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 use support::engine_harness::Harness;
+use warpflow_engine::Payload;
 use warpflow_engine::history::{EventAttributes as E, ParentClosePolicy, validate};
 use warpflow_engine::service::api::RunOutcome;
 use warpflow_engine::service::{Request, Response, ServiceError};
@@ -83,7 +84,7 @@ fn registry() -> Registry {
 fn a_parent_awaits_its_childs_result() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("parent", "p-1", json!([true, "Terminate"]))
+    h.start("parent", "p-1", Payload::from(json!([true, "Terminate"])))
         .expect("started");
     h.run_workflow_tasks();
     assert_eq!(
@@ -95,7 +96,7 @@ fn a_parent_awaits_its_childs_result() {
     h.run_workflow_tasks();
     assert_eq!(
         describe(&h, "p-1").outcome,
-        Some(RunOutcome::Completed(json!("kid woke")))
+        Some(RunOutcome::Completed(Payload::from("kid woke")))
     );
     let parent = h.history("p-1", None);
     let t = types(&parent);
@@ -117,13 +118,14 @@ fn a_parent_awaits_its_childs_result() {
 fn close_parent_with(policy: &str) -> (Harness, Registry) {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("parent", "p-2", json!([false, policy])).expect("started");
+    h.start("parent", "p-2", Payload::from(json!([false, policy])))
+        .expect("started");
     h.run_workflow_tasks();
     h.advance(Duration::from_secs(1));
     h.run_workflow_tasks();
     assert_eq!(
         describe(&h, "p-2").outcome,
-        Some(RunOutcome::Completed(json!("left")))
+        Some(RunOutcome::Completed(Payload::from("left")))
     );
     (h, registry)
 }
@@ -158,7 +160,7 @@ fn parent_close_policy_abandon_leaves_the_child_running() {
     h.run_workflow_tasks();
     assert_eq!(
         describe(&h, "kid-1").outcome,
-        Some(RunOutcome::Completed(json!("kid woke")))
+        Some(RunOutcome::Completed(Payload::from("kid woke")))
     );
 }
 
@@ -166,8 +168,9 @@ fn parent_close_policy_abandon_leaves_the_child_running() {
 fn a_child_whose_id_is_taken_fails_to_start_and_the_parent_hears_why() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("sleeper", "kid-1", json!("squatter")).expect("started");
-    h.start("parent", "p-3", json!([true, "Terminate"]))
+    h.start("sleeper", "kid-1", Payload::from("squatter"))
+        .expect("started");
+    h.start("parent", "p-3", Payload::from(json!([true, "Terminate"])))
         .expect("started");
     h.run_workflow_tasks();
     let Some(RunOutcome::Failed(failure)) = describe(&h, "p-3").outcome else {
@@ -205,7 +208,9 @@ impl Workflow for Counter {
 fn continue_as_new_starts_a_fresh_run_and_a_signal_racing_the_switch_is_not_lost() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    let first_run = h.start("counter", "counter-1", json!(0)).expect("started");
+    let first_run = h
+        .start("counter", "counter-1", Payload::from(json!(0)))
+        .expect("started");
     h.run_workflow_tasks();
     h.advance(Duration::from_secs(300));
     // The task that decides to continue as new is running when a signal arrives.
@@ -214,7 +219,8 @@ fn continue_as_new_starts_a_fresh_run_and_a_signal_racing_the_switch_is_not_lost
         commands.last(),
         Some(warpflow_engine::Command::ContinueAsNew(_))
     ));
-    h.signal("counter-1", "bump", json!(7)).expect("signal accepted");
+    h.signal("counter-1", "bump", Payload::from(json!(7)))
+        .expect("signal accepted");
     h.finish_workflow_task(token, commands)
         .expect("completion answered");
     h.run_workflow_tasks();
@@ -251,13 +257,13 @@ fn continue_as_new_starts_a_fresh_run_and_a_signal_racing_the_switch_is_not_lost
         fresh.render_timeline()
     );
     // A signal to the workflow id now reaches the new run.
-    h.signal("counter-1", "bump", json!(100))
+    h.signal("counter-1", "bump", Payload::from(json!(100)))
         .expect("signal accepted");
     h.advance(Duration::from_secs(300));
     h.run_workflow_tasks();
     assert_eq!(
         describe(&h, "counter-1").outcome,
-        Some(RunOutcome::Completed(json!(107)))
+        Some(RunOutcome::Completed(Payload::from(json!(107))))
     );
 }
 
@@ -265,8 +271,8 @@ fn continue_as_new_starts_a_fresh_run_and_a_signal_racing_the_switch_is_not_lost
 fn cancel_and_terminate_requests() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("sleeper", "s-1", json!("a")).expect("started");
-    h.start("sleeper", "s-2", json!("b")).expect("started");
+    h.start("sleeper", "s-1", Payload::from("a")).expect("started");
+    h.start("sleeper", "s-2", Payload::from("b")).expect("started");
     h.run_workflow_tasks();
     let cancel = |h: &mut Harness, id: &str| {
         let request_id = h.request_id();

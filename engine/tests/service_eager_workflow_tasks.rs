@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use support::engine_harness::{Harness, assert_replays};
 use support::workflows::Chain;
 use tokio::task::LocalSet;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::{TokioClock, TokioSpawner};
 use warpflow_engine::client::StartOptions;
 use warpflow_engine::engine::Engine;
@@ -23,7 +24,7 @@ use warpflow_engine::{Activity, ActivityCtx, ActivityError, Registry, Timestamp}
 fn complete(h: &Harness, task: &ActivityTask, eager: bool, identity: &str) -> Result<Response, ServiceError> {
     h.call(Request::CompleteActivityTask {
         token: task.token.clone(),
-        outcome: Ok(json!(task.input.as_u64().unwrap_or_default() + 1)),
+        outcome: Ok(Payload::from(json!(task.input.as_u64().unwrap_or_default() + 1))),
         eager_workflow_task: eager,
         identity: identity.to_owned(),
     })
@@ -41,7 +42,8 @@ fn poll_workflow(h: &Harness) -> Response {
 /// Starts a two-step chain and runs its first workflow task as the harness's worker.
 fn chain_at_first_activity() -> (Harness, ActivityTask) {
     let mut h = Harness::new(Registry::new().with_workflow::<Chain>());
-    h.start("chain", "chain-1", json!(2)).expect("started");
+    h.start("chain", "chain-1", Payload::from(json!(2)))
+        .expect("started");
     assert_eq!(h.run_workflow_tasks(), 1);
     let activity = h.next_activity().expect("the first step is ready");
     (h, activity)
@@ -84,7 +86,10 @@ fn the_sticky_worker_s_completion_carries_the_next_workflow_task_and_the_run_com
     };
     let (token, commands) = h.run_task(&task);
     h.finish_workflow_task(token, commands).expect("accepted");
-    assert_eq!(h.outcome("chain-1"), Some(RunOutcome::Completed(json!(3))));
+    assert_eq!(
+        h.outcome("chain-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(3))))
+    );
     let history = h.history("chain-1", None);
     assert_replays(&Registry::new().with_workflow::<Chain>(), &history);
     let started = history
@@ -117,7 +122,10 @@ fn a_completion_that_does_not_ask_leaves_the_workflow_task_in_the_queue() {
     let second = h.next_activity().expect("the second step is ready");
     complete(&h, &second, false, &identity).expect("completed");
     h.run_workflow_tasks();
-    assert_eq!(h.outcome("chain-1"), Some(RunOutcome::Completed(json!(3))));
+    assert_eq!(
+        h.outcome("chain-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(3))))
+    );
 }
 
 /// The service behind a transport that counts how workflow tasks reach the worker.

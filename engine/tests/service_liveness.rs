@@ -10,6 +10,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::engine_harness::{Harness, assert_replays, count, started_attempts};
 use support::workflows::{Chain, Step, ten_seconds};
+use warpflow_engine::Payload;
 use warpflow_engine::history::{EventAttributes as E, RetryState};
 use warpflow_engine::limits::WORKER_HEARTBEAT_TASKS_MAX;
 use warpflow_engine::service::api::{ActivityTask, ActivityTaskToken, RunOutcome, WorkflowTaskToken};
@@ -73,7 +74,7 @@ fn beat(
 fn complete_as(h: &Harness, identity: &str, task: &ActivityTask) -> Result<Response, ServiceError> {
     h.call(Request::CompleteActivityTask {
         token: task.token.clone(),
-        outcome: Ok(json!(1)),
+        outcome: Ok(Payload::from(json!(1))),
         eager_workflow_task: false,
         identity: identity.into(),
     })
@@ -88,7 +89,7 @@ fn poll_as(h: &mut Harness, identity: &str) -> Option<ActivityTask> {
 #[test]
 fn a_silent_worker_s_attempt_is_retried_after_the_liveness_timeout_and_its_late_completion_is_stale() {
     let mut h = Harness::new(registry());
-    h.start("chain", "c-1", json!(1)).expect("started");
+    h.start("chain", "c-1", Payload::from(json!(1))).expect("started");
     h.run_workflow_tasks();
     beat(&h, "w1", &[], &[]).expect("heartbeat accepted");
     let first = poll_as(&mut h, "w1").expect("attempt 1");
@@ -112,7 +113,10 @@ fn a_silent_worker_s_attempt_is_retried_after_the_liveness_timeout_and_its_late_
     ));
     complete_as(&h, "w2", &second).expect("attempt 2 completes");
     h.run_workflow_tasks();
-    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(1))));
+    assert_eq!(
+        h.outcome("c-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(1))))
+    );
     let history = h.history("c-1", None);
     assert_eq!(count(&history, "ActivityTaskCompleted"), 1, "one outcome");
     assert_eq!(started_attempts(&history), [(2, "w2".to_owned())]);
@@ -122,7 +126,7 @@ fn a_silent_worker_s_attempt_is_retried_after_the_liveness_timeout_and_its_late_
 #[test]
 fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
     let mut h = Harness::new(registry());
-    h.start("chain", "c-1", json!(1)).expect("started");
+    h.start("chain", "c-1", Payload::from(json!(1))).expect("started");
     beat(&h, "w1", &[], &[]).expect("heartbeat accepted");
     h.identity = "w1".into();
     let (token, commands) = h.take_workflow_task().expect("w1 takes the first task");
@@ -137,8 +141,11 @@ fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
         identity: "w1".into(),
     });
     assert!(matches!(late, Err(ServiceError::StaleTask(_))), "{late:?}");
-    h.run_until_quiet(|task| Ok(json!(task.input.as_u64().unwrap_or_default() + 1)));
-    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(1))));
+    h.run_until_quiet(|task| Ok(Payload::from(json!(task.input.as_u64().unwrap_or_default() + 1))));
+    assert_eq!(
+        h.outcome("c-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(1))))
+    );
     let history = h.history("c-1", None);
     assert_eq!(count(&history, "WorkflowTaskTimedOut"), 1);
     assert_eq!(
@@ -152,7 +159,7 @@ fn a_silent_worker_s_workflow_task_times_out_and_is_redispatched_at_once() {
 #[test]
 fn a_live_worker_running_a_long_activity_is_left_alone() {
     let mut h = Harness::new(registry());
-    h.start("chain", "c-1", json!(1)).expect("started");
+    h.start("chain", "c-1", Payload::from(json!(1))).expect("started");
     h.run_workflow_tasks();
     beat(&h, "w1", &[], &[]).expect("heartbeat accepted");
     let attempt = poll_as(&mut h, "w1").expect("attempt 1");
@@ -163,14 +170,17 @@ fn a_live_worker_running_a_long_activity_is_left_alone() {
     }
     complete_as(&h, "w1", &attempt).expect("completed after 9 s");
     h.run_workflow_tasks();
-    assert_eq!(h.outcome("c-1"), Some(RunOutcome::Completed(json!(1))));
+    assert_eq!(
+        h.outcome("c-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(1))))
+    );
     assert_eq!(started_attempts(&h.history("c-1", None)), [(1, "w1".to_owned())]);
 }
 
 #[test]
 fn an_attempt_lost_with_its_worker_counts_against_maximum_attempts() {
     let mut h = Harness::new(registry());
-    h.start("one_shot", "o-1", json!(null)).expect("started");
+    h.start("one_shot", "o-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     beat(&h, "w1", &[], &[]).expect("heartbeat accepted");
     poll_as(&mut h, "w1").expect("the only attempt");
@@ -198,7 +208,7 @@ fn an_attempt_lost_with_its_worker_counts_against_maximum_attempts() {
 #[test]
 fn after_a_restart_an_attempt_the_worker_never_received_is_redispatched_and_the_ones_it_runs_finish() {
     let mut h = Harness::new(registry());
-    h.start("pair", "p-1", json!(null)).expect("started");
+    h.start("pair", "p-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     beat(&h, "w1", &[], &[]).expect("heartbeat accepted");
     let received = poll_as(&mut h, "w1").expect("first attempt");
@@ -228,7 +238,10 @@ fn after_a_restart_an_attempt_the_worker_never_received_is_redispatched_and_the_
     complete_as(&h, "w2", &retried).expect("w2 finishes the retried one");
     h.identity = "harness".into();
     h.run_workflow_tasks();
-    assert_eq!(h.outcome("p-1"), Some(RunOutcome::Completed(json!(2))));
+    assert_eq!(
+        h.outcome("p-1"),
+        Some(RunOutcome::Completed(Payload::from(json!(2))))
+    );
     let history = h.history("p-1", None);
     assert_eq!(count(&history, "ActivityTaskCompleted"), 2);
     assert_eq!(
@@ -241,10 +254,10 @@ fn after_a_restart_an_attempt_the_worker_never_received_is_redispatched_and_the_
 #[test]
 fn after_a_restart_the_work_of_a_worker_not_heard_from_within_the_timeout_is_taken_back() {
     let mut h = Harness::new(registry());
-    h.start("chain", "c-1", json!(1)).expect("started");
+    h.start("chain", "c-1", Payload::from(json!(1))).expect("started");
     h.run_workflow_tasks();
     let attempt = poll_as(&mut h, "w1").expect("w1 takes c-1's attempt");
-    h.start("chain", "c-2", json!(1)).expect("started");
+    h.start("chain", "c-2", Payload::from(json!(1))).expect("started");
     let (task, _) = h.take_workflow_task().expect("w1 takes c-2's workflow task");
     h.advance(Duration::from_millis(100));
     let mut h = h.restart(); // The engine and w1 die together.
@@ -258,9 +271,13 @@ fn after_a_restart_the_work_of_a_worker_not_heard_from_within_the_timeout_is_tak
     assert_eq!(retried.token.scheduled_event_id, attempt.token.scheduled_event_id);
     assert_eq!(retried.token.attempt, 2);
     complete_as(&h, "w2", &retried).expect("accepted");
-    h.run_until_quiet(|task| Ok(json!(task.input.as_u64().unwrap_or_default() + 1)));
+    h.run_until_quiet(|task| Ok(Payload::from(json!(task.input.as_u64().unwrap_or_default() + 1))));
     for id in ["c-1", "c-2"] {
-        assert_eq!(h.outcome(id), Some(RunOutcome::Completed(json!(1))), "{id}");
+        assert_eq!(
+            h.outcome(id),
+            Some(RunOutcome::Completed(Payload::from(json!(1)))),
+            "{id}"
+        );
         assert_replays(&registry(), &h.history(id, None));
     }
     let timed_out = h.history("c-2", None).events.iter().any(|e| {
@@ -273,7 +290,7 @@ fn after_a_restart_the_work_of_a_worker_not_heard_from_within_the_timeout_is_tak
 #[test]
 fn without_worker_heartbeats_nothing_changes() {
     let mut h = Harness::new(registry());
-    h.start("chain", "c-1", json!(1)).expect("started");
+    h.start("chain", "c-1", Payload::from(json!(1))).expect("started");
     h.run_workflow_tasks();
     poll_as(&mut h, "w1").expect("attempt 1");
     // Other workers heartbeat, w1 does not: its attempt waits for its own timeout.

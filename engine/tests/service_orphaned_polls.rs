@@ -15,6 +15,7 @@ use support::engine_harness::{Harness, assert_replays, count, started_attempts};
 use support::hooked_storage::{HookedStorage, harness_with_waiting_polls};
 use support::stepped::Stepped;
 use support::workflows::Chain;
+use warpflow_engine::Payload;
 use warpflow_engine::history::EventAttributes as E;
 use warpflow_engine::service::api::{ActivityTask, WorkflowPoll, WorkflowTask};
 use warpflow_engine::service::{Request, Response};
@@ -118,7 +119,7 @@ fn orphaned(work: Work, silent_for: Duration, dropped: Dropped) -> Outcome {
     let first_task = match work {
         Work::WorkflowTask => None,
         Work::Activity => {
-            h.start("chain", RUN, json!(1)).expect("started");
+            h.start("chain", RUN, Payload::from(json!(1))).expect("started");
             match poll_now(&h, Work::WorkflowTask, "w2") {
                 Some(Handed::WorkflowTask(task)) => Some(h.run_task(&task)),
                 other => panic!("w2 takes the first workflow task: {other:?}"),
@@ -131,7 +132,7 @@ fn orphaned(work: Work, silent_for: Duration, dropped: Dropped) -> Outcome {
     h.advance(silent_for);
     match first_task {
         None => {
-            h.start("chain", RUN, json!(1)).expect("started");
+            h.start("chain", RUN, Payload::from(json!(1))).expect("started");
         }
         Some((token, commands)) => h.finish_workflow_task(token, commands).expect("completed"),
     }
@@ -171,7 +172,9 @@ fn finish(h: &mut Harness, handed: Handed) {
                 let (token, commands) = h.run_task(&task);
                 h.finish_workflow_task(token, commands).expect("completed");
             }
-            Handed::Activity(task) => h.complete_activity(&task, Ok(json!(1))).expect("completed"),
+            Handed::Activity(task) => h
+                .complete_activity(&task, Ok(Payload::from(json!(1))))
+                .expect("completed"),
         }
         next = poll_now(h, Work::WorkflowTask, "w2").or_else(|| poll_now(h, Work::Activity, "w2"));
     }
@@ -292,7 +295,7 @@ fn a_poll_that_fails_to_start_its_task_wakes_a_waiting_poll() {
     let (mut h, late) = harness();
     h.identity = "w1".into();
     // The workflow task that schedules the attempt is taken now, finished later.
-    h.start("chain", RUN, json!(1)).expect("started");
+    h.start("chain", RUN, Payload::from(json!(1))).expect("started");
     let (token, commands) = match poll_now(&h, Work::WorkflowTask, "w1") {
         Some(Handed::WorkflowTask(task)) => h.run_task(&task),
         other => panic!("w1 takes the first workflow task: {other:?}"),

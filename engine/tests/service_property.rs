@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{Harness, ManualClock};
 use support::workflows::Echo;
+use warpflow_engine::Payload;
 use warpflow_engine::history::{EventAttributes as E, ParentClosePolicy, validate};
 use warpflow_engine::service::api::{ActivityTask, RunDescription, StartWorkflow, WorkflowTaskToken};
 use warpflow_engine::service::{Request, Response, ServiceError};
@@ -340,10 +341,10 @@ impl Driver {
             workflow_id: WorkflowId::new(workflow_id),
             workflow_type: "scripted".into(),
             task_queue: self.h.queue.clone(),
-            input: json!(ops),
+            input: Payload::from(json!(ops)),
             id_reuse_policy: Default::default(),
             workflow_task_timeout: None,
-            signal: signal.map(|n| ("poke".to_owned(), json!(n))),
+            signal: signal.map(|n| ("poke".to_owned(), Payload::from(json!(n)))),
         };
         self.h.start_with(start).map(|_| ())
     }
@@ -419,7 +420,7 @@ impl Driver {
                     let task = &self.held_activities[usize::from(i) % self.held_activities.len()];
                     let request = Request::Heartbeat {
                         token: task.token.clone(),
-                        details: json!(i),
+                        details: Payload::from(json!(i)),
                     };
                     match self.h.call(request) {
                         Ok(_) | Err(ServiceError::StaleTask(_)) => {}
@@ -437,7 +438,7 @@ impl Driver {
                     workflow_id: self.target(target),
                     run_id: None,
                     name: "poke".into(),
-                    input: json!(n),
+                    input: Payload::from(json!(n)),
                 };
                 let mut accepted = self.h.call(request.clone()).is_ok();
                 if retried {
@@ -470,7 +471,7 @@ impl Driver {
             }
             Step::Query(target) => {
                 let target = self.target(target);
-                let _ = self.h.query(target.as_str(), "log_len", json!(null));
+                let _ = self.h.query(target.as_str(), "log_len", Payload::null());
             }
             Step::Evict => self.h.evict_all(),
             Step::Restart => {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use support::engine_harness::{Harness, ManualClock};
 use support::hooked_storage::HookedStorage;
 use support::workflows::Echo;
+use warpflow_engine::Payload;
 use warpflow_engine::history::{EventAttributes as E, ParentClosePolicy, RetryState, validate};
 use warpflow_engine::service::api::{RunDescription, RunOutcome, StartWorkflow};
 use warpflow_engine::service::{Request, Response, Service, ServiceConfig, ServiceError};
@@ -108,7 +109,7 @@ fn registry() -> Registry {
 fn terminating_a_run_whose_workflow_task_is_running_leaves_a_history_that_replays() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("sleeper", "t-1", json!("a")).expect("started");
+    h.start("sleeper", "t-1", Payload::from("a")).expect("started");
     let (token, commands) = h.take_workflow_task().expect("a worker runs the first task");
     let request_id = h.request_id();
     h.call(Request::Terminate {
@@ -133,11 +134,12 @@ fn terminating_a_run_whose_workflow_task_is_running_leaves_a_history_that_replay
 fn a_child_started_by_the_task_that_closes_its_parent_gets_the_parent_close_policy() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("fire_and_forget", "ff-1", json!(null)).expect("started");
+    h.start("fire_and_forget", "ff-1", Payload::null())
+        .expect("started");
     h.run_workflow_tasks();
     assert_eq!(
         describe(&h, "ff-1").outcome,
-        Some(RunOutcome::Completed(json!("done")))
+        Some(RunOutcome::Completed(Payload::from("done")))
     );
     // The parent is gone; its policy says the child goes with it.
     let child = h.call(Request::Describe {
@@ -159,7 +161,7 @@ fn a_child_started_by_the_task_that_closes_its_parent_gets_the_parent_close_poli
 fn cancelling_a_child_in_the_task_that_starts_it_reaches_the_child() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("start_then_cancel", "stc-1", json!(null))
+    h.start("start_then_cancel", "stc-1", Payload::null())
         .expect("started");
     h.run_workflow_tasks();
     assert_eq!(
@@ -169,7 +171,7 @@ fn cancelling_a_child_in_the_task_that_starts_it_reaches_the_child() {
     );
     assert_eq!(
         describe(&h, "stc-1").outcome,
-        Some(RunOutcome::Completed(json!("Err(Cancelled)")))
+        Some(RunOutcome::Completed(Payload::from("Err(Cancelled)")))
     );
     let parent = h.history("stc-1", None);
     assert_eq!(count(&parent, "RequestCancelExternalWorkflowExecutionFailed"), 0);
@@ -198,14 +200,14 @@ fn racing_engines() -> (Harness, Arc<Service>, HookedStorage) {
 #[test]
 fn a_signal_delivered_twice_concurrently_is_recorded_once() {
     let (mut h, a, racing) = racing_engines();
-    h.start("sleeper", "sig-1", json!("a")).expect("started");
+    h.start("sleeper", "sig-1", Payload::from("a")).expect("started");
     h.run_workflow_tasks();
     let signal = Request::Signal {
         request_id: RequestId("retried-signal".into()),
         workflow_id: WorkflowId::new("sig-1"),
         run_id: None,
         name: "poke".into(),
-        input: json!(1),
+        input: Payload::from(json!(1)),
     };
     let b = h.service.clone();
     let duplicate = signal.clone();
@@ -238,7 +240,7 @@ fn a_start_delivered_twice_concurrently_returns_the_same_run() {
         workflow_id: WorkflowId::new("st-1"),
         workflow_type: "sleeper".into(),
         task_queue: h.queue.clone(),
-        input: json!("a"),
+        input: Payload::from("a"),
         id_reuse_policy: Default::default(),
         workflow_task_timeout: None,
         signal: None,
@@ -259,7 +261,7 @@ fn a_start_delivered_twice_concurrently_returns_the_same_run() {
 #[test]
 fn a_signal_buffered_while_the_task_completes_concurrently_is_not_lost() {
     let (mut h, a, racing) = racing_engines();
-    h.start("sleeper", "buf-1", json!("a")).expect("started");
+    h.start("sleeper", "buf-1", Payload::from("a")).expect("started");
     let (token, commands) = h.take_workflow_task().expect("first task");
     // The signal arrives while the task runs: buffered in the run's state, no event yet. Its
     // commit goes in between the completion's read of the run and the completion's commit.
@@ -270,7 +272,7 @@ fn a_signal_buffered_while_the_task_completes_concurrently_is_not_lost() {
             workflow_id: WorkflowId::new("buf-1"),
             run_id: None,
             name: "poke".into(),
-            input: json!(1),
+            input: Payload::from(json!(1)),
         };
         let answer = b
             .handle(signal)
@@ -307,7 +309,8 @@ fn a_signal_buffered_while_the_task_completes_concurrently_is_not_lost() {
 
 /// Runs the first task of a fresh sleeper and completes it with `commands` instead.
 fn complete_with(h: &mut Harness, workflow_id: &str, commands: Vec<Command>) -> Result<(), ServiceError> {
-    h.start("sleeper", workflow_id, json!("a")).expect("started");
+    h.start("sleeper", workflow_id, Payload::from("a"))
+        .expect("started");
     let (token, _) = h.take_workflow_task().expect("first task");
     h.finish_workflow_task(token, commands)
 }
@@ -365,10 +368,12 @@ fn cancelling_an_unknown_timer_fails_the_task() {
 fn reusing_the_id_of_a_timer_whose_firing_waits_in_the_buffer_fails_the_task() {
     let registry = registry();
     let mut h = Harness::new(registry);
-    h.start("sleeper", "reuse-1", json!("a")).expect("started");
+    h.start("sleeper", "reuse-1", Payload::from("a"))
+        .expect("started");
     h.run_workflow_tasks(); // Timer "1" runs for an hour.
     h.advance(Duration::from_secs(3599));
-    h.signal("reuse-1", "poke", json!(1)).expect("signalled");
+    h.signal("reuse-1", "poke", Payload::from(json!(1)))
+        .expect("signalled");
     let (token, _) = h.take_workflow_task().expect("the task for the signal");
     h.advance(Duration::from_secs(1)); // Timer "1" fires while the task runs.
     let result = h.finish_workflow_task(
@@ -385,19 +390,20 @@ fn reusing_the_id_of_a_timer_whose_firing_waits_in_the_buffer_fails_the_task() {
 fn reusing_the_id_of_an_activity_whose_outcome_waits_in_the_buffer_fails_the_task() {
     let registry = registry();
     let mut h = Harness::new(registry);
-    h.start("waits", "reuse-3", json!(null)).expect("started");
+    h.start("waits", "reuse-3", Payload::null()).expect("started");
     h.run_workflow_tasks(); // Activity "1" is scheduled.
     let attempt = h.next_activity().expect("attempt 1");
-    h.signal("reuse-3", "poke", json!(1)).expect("signalled");
+    h.signal("reuse-3", "poke", Payload::from(json!(1)))
+        .expect("signalled");
     let (token, _) = h.take_workflow_task().expect("the task for the signal");
-    h.complete_activity(&attempt, Ok(json!("done")))
+    h.complete_activity(&attempt, Ok(Payload::from("done")))
         .expect("accepted while the task runs");
     let result = h.finish_workflow_task(
         token,
         vec![Command::ScheduleActivity {
             activity_id: ActivityId::new("1"),
             activity_type: "echo".into(),
-            input: json!("again"),
+            input: Payload::from("again"),
             options: ActivityOptions::start_to_close(Duration::from_secs(10)),
         }],
     );
@@ -408,9 +414,11 @@ fn reusing_the_id_of_an_activity_whose_outcome_waits_in_the_buffer_fails_the_tas
 fn restarting_a_timer_id_cancelled_in_the_same_task_fails_the_task() {
     let registry = registry();
     let mut h = Harness::new(registry);
-    h.start("sleeper", "reuse-2", json!("a")).expect("started");
+    h.start("sleeper", "reuse-2", Payload::from("a"))
+        .expect("started");
     h.run_workflow_tasks(); // Timer "1" runs for an hour.
-    h.signal("reuse-2", "poke", json!(1)).expect("signalled");
+    h.signal("reuse-2", "poke", Payload::from(json!(1)))
+        .expect("signalled");
     let (token, _) = h.take_workflow_task().expect("the task for the signal");
     let id = TimerId::new("1");
     let result = h.finish_workflow_task(
@@ -442,7 +450,7 @@ fn an_activity_with_an_infinite_backoff_coefficient_is_refused_rather_than_corru
         vec![Command::ScheduleActivity {
             activity_id: ActivityId::new("1"),
             activity_type: "echo".into(),
-            input: json!("x"),
+            input: Payload::from("x"),
             options,
         }],
     );
@@ -482,19 +490,28 @@ impl Workflow for Reports {
 fn closed_runs_answer_queries_from_their_final_state() {
     let registry = registry().with_workflow::<Reports>();
     let mut h = Harness::new(registry);
-    h.start("reports", "q-1", json!(null)).expect("started");
+    h.start("reports", "q-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     h.advance(Duration::from_secs(1));
     h.run_workflow_tasks();
     h.advance(Duration::from_secs(1));
     h.run_workflow_tasks();
-    assert_eq!(describe(&h, "q-1").outcome, Some(RunOutcome::Completed(json!(2))));
-    assert_eq!(h.query("q-1", "progress", json!(null)), Ok(json!("slept 2")));
+    assert_eq!(
+        describe(&h, "q-1").outcome,
+        Some(RunOutcome::Completed(Payload::from(json!(2))))
+    );
+    assert_eq!(
+        h.query("q-1", "progress", Payload::null()),
+        Ok(Payload::from("slept 2"))
+    );
     h.evict_all();
-    assert_eq!(h.query("q-1", "progress", json!(null)), Ok(json!("slept 2")));
+    assert_eq!(
+        h.query("q-1", "progress", Payload::null()),
+        Ok(Payload::from("slept 2"))
+    );
     // q-2 is terminated while its last task runs: its history ends WorkflowTaskFailed,
     // WorkflowExecutionTerminated, and a replay of it answers from the state before that task.
-    h.start("reports", "q-2", json!(null)).expect("started");
+    h.start("reports", "q-2", Payload::null()).expect("started");
     h.run_workflow_tasks();
     h.advance(Duration::from_secs(1));
     h.run_workflow_tasks();
@@ -509,7 +526,10 @@ fn closed_runs_answer_queries_from_their_final_state() {
     })
     .expect("terminated");
     h.evict_all();
-    assert_eq!(h.query("q-2", "progress", json!(null)), Ok(json!("slept 1")));
+    assert_eq!(
+        h.query("q-2", "progress", Payload::null()),
+        Ok(Payload::from("slept 1"))
+    );
 }
 
 // ---- cancellation and retries ----
@@ -536,7 +556,7 @@ impl Workflow for Waits {
 fn an_activity_cancelled_while_running_is_not_retried_when_its_attempt_times_out() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("waits", "w-1", json!(null)).expect("started");
+    h.start("waits", "w-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     let _attempt = h.next_activity().expect("attempt 1, whose worker never answers");
     h.advance(Duration::from_secs(10));
@@ -585,7 +605,7 @@ impl Workflow for Budget {
 fn a_non_retryable_failure_near_the_end_of_the_budget_says_non_retryable() {
     let registry = registry();
     let mut h = Harness::new(registry.clone());
-    h.start("budget", "b-1", json!(null)).expect("started");
+    h.start("budget", "b-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     let attempt = h.next_activity().expect("attempt 1");
     h.advance(Duration::from_millis(4500));
@@ -608,15 +628,15 @@ fn a_non_retryable_failure_near_the_end_of_the_budget_says_non_retryable() {
 fn oversized_failures_are_refused_with_a_typed_error() {
     let registry = registry();
     let mut h = Harness::new(registry);
-    let big = json!("x".repeat(warpflow_engine::limits::PAYLOAD_BYTES_MAX + 1));
-    h.start("waits", "big-1", json!(null)).expect("started");
+    let big = Payload::from(json!("x".repeat(warpflow_engine::limits::PAYLOAD_BYTES_MAX + 1)));
+    h.start("waits", "big-1", Payload::null()).expect("started");
     h.run_workflow_tasks();
     let attempt = h.next_activity().expect("attempt 1");
     let failure = ActivityError::retryable("Huge", "details too large").with_details(big.clone());
     let result = h.complete_activity(&attempt, Err(failure));
     assert!(matches!(result, Err(ServiceError::Payload(_))), "{result:?}");
 
-    h.start("sleeper", "big-2", json!("a")).expect("started");
+    h.start("sleeper", "big-2", Payload::from("a")).expect("started");
     let (token, _) = h.take_workflow_task().expect("first task");
     let failure = Failure {
         details: Some(big),
@@ -631,9 +651,9 @@ fn oversized_failures_are_refused_with_a_typed_error() {
 fn an_oversized_command_payload_fails_the_task_at_once_and_backs_off() {
     let registry = registry();
     let mut h = Harness::new(registry);
-    h.start("sleeper", "big-3", json!("a")).expect("started");
+    h.start("sleeper", "big-3", Payload::from("a")).expect("started");
     let (token, _) = h.take_workflow_task().expect("first task");
-    let big = json!("x".repeat(warpflow_engine::limits::PAYLOAD_BYTES_MAX + 1));
+    let big = Payload::from(json!("x".repeat(warpflow_engine::limits::PAYLOAD_BYTES_MAX + 1)));
     let result = h.finish_workflow_task(token, vec![Command::CompleteWorkflow { result: big }]);
     assert!(matches!(result, Err(ServiceError::Payload(_))), "{result:?}");
     // Recorded as failed (rather than left to time out and be retried without backoff).
@@ -665,7 +685,7 @@ fn a_zero_workflow_task_timeout_is_refused() {
         workflow_id: WorkflowId::new("zero-1"),
         workflow_type: "sleeper".into(),
         task_queue: h.queue.clone(),
-        input: json!("a"),
+        input: Payload::from("a"),
         id_reuse_policy: Default::default(),
         workflow_task_timeout: Some(Duration::ZERO),
         signal: None,

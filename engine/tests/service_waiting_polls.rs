@@ -9,6 +9,7 @@ use support::engine_harness::{Harness, assert_replays, count};
 use support::hooked_storage::{HookedStorage, harness_with_waiting_polls};
 use support::stepped::Stepped;
 use support::workflows::Chain;
+use warpflow_engine::Payload;
 use warpflow_engine::history::EventAttributes as E;
 use warpflow_engine::service::api::{ActivityTask, WorkflowPoll, WorkflowTask};
 use warpflow_engine::service::{Request, Response};
@@ -81,7 +82,8 @@ fn finish(h: &mut Harness, first: &WorkflowTask) -> History {
         let (token, commands) = h.run_task(&task);
         h.finish_workflow_task(token, commands).expect("completed");
         while let Some(step) = activity_now(h) {
-            h.complete_activity(&step, Ok(json!(1))).expect("completed");
+            h.complete_activity(&step, Ok(Payload::from(json!(1))))
+                .expect("completed");
         }
         next = poll_now(h, &h.identity.clone());
     }
@@ -101,7 +103,7 @@ fn a_waiting_poll_gets_the_first_workflow_task_from_the_start_commit_itself() {
     let mut waiting = poll(&h, "w1");
     assert!(!waiting.settle(), "nothing to take yet: the poll waits");
     let commits = storage.commits();
-    h.start("chain", RUN, json!(2)).expect("started");
+    h.start("chain", RUN, Payload::from(json!(2))).expect("started");
     assert!(waiting.settle(), "the start hands the task to the waiting poll");
     let task = task_of(&waiting);
     assert_eq!(
@@ -131,7 +133,7 @@ fn a_failed_scheduling_commit_hands_the_poll_nothing_and_it_keeps_waiting() {
     assert!(!waiting.settle());
     storage.fail_next_commit();
     assert!(
-        h.start("chain", RUN, json!(1)).is_err(),
+        h.start("chain", RUN, Payload::from(json!(1))).is_err(),
         "the start's commit fails"
     );
     assert!(
@@ -139,7 +141,8 @@ fn a_failed_scheduling_commit_hands_the_poll_nothing_and_it_keeps_waiting() {
         "the poll hears nothing of the failed commit and waits on: {:?}",
         waiting.answer()
     );
-    h.start("chain", RUN, json!(1)).expect("started the second time");
+    h.start("chain", RUN, Payload::from(json!(1)))
+        .expect("started the second time");
     assert!(
         waiting.settle(),
         "the poll gets the task of the start that landed"
@@ -156,7 +159,7 @@ fn a_failed_scheduling_commit_hands_the_poll_nothing_and_it_keeps_waiting() {
 #[test]
 fn the_run_s_sticky_worker_gets_its_next_task_before_a_more_recent_poll() {
     let (mut h, storage) = harness();
-    h.start("chain", RUN, json!(1)).expect("started");
+    h.start("chain", RUN, Payload::from(json!(1))).expect("started");
     // w1 takes the first task from the queue (nobody waited) and schedules the step.
     let mut first = poll(&h, "w1");
     assert!(first.settle(), "the task is in the queue");
@@ -168,7 +171,8 @@ fn the_run_s_sticky_worker_gets_its_next_task_before_a_more_recent_poll() {
     let mut sticky = poll(&h, "w1");
     let mut recent = poll(&h, "w2");
     assert!(!sticky.settle() && !recent.settle(), "both wait");
-    h.complete_activity(&step, Ok(json!(1))).expect("completed");
+    h.complete_activity(&step, Ok(Payload::from(json!(1))))
+        .expect("completed");
     assert!(sticky.settle(), "the run's sticky worker gets the task");
     assert!(!recent.settle(), "the other poll waits on");
     let task = task_of(&sticky);
@@ -187,7 +191,7 @@ fn a_poll_that_stopped_waiting_is_handed_nothing_and_the_task_waits_in_the_queue
     let mut gone = poll(&h, "w1");
     assert!(!gone.settle());
     drop(gone); // Its connection closed.
-    h.start("chain", RUN, json!(1)).expect("started");
+    h.start("chain", RUN, Payload::from(json!(1))).expect("started");
     let mut next = poll(&h, "w2");
     assert!(next.settle(), "the task waited in the queue");
     assert_eq!(storage.leases(), 1, "taken from the queue, by lease");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::LocalSet;
+use warpflow_engine::Payload;
 use warpflow_engine::service::api::{ActivityTask, ActivityTaskToken, WorkflowPoll};
 use warpflow_engine::service::{Request, Response, ServiceError};
 use warpflow_engine::worker::CancellationToken;
@@ -74,6 +75,7 @@ fn registry() -> Registry {
 }
 
 fn activity_task(activity_type: &str, input: serde_json::Value) -> ActivityTask {
+    let input = Payload::from(input);
     ActivityTask {
         token: ActivityTaskToken {
             run: run_key("wf-1"),
@@ -92,7 +94,7 @@ fn activity_task(activity_type: &str, input: serde_json::Value) -> ActivityTask 
     }
 }
 
-fn outcomes(request: &Request) -> Option<Result<serde_json::Value, ActivityError>> {
+fn outcomes(request: &Request) -> Option<Result<Payload, ActivityError>> {
     match request {
         Request::CompleteActivityTask { outcome, .. } => Some(outcome.clone()),
         _ => None,
@@ -120,7 +122,7 @@ async fn run_one_activity(task: ActivityTask, cancel_on_heartbeat: bool) -> Arc<
 #[tokio::test(start_paused = true)]
 async fn an_activity_attempt_reports_its_result() {
     let fake = run_one_activity(activity_task("echo", json!("Ada")), false).await;
-    assert_eq!(fake.picked(outcomes), [Ok(json!("Ada"))]);
+    assert_eq!(fake.picked(outcomes), [Ok(Payload::from("Ada"))]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -158,7 +160,7 @@ async fn heartbeats_are_forwarded_and_a_cancel_request_reaches_the_activity() {
         Request::Heartbeat { token, details } => Some((token.attempt, details.clone())),
         _ => None,
     });
-    assert_eq!(heartbeats, [(2, json!({"done": 3}))]);
+    assert_eq!(heartbeats, [(2, Payload::from(json!({"done": 3})))]);
     assert_eq!(fake.picked(outcomes), [Err(ActivityError::Cancelled)]);
 }
 

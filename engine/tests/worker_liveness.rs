@@ -7,9 +7,9 @@ mod fake;
 
 use fake::harness::{EPOCH, Echo, Greet, greet_history, run_until};
 use fake::{FakeTransport, LONG_POLL, Reply};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::{TokioClock, TokioSpawner};
 use warpflow_engine::service::api::{
     ActivityTask, ActivityTaskToken, WorkflowPoll, WorkflowTask, WorkflowTaskToken,
@@ -69,7 +69,7 @@ fn fake() -> Arc<FakeTransport> {
         workflow_type: "greet".into(),
         activity_id: "1".into(),
         activity_type: "two_seconds".into(),
-        input: json!(null),
+        input: Payload::null(),
         task_queue: "default".into(),
         scheduled_time: EPOCH,
         started_time: EPOCH,

@@ -6,7 +6,7 @@ mod fake;
 
 use fake::harness::{EPOCH, Echo, Greet, count, greet_history, run_key, run_until, worker};
 use fake::{FakeTransport, Script};
-use serde_json::json;
+use warpflow_engine::Payload;
 use warpflow_engine::history::{EventAttributes, HistoryBuilder, WorkflowTaskFailedCause};
 use warpflow_engine::service::Request;
 use warpflow_engine::service::api::{QueryTask, WorkflowPoll, WorkflowTask, WorkflowTaskToken};
@@ -48,7 +48,7 @@ fn query(workflow_id: &str, query_id: u64, name: &str) -> WorkflowPoll {
         query_id,
         run: run_key(workflow_id),
         name: name.into(),
-        args: json!(null),
+        args: Payload::null(),
     }))
 }
 
@@ -102,7 +102,7 @@ async fn first_task_schedules_the_activity_and_the_next_task_uses_the_cached_ins
     assert_eq!(
         completions[1],
         [Command::CompleteWorkflow {
-            result: json!("hello Ada")
+            result: Payload::from("hello Ada")
         }]
     );
     assert!(
@@ -125,7 +125,7 @@ async fn a_worker_without_the_run_cached_replays_the_history_up_to_the_task() {
         event_time: EPOCH,
         attributes: EventAttributes::WorkflowExecutionSignaled {
             signal_name: "late".into(),
-            input: json!(null),
+            input: Payload::null(),
             identity: "client".into(),
         },
     };
@@ -148,7 +148,7 @@ async fn a_worker_without_the_run_cached_replays_the_history_up_to_the_task() {
     assert_eq!(
         fake.picked(completed_commands),
         [vec![Command::CompleteWorkflow {
-            result: json!("hello Ada")
+            result: Payload::from("hello Ada")
         }]]
     );
 }
@@ -156,7 +156,7 @@ async fn a_worker_without_the_run_cached_replays_the_history_up_to_the_task() {
 #[tokio::test(start_paused = true)]
 async fn a_stale_cached_instance_is_dropped_and_the_task_replayed_from_history() {
     // Task 1 (events 2-3) ran on this worker, then timed out; task 2 (5-6) is in flight.
-    let mut b = HistoryBuilder::new("greet", json!("Ada"));
+    let mut b = HistoryBuilder::new("greet", Payload::from("Ada"));
     b.workflow_task_started();
     b.add(EventAttributes::WorkflowTaskTimedOut {
         scheduled_event_id: EventId(2),
@@ -201,7 +201,7 @@ fn failures(request: &Request) -> Option<(WorkflowTaskFailedCause, String, Strin
 
 #[tokio::test(start_paused = true)]
 async fn an_unknown_workflow_type_fails_the_task() {
-    let mut b = HistoryBuilder::new("no_such_workflow", json!(null));
+    let mut b = HistoryBuilder::new("no_such_workflow", Payload::null());
     b.workflow_task_started();
     let mut script = Script::default();
     script.workflow_polls.push_back(task(&b.build(), 1, 3));
@@ -224,10 +224,10 @@ async fn an_unknown_workflow_type_fails_the_task() {
 
 #[tokio::test(start_paused = true)]
 async fn a_history_the_code_no_longer_produces_fails_the_task_with_the_report() {
-    let mut b = HistoryBuilder::new("greet", json!("Ada"));
+    let mut b = HistoryBuilder::new("greet", Payload::from("Ada"));
     b.workflow_task();
-    let charge = b.activity_scheduled("1", "charge_payment", json!("Ada"));
-    b.activity_completed(charge, json!("chg"));
+    let charge = b.activity_scheduled("1", "charge_payment", Payload::from("Ada"));
+    b.activity_completed(charge, Payload::from("chg"));
     b.workflow_task_started();
     let mut script = Script::default();
     script.workflow_polls.push_back(task(&b.build(), 1, 9));
@@ -248,7 +248,7 @@ async fn a_history_the_code_no_longer_produces_fails_the_task_with_the_report() 
     assert!(failures[0].2.contains("charge_payment"), "{}", failures[0].2);
 }
 
-fn query_answers(request: &Request) -> Option<(u64, Result<serde_json::Value, String>)> {
+fn query_answers(request: &Request) -> Option<(u64, Result<Payload, String>)> {
     match request {
         Request::RespondQuery { query_id, answer } => Some((*query_id, answer.clone())),
         _ => None,
@@ -274,13 +274,13 @@ async fn queries_are_answered_from_the_cache_or_from_a_replay() {
 
     assert_eq!(result, Ok(()));
     let answers = fake.picked(query_answers);
-    assert_eq!(answers[0], (1, Ok(json!("waiting for echo"))));
+    assert_eq!(answers[0], (1, Ok(Payload::from("waiting for echo"))));
     assert_eq!(answers[1].0, 2);
     assert!(
         answers[1].1.as_ref().is_err_and(|e| e.contains("unknown query")),
         "{answers:?}"
     );
-    assert_eq!(answers[2], (3, Ok(json!("waiting for echo"))));
+    assert_eq!(answers[2], (3, Ok(Payload::from("waiting for echo"))));
     assert_eq!(answers[3].0, 4);
     assert!(
         answers[3].1.as_ref().is_err_and(|e| e.contains("wf-3")),

@@ -9,6 +9,7 @@ use rand_chacha::rand_core::SeedableRng;
 use serde_json::json;
 use std::sync::Arc;
 use support::ManualClock;
+use warpflow_engine::Payload;
 use warpflow_engine::ids::{TaskQueue, WorkflowId};
 use warpflow_engine::service::api::{IdReusePolicy, StartWorkflow};
 use warpflow_engine::service::{InProcess, Request, Response, Service, ServiceConfig, ServiceError};
@@ -21,7 +22,7 @@ fn start(request_id: &str) -> Request {
         workflow_id: WorkflowId::new("order-1"),
         workflow_type: "order".to_owned(),
         task_queue: TaskQueue::new("orders"),
-        input: json!({"items": 3}),
+        input: Payload::from(json!({"items": 3})),
         id_reuse_policy: IdReusePolicy::RejectDuplicate,
         workflow_task_timeout: None,
         signal: None,

@@ -6,9 +6,9 @@ mod support;
 use futures::executor::block_on;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
-use serde_json::json;
 use std::time::Duration;
 use support::{ManualClock, T0, at, create_run, poll_once, run_key};
+use warpflow_engine::Payload;
 use warpflow_engine::ids::WorkflowId;
 use warpflow_engine::storage::{MemoryStorage, RequestId, Storage, StorageError, conformance};
 use warpflow_sim::{
@@ -69,7 +69,7 @@ fn a_lost_reply_is_applied_and_the_retry_is_recognised() {
     // The commit is durable: the retry finds the request id's response...
     assert_eq!(
         block_on(storage.get_request(&RequestId("r1".into()))).unwrap(),
-        Some(json!("started a"))
+        Some(Payload::from("started a"))
     );
     assert!(exists(&storage, "a"));
     // ...and blindly redoing the commit is a conflict, not a second run.

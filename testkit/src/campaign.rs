@@ -1211,9 +1211,9 @@ mod tests {
 
     /// A closed history with a gap in its event ids, and the same history still open.
     fn broken_closed_and_open() -> (History, History) {
-        let mut builder = HistoryBuilder::new("nothing", json!(null)).with_ids("w-1", "r-1");
+        let mut builder = HistoryBuilder::new("nothing", Payload::null()).with_ids("w-1", "r-1");
         builder.workflow_task();
-        builder.complete(json!(null));
+        builder.complete(Payload::null());
         let mut closed = builder.build();
         let mut open = closed.clone();
         open.events.pop();

@@ -41,7 +41,7 @@
 //! let first = futures::executor::block_on(env.run_definition(&mock, "ada@example.com"));
 //! assert!(first.is_err());
 //! let second = futures::executor::block_on(env.next_attempt().run_definition(&mock, "ada@example.com"));
-//! assert_eq!(second, Ok(serde_json::json!("sent")));
+//! assert_eq!(second, Ok(warpflow_engine::Payload::from("sent")));
 //! assert_eq!(calls.attempts(), [1, 2]);
 //!
 //! // Or registered for a worker, a `TestEnv` or a replayer:

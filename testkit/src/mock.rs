@@ -225,7 +225,7 @@ impl MockActivity {
             activity_type,
             script: Vec::new(),
             otherwise: MockOutcome::Succeed,
-            result: MockResult::Value(Payload::Null),
+            result: MockResult::Value(Payload::null()),
             clock: None,
             calls: MockCalls::new(),
         }

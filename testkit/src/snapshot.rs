@@ -21,10 +21,10 @@
 //! use warpflow_engine::history::HistoryBuilder;
 //! use warpflow_testkit::history_snapshot;
 //!
-//! let mut b = HistoryBuilder::new("order", json!("o-1"))
+//! let mut b = HistoryBuilder::new("order", json!("o-1").into())
 //!     .with_ids("order-1", "5f0c1b7e-9a43-4d2e-8f61-0b7c2d9e4a13");
 //! b.workflow_task();
-//! b.complete(json!("done"));
+//! b.complete(json!("done").into());
 //! let rendering = history_snapshot(&b.build());
 //! assert!(rendering.starts_with("workflow order-1, run <run-1>, type order: 5 events\n"));
 //! ```
@@ -51,9 +51,9 @@ pub fn history_snapshot(history: &History) -> String {
 /// use warpflow_engine::history::HistoryBuilder;
 /// use warpflow_testkit::assert_history_snapshot;
 ///
-/// let mut b = HistoryBuilder::new("order", json!("o-1"));
+/// let mut b = HistoryBuilder::new("order", json!("o-1").into());
 /// b.workflow_task();
-/// b.complete(json!("done"));
+/// b.complete(json!("done").into());
 /// assert_history_snapshot!("order_completes", b.build());
 /// ```
 #[macro_export]

@@ -32,8 +32,8 @@ fn returns_answers_every_attempt_and_calls_are_recorded() {
     let calls = mock.calls();
     for n in 1..=3 {
         assert_eq!(
-            attempt(&mock, n, json!(format!("o-{n}"))),
-            Ok(json!({"chargeId": "chg-1"}))
+            attempt(&mock, n, Payload::from(json!(format!("o-{n}")))),
+            Ok(Payload::from(json!({"chargeId": "chg-1"})))
         );
     }
     assert_eq!(calls.count(), 3);
@@ -53,8 +53,8 @@ fn returns_answers_every_attempt_and_calls_are_recorded() {
 #[test]
 fn a_mock_returns_null_until_told_otherwise() {
     assert_eq!(
-        attempt(&MockActivity::new("noop"), 1, json!(null)),
-        Ok(Payload::Null)
+        attempt(&MockActivity::new("noop"), 1, Payload::null()),
+        Ok(Payload::null())
     );
 }
 
@@ -64,13 +64,19 @@ fn returns_with_computes_the_result_from_input_and_context() {
         let name = input
             .as_str()
             .ok_or_else(|| ActivityError::non_retryable("BadInput", "not a string"))?;
-        Ok(json!(format!("hello {name} (attempt {})", ctx.attempt())))
+        Ok(Payload::from(json!(format!(
+            "hello {name} (attempt {})",
+            ctx.attempt()
+        ))))
     });
     assert_eq!(
-        attempt(&mock, 2, json!("ada")),
-        Ok(json!("hello ada (attempt 2)"))
+        attempt(&mock, 2, Payload::from("ada")),
+        Ok(Payload::from("hello ada (attempt 2)"))
     );
-    assert_eq!(failure(attempt(&mock, 1, json!(7))).error_type, "BadInput");
+    assert_eq!(
+        failure(attempt(&mock, 1, Payload::from(json!(7)))).error_type,
+        "BadInput"
+    );
 }
 
 #[test]
@@ -79,17 +85,23 @@ fn fails_times_fails_the_first_attempts_then_succeeds_with_the_return_value() {
         .fails_times(2, "GatewayDown", "the gateway is down")
         .returns("chg-1");
     for n in [1, 2] {
-        let f = failure(attempt(&mock, n, json!("o-1")));
+        let f = failure(attempt(&mock, n, Payload::from("o-1")));
         assert_eq!(
             (f.error_type.as_str(), f.message.as_str(), f.non_retryable),
             ("GatewayDown", "the gateway is down", false)
         );
     }
-    assert_eq!(attempt(&mock, 3, json!("o-1")), Ok(json!("chg-1")));
-    assert_eq!(attempt(&mock, 4, json!("o-1")), Ok(json!("chg-1")));
+    assert_eq!(
+        attempt(&mock, 3, Payload::from("o-1")),
+        Ok(Payload::from("chg-1"))
+    );
+    assert_eq!(
+        attempt(&mock, 4, Payload::from("o-1")),
+        Ok(Payload::from("chg-1"))
+    );
     // The script follows the attempt number, not the number of calls: a second activity
     // scheduled by the workflow fails its first attempts too.
-    assert!(attempt(&mock, 1, json!("o-2")).is_err());
+    assert!(attempt(&mock, 1, Payload::from("o-2")).is_err());
     assert_eq!(mock.calls().attempts(), [1, 2, 3, 4, 1]);
 }
 
@@ -98,12 +110,15 @@ fn fails_non_retryable_fails_for_good() {
     let mock = MockActivity::new("charge_payment")
         .fails_non_retryable("CardDeclined", "insufficient funds")
         .returns("chg-1");
-    let f = failure(attempt(&mock, 1, json!("o-1")));
+    let f = failure(attempt(&mock, 1, Payload::from("o-1")));
     assert_eq!(
         (f.error_type.as_str(), f.message.as_str(), f.non_retryable),
         ("CardDeclined", "insufficient funds", true)
     );
-    assert_eq!(attempt(&mock, 2, json!("o-1")), Ok(json!("chg-1")));
+    assert_eq!(
+        attempt(&mock, 2, Payload::from("o-1")),
+        Ok(Payload::from("chg-1"))
+    );
 }
 
 #[test]
@@ -131,7 +146,7 @@ fn times_out_waits_until_cancelled_then_returns_cancelled() {
     // The next attempt is past the script: it succeeds.
     assert_eq!(
         block_on(env.next_attempt().run_definition(&mock, json!(null))),
-        Ok(json!("done"))
+        Ok(Payload::from("done"))
     );
 }
 
@@ -158,7 +173,7 @@ fn completes_after_sleeps_on_the_given_clock() {
     let outcome = sim
         .run_until(async move { env.run_definition(&mock, json!("o-1")).await })
         .expect("the simulation runs");
-    assert_eq!(outcome, Ok(json!("shipped")));
+    assert_eq!(outcome, Ok(Payload::from("shipped")));
     assert_eq!(sim.elapsed(), Duration::from_secs(90 * 60));
 }
 
@@ -183,7 +198,7 @@ fn completes_after_stops_when_cancelled_during_the_delay() {
 #[test]
 fn a_delay_without_a_clock_is_a_typed_error() {
     let mock = MockActivity::from_script("ship", vec![MockOutcome::CompleteAfter(Duration::from_secs(1))]);
-    let f = failure(attempt(&mock, 1, json!(null)));
+    let f = failure(attempt(&mock, 1, Payload::null()));
     assert_eq!(f.error_type, "MockWithoutClock");
     assert!(f.non_retryable);
     assert!(f.message.contains("with_clock"), "{}", f.message);
@@ -191,8 +206,10 @@ fn a_delay_without_a_clock_is_a_typed_error() {
 
 #[test]
 fn heartbeats_then_stalls_records_the_heartbeats_and_waits_for_cancellation() {
-    let mock =
-        MockActivity::new("upload").heartbeats_then_stalls(vec![json!({"chunk": 1}), json!({"chunk": 2})]);
+    let mock = MockActivity::new("upload").heartbeats_then_stalls(vec![
+        Payload::from(json!({"chunk": 1})),
+        Payload::from(json!({"chunk": 2})),
+    ]);
     let env = ActivityEnv::new().heartbeat_timeout(Duration::from_secs(30));
     let mut running = Box::pin(env.run_definition(&mock, json!("file.bin")));
     assert!((&mut running).now_or_never().is_none());
@@ -203,10 +220,13 @@ fn heartbeats_then_stalls_records_the_heartbeats_and_waits_for_cancellation() {
     // The next attempt resumes from the last heartbeat, and is past the script.
     let next = env.next_attempt();
     let ctx = next.context("upload").expect("a context");
-    assert_eq!(ctx.previous_heartbeat::<Payload>(), Ok(Some(json!({"chunk": 2}))));
+    assert_eq!(
+        ctx.previous_heartbeat::<Payload>(),
+        Ok(Some(Payload::from(json!({"chunk": 2}))))
+    );
     assert_eq!(
         block_on(next.run_definition(&mock, json!("file.bin"))),
-        Ok(Payload::Null)
+        Ok(Payload::null())
     );
 }
 
@@ -215,12 +235,12 @@ fn panics_is_reported_as_the_worker_reports_a_panic() {
     let mock = MockActivity::new("flaky")
         .panics("boom: unexpected response")
         .returns(1);
-    let f = failure(attempt(&mock, 1, json!(null)));
+    let f = failure(attempt(&mock, 1, Payload::null()));
     assert_eq!(
         (f.error_type.as_str(), f.message.as_str(), f.non_retryable),
         ("ActivityPanic", "boom: unexpected response", false)
     );
-    assert_eq!(attempt(&mock, 2, json!(null)), Ok(json!(1)));
+    assert_eq!(attempt(&mock, 2, Payload::null()), Ok(Payload::from(json!(1))));
     // The panic poisons nothing: the calls are all there.
     assert_eq!(mock.calls().attempts(), [1, 2]);
 }
@@ -229,7 +249,7 @@ fn panics_is_reported_as_the_worker_reports_a_panic() {
 fn a_return_value_that_does_not_encode_fails_each_success() {
     let not_json: BTreeMap<(u8, u8), u8> = BTreeMap::from([((1, 2), 3)]);
     let mock = MockActivity::new("weird").returns(not_json);
-    let f = failure(attempt(&mock, 1, json!(null)));
+    let f = failure(attempt(&mock, 1, Payload::null()));
     assert_eq!((f.error_type.as_str(), f.non_retryable), ("PayloadError", true));
     assert!(f.message.contains("mock activity `weird`"), "{}", f.message);
 }
@@ -247,10 +267,13 @@ fn then_and_from_script_play_outcomes_in_attempt_order() {
         MockActivity::new("step").then(script[0].clone()).script(),
         &script[..1]
     );
-    assert_eq!(failure(attempt(&mock, 1, json!(null))).error_type, "Transient");
-    assert_eq!(attempt(&mock, 2, json!(null)), Ok(json!("ok")));
-    assert_eq!(failure(attempt(&mock, 3, json!(null))).error_type, "Fatal");
-    assert_eq!(attempt(&mock, 4, json!(null)), Ok(json!("ok")));
+    assert_eq!(
+        failure(attempt(&mock, 1, Payload::null())).error_type,
+        "Transient"
+    );
+    assert_eq!(attempt(&mock, 2, Payload::null()), Ok(Payload::from("ok")));
+    assert_eq!(failure(attempt(&mock, 3, Payload::null())).error_type, "Fatal");
+    assert_eq!(attempt(&mock, 4, Payload::null()), Ok(Payload::from("ok")));
     assert_eq!(mock.outcome_for(0), &script[0]);
     assert_eq!(mock.outcome_for(9), &MockOutcome::Succeed);
 }
@@ -288,7 +311,7 @@ fn a_registered_mock_replaces_the_activity_of_its_name() {
     let env = ActivityEnv::new().info(info);
     assert_eq!(
         block_on(env.run_definition(definition.as_ref(), "o-7")),
-        Ok(json!("mocked"))
+        Ok(Payload::from("mocked"))
     );
     let call = &calls.calls()[0];
     assert_eq!(

@@ -2,10 +2,10 @@
 //! through one registry, a history the code no longer produces, a file that is not a history,
 //! and the summary `assert_ok` panics with.
 
-use serde_json::json;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use warpflow_engine::Payload;
 use warpflow_engine::history::HistoryBuilder;
 use warpflow_engine::workflow::{Workflow, WorkflowCtx};
 use warpflow_engine::{Activity, ActivityCtx, ActivityError, HistoryError, Registry, WorkflowResult};
@@ -57,23 +57,23 @@ fn registry() -> Registry {
 
 /// An order history; `activity_type` is what the recorded code scheduled.
 fn order_history(activity_type: &str) -> String {
-    let mut b = HistoryBuilder::new("order", json!("o-1")).with_ids("order-1", "run-order-1");
+    let mut b = HistoryBuilder::new("order", Payload::from("o-1")).with_ids("order-1", "run-order-1");
     b.workflow_task();
-    let charge = b.activity_scheduled("1", activity_type, json!("o-1"));
+    let charge = b.activity_scheduled("1", activity_type, Payload::from("o-1"));
     b.advance(Duration::from_secs(2));
-    b.activity_completed(charge, json!("chg-o-1"));
+    b.activity_completed(charge, Payload::from("chg-o-1"));
     b.workflow_task();
-    b.complete(json!("chg-o-1"));
+    b.complete(Payload::from("chg-o-1"));
     b.build().to_json_pretty()
 }
 
 fn reminder_history() -> String {
-    let mut b = HistoryBuilder::new("reminder", json!(null)).with_ids("reminder-1", "run-reminder-1");
+    let mut b = HistoryBuilder::new("reminder", Payload::null()).with_ids("reminder-1", "run-reminder-1");
     b.workflow_task();
     let timer = b.timer_started("1", Duration::from_secs(3600));
     b.timer_fired(timer);
     b.workflow_task();
-    b.complete(json!("reminded"));
+    b.complete(Payload::from("reminded"));
     b.build().to_json_pretty()
 }
 

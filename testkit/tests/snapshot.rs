@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use std::time::Duration;
+use warpflow_engine::Payload;
 use warpflow_engine::history::{EventAttributes, HistoryBuilder};
 use warpflow_engine::ids::RunId;
 use warpflow_engine::{Failure, History};
@@ -12,14 +13,14 @@ use warpflow_testkit::{assert_history_snapshot, history_snapshot};
 /// day, and completes, with the given run ids for itself and its child and a `ctx.uuid()`
 /// value in its result.
 fn order(run_id: &str, child_run_id: &str, uuid: &str) -> History {
-    let mut b =
-        HistoryBuilder::new("order", json!({"orderId": "o-42", "amount": 1250})).with_ids("order-42", run_id);
+    let mut b = HistoryBuilder::new("order", Payload::from(json!({"orderId": "o-42", "amount": 1250})))
+        .with_ids("order-42", run_id);
     b.workflow_task();
-    let charge = b.activity_scheduled("1", "charge_payment", json!("o-42"));
+    let charge = b.activity_scheduled("1", "charge_payment", Payload::from("o-42"));
     b.advance(Duration::from_millis(1500));
     b.activity_failed(charge, Failure::new("CardDeclined", "insufficient funds"));
     b.workflow_task();
-    let child = b.child_initiated("order-42-refund", "refund", json!("o-42"));
+    let child = b.child_initiated("order-42-refund", "refund", Payload::from("o-42"));
     b.advance(Duration::from_millis(20));
     b.add(EventAttributes::ChildWorkflowExecutionStarted {
         initiated_event_id: child,
@@ -28,14 +29,14 @@ fn order(run_id: &str, child_run_id: &str, uuid: &str) -> History {
         workflow_type: "refund".into(),
     });
     b.advance(Duration::from_secs(3));
-    b.child_completed(child, json!({"refunded": true}));
+    b.child_completed(child, Payload::from(json!({"refunded": true})));
     b.workflow_task();
     let timer = b.timer_started("1", Duration::from_secs(24 * 3600));
     b.advance(Duration::from_secs(2 * 3600));
-    b.signal("customer_contacted", json!({"by": "ada"}));
+    b.signal("customer_contacted", Payload::from(json!({"by": "ada"})));
     b.workflow_task();
     b.timer_canceled(timer);
-    b.complete(json!({"status": "refunded", "ticket": uuid}));
+    b.complete(Payload::from(json!({"status": "refunded", "ticket": uuid})));
     b.build()
 }
 

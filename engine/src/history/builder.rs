@@ -35,13 +35,13 @@ const IDENTITY: &str = "history-builder";
 /// use warpflow_engine::History;
 /// use warpflow_engine::history::{HistoryBuilder, validate};
 ///
-/// let mut b = HistoryBuilder::new("order", json!({"orderId": 42})); // event 1
+/// let mut b = HistoryBuilder::new("order", json!({"orderId": 42}).into()); // event 1
 /// b.workflow_task(); // events 2-4
-/// let charge = b.activity_scheduled("1", "charge_payment", json!("o-42")); // event 5
+/// let charge = b.activity_scheduled("1", "charge_payment", json!("o-42").into()); // event 5
 /// b.advance(Duration::from_secs(2));
-/// b.activity_completed(charge, json!("chg-42")); // events 6-7
+/// b.activity_completed(charge, json!("chg-42").into()); // events 6-7
 /// b.workflow_task(); // events 8-10
-/// b.complete(json!("done")); // event 11
+/// b.complete(json!("done").into()); // event 11
 /// let history = b.build();
 ///
 /// assert_eq!(history.events.len(), 11);
@@ -521,7 +521,7 @@ mod tests {
 
     #[test]
     fn a_new_builder_starts_the_workflow_at_the_fixed_time() {
-        let b = HistoryBuilder::new("order", json!(7))
+        let b = HistoryBuilder::new("order", Payload::from(json!(7)))
             .with_ids("wf-9", "run-9")
             .with_randomness_seed(42);
         assert_eq!(b.now(), Timestamp::from_millis(1_767_225_600_000));
@@ -534,7 +534,7 @@ mod tests {
         let expected = EventAttributes::WorkflowExecutionStarted {
             workflow_type: "order".into(),
             task_queue: TaskQueue::new("default"),
-            input: json!(7),
+            input: Payload::from(json!(7)),
             workflow_task_timeout: Duration::from_secs(10),
             randomness_seed: 42,
             parent: None,
@@ -549,11 +549,11 @@ mod tests {
 
     #[test]
     fn events_get_dense_ids_and_the_current_time() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         assert_eq!(b.workflow_task(), EventId(4));
         b.advance(Duration::from_millis(1500))
             .advance(Duration::from_millis(500));
-        let signal = b.signal("s", json!(1));
+        let signal = b.signal("s", Payload::from(json!(1)));
         assert_eq!(signal, EventId(5));
         let history = b.build();
         let ids: Vec<u64> = history.events.iter().map(|e| e.event_id.0).collect();
@@ -566,9 +566,9 @@ mod tests {
 
     #[test]
     fn commands_name_the_latest_completed_workflow_task() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         b.workflow_task();
-        b.signal("s", json!(null));
+        b.signal("s", Payload::null());
         let completed = b.workflow_task();
         let timer = b.timer_started("1", Duration::from_secs(1));
         let history = b.build();
@@ -585,7 +585,7 @@ mod tests {
 
     #[test]
     fn workflow_task_outcomes() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         assert_eq!(b.workflow_task_timed_out(), EventId(4));
         assert_eq!(b.workflow_task_failed(Failure::new("Panic", "x")), EventId(7));
         assert_eq!(b.workflow_task_started(), EventId(9));
@@ -608,13 +608,13 @@ mod tests {
 
     #[test]
     fn activity_outcomes_add_a_start_only_when_there_is_none() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         b.workflow_task();
-        let a = b.activity_scheduled("1", "a", json!(null));
-        let t = b.activity_scheduled("2", "t", json!(null));
-        let c = b.activity_scheduled("3", "c", json!(null));
+        let a = b.activity_scheduled("1", "a", Payload::null());
+        let t = b.activity_scheduled("2", "t", Payload::null());
+        let c = b.activity_scheduled("3", "c", Payload::null());
         b.activity_cancel_requested(c);
-        b.activity_completed(a, json!(1));
+        b.activity_completed(a, Payload::from(json!(1)));
         b.activity_timed_out(t, TimeoutType::ScheduleToStart);
         b.activity_canceled(c);
         let history = b.build();
@@ -629,10 +629,10 @@ mod tests {
         );
         assert_eq!(validate(&history), Ok(()));
 
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         b.workflow_task();
-        let a = b.activity_scheduled("1", "a", json!(null));
-        b.activity_completed(a, json!(1));
+        let a = b.activity_scheduled("1", "a", Payload::null());
+        b.activity_completed(a, Payload::from(json!(1)));
         let again = b.activity_failed(a, Failure::new("X", "x"));
         let history = b.build();
         let EventAttributes::ActivityTaskFailed { started_event_id, .. } =
@@ -645,7 +645,7 @@ mod tests {
 
     #[test]
     fn a_fired_timer_moves_the_clock_to_its_fire_time_if_later() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         b.workflow_task();
         let t = b.timer_started("1", Duration::from_secs(60));
         let short = b.timer_started("2", Duration::from_secs(1));
@@ -663,10 +663,10 @@ mod tests {
 
     #[test]
     fn children_start_with_a_derived_run_id() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         b.workflow_task();
-        let child = b.child_initiated("c-1", "child", json!(null));
-        let completed = b.child_completed(child, json!("ok"));
+        let child = b.child_initiated("c-1", "child", Payload::null());
+        let completed = b.child_completed(child, Payload::from("ok"));
         let history = b.build();
         let EventAttributes::ChildWorkflowExecutionStarted {
             run_id, workflow_id, ..
@@ -681,15 +681,15 @@ mod tests {
     #[test]
     #[should_panic(expected = "event 4 is WorkflowTaskCompleted, not ActivityTaskScheduled")]
     fn an_event_of_the_wrong_kind_is_a_programmer_error() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         let completed = b.workflow_task();
-        b.activity_completed(completed, json!(null));
+        b.activity_completed(completed, Payload::null());
     }
 
     #[test]
     #[should_panic(expected = "there is no event 9")]
     fn a_missing_event_is_a_programmer_error() {
-        let mut b = HistoryBuilder::new("w", json!(null));
+        let mut b = HistoryBuilder::new("w", Payload::null());
         b.timer_fired(EventId(9));
     }
 }

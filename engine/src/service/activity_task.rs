@@ -199,7 +199,7 @@ impl Service {
                 super::workflow_task::check_failure(failure, "activity failure")?
             }
             Err(ActivityError::InvalidOptions(message)) => {
-                payload::check_size(&Payload::String(message.clone()), || {
+                payload::check_size(&serde_json::Value::String(message.clone()), || {
                     "activity failure".to_owned()
                 })?
             }

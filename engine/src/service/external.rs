@@ -73,7 +73,9 @@ impl Service {
                 run.state.cancel_requested |= is_cancel;
                 run.add_incoming(incoming.clone());
             }
-            batch.requests.push((request_id.clone(), Payload::Bool(true)));
+            batch
+                .requests
+                .push((request_id.clone(), Payload::from(serde_json::Value::Bool(true))));
             Ok(())
         })
     }
@@ -94,7 +96,9 @@ impl Service {
             };
             self.terminate_in(batch, i, reason.clone(), "client".into())
                 .await?;
-            batch.requests.push((request_id.clone(), Payload::Bool(true)));
+            batch
+                .requests
+                .push((request_id.clone(), Payload::from(serde_json::Value::Bool(true))));
             Ok(())
         })
     }

@@ -497,7 +497,7 @@ pub(super) fn is_terminal(command: &Command) -> bool {
 
 /// Checks the size of a failure as it would be stored (its details are a payload).
 pub(super) fn check_failure(failure: &Failure, what: &str) -> ServiceResult<()> {
-    let stored = serde_json::to_value(failure).unwrap_or(Payload::Null);
+    let stored = serde_json::to_value(failure).unwrap_or(serde_json::Value::Null);
     payload::check_size(&stored, || what.to_owned()).map_err(Into::into)
 }
 

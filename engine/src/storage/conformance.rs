@@ -33,6 +33,7 @@ use super::{
 };
 use crate::history::{EventAttributes, HistoryEvent};
 use crate::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
+use crate::payload::Payload;
 use crate::service::ExecutionState;
 use crate::time::Timestamp;
 use serde_json::json;
@@ -121,7 +122,7 @@ pub async fn atomic_commit<S: Storage>(storage: &S) {
         runs: vec![new_run(&a, at(0), 2), new_run(&d, at(0), 2)],
         create_tasks: vec![task(&a, TaskKind::Workflow, 2, queue, at(0))],
         create_timers: vec![timer(&a, "1", at(1_000)), timer(&a, "2", at(2_000))],
-        requests: vec![(request("setup"), json!("setup response"))],
+        requests: vec![(request("setup"), Payload::from("setup response"))],
         ..Commit::default()
     };
     let a_record = setup.runs[0].record.clone();
@@ -151,8 +152,8 @@ pub async fn atomic_commit<S: Storage>(storage: &S) {
         create_timers: vec![timer(&a, "1", at(1)), timer(&b, "1", at(10))],
         delete_timers: vec![timer_key(&a, "2")],
         requests: vec![
-            (request("doomed"), json!("doomed response")),
-            (request("setup"), json!("overwritten")),
+            (request("doomed"), Payload::from("doomed response")),
+            (request("setup"), Payload::from("overwritten")),
         ],
     };
     assert_eq!(
@@ -206,7 +207,7 @@ pub async fn atomic_commit<S: Storage>(storage: &S) {
     );
     assert_eq!(
         ok(P, "get_request", storage.get_request(&request("setup")).await),
-        Some(json!("setup response")),
+        Some(Payload::from("setup response")),
         "{P}: the setup commit's request response changed"
     );
     assert_eq!(
@@ -1210,20 +1211,20 @@ pub async fn request_ids<S: Storage>(storage: &S) {
     let commit = Commit {
         runs: vec![new_run(&k, at(0), 2)],
         requests: vec![
-            (request("start-1"), json!({"runId": "run-1"})),
-            (request("signal-1"), json!(42)),
+            (request("start-1"), Payload::from(json!({"runId": "run-1"}))),
+            (request("signal-1"), Payload::from(json!(42))),
         ],
         ..Commit::default()
     };
     ok(P, "recording two requests", storage.commit(commit).await);
     assert_eq!(
         ok(P, "get_request", storage.get_request(&request("start-1")).await),
-        Some(json!({"runId": "run-1"})),
+        Some(Payload::from(json!({"runId": "run-1"}))),
         "{P}: start-1"
     );
     assert_eq!(
         ok(P, "get_request", storage.get_request(&request("signal-1")).await),
-        Some(json!(42)),
+        Some(Payload::from(json!(42))),
         "{P}: signal-1"
     );
     assert_eq!(
@@ -1257,7 +1258,7 @@ pub async fn crash_keeps_only_committed<S: Storage>(make_durable: impl Fn() -> S
         runs: vec![new_run(&a, at(0), 3)],
         create_tasks: vec![task(&a, TaskKind::Workflow, 2, queue, at(0))],
         create_timers: vec![timer(&a, "1", at(1_000))],
-        requests: vec![(request("r1"), json!("first"))],
+        requests: vec![(request("r1"), Payload::from("first"))],
         ..Commit::default()
     };
     let a_created = first.runs[0].record.clone();
@@ -1277,7 +1278,7 @@ pub async fn crash_keeps_only_committed<S: Storage>(make_durable: impl Fn() -> S
         complete_tasks: vec![task_key(&a, TaskKind::Workflow, 2)],
         create_timers: vec![timer(&a, "2", at(2_000))],
         delete_timers: vec![timer_key(&a, "1")],
-        requests: vec![(request("r2"), json!("second"))],
+        requests: vec![(request("r2"), Payload::from("second"))],
     };
     ok(P, "the second commit", storage.commit(second).await);
     // A worker holds the activity task when the process dies.
@@ -1302,7 +1303,7 @@ pub async fn crash_keeps_only_committed<S: Storage>(make_durable: impl Fn() -> S
         complete_tasks: vec![activity.key.clone()],
         create_timers: vec![timer(&c, "1", at(3_000))],
         delete_timers: vec![timer_key(&a, "2")],
-        requests: vec![(request("r3"), json!("third"))],
+        requests: vec![(request("r3"), Payload::from("third"))],
     };
     assert_eq!(
         storage.commit(failed).await,
@@ -1358,8 +1359,8 @@ pub async fn crash_keeps_only_committed<S: Storage>(make_durable: impl Fn() -> S
         "{P}: timers"
     );
     for (id, expected) in [
-        ("r1", Some(json!("first"))),
-        ("r2", Some(json!("second"))),
+        ("r1", Some(Payload::from("first"))),
+        ("r2", Some(Payload::from("second"))),
         ("r3", None),
     ] {
         assert_eq!(
@@ -1442,7 +1443,7 @@ fn event(id: u64, time: Timestamp) -> HistoryEvent {
         1 => EventAttributes::WorkflowExecutionStarted {
             workflow_type: "conformance".into(),
             task_queue,
-            input: json!({"order": 42}),
+            input: Payload::from(json!({"order": 42})),
             workflow_task_timeout: secs(10),
             randomness_seed: 7,
             parent: None,
@@ -1455,7 +1456,7 @@ fn event(id: u64, time: Timestamp) -> HistoryEvent {
         },
         _ => EventAttributes::WorkflowExecutionSignaled {
             signal_name: format!("signal-{id}"),
-            input: json!(id),
+            input: Payload::from(json!(id)),
             identity: "conformance".to_owned(),
         },
     };

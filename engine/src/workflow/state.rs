@@ -410,12 +410,13 @@ mod tests {
         );
         state.activity_by_event.insert(EventId(5), 1);
         state.timer_by_id.insert(TimerId::from_seq(1), 1);
-        state
-            .signals
-            .insert("approve".to_owned(), VecDeque::from([Payload::Bool(true)]));
+        state.signals.insert(
+            "approve".to_owned(),
+            VecDeque::from([Payload::from(serde_json::Value::Bool(true))]),
+        );
         state
             .pending_signals
-            .push_back(("approve".to_owned(), Payload::Bool(true)));
+            .push_back(("approve".to_owned(), Payload::from(serde_json::Value::Bool(true))));
         state.patches.insert("v2".to_owned(), true);
         state.lookahead.patches.insert("v2".to_owned());
         state.cancel_requested = true;

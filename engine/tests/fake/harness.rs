@@ -3,10 +3,10 @@
 //! has seen enough.
 
 use super::FakeTransport;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::LocalSet;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::{TokioClock, TokioSpawner};
 use warpflow_engine::history::HistoryBuilder;
 use warpflow_engine::service::{Request, ServiceError};
@@ -79,10 +79,10 @@ pub fn run_key(workflow_id: &str) -> RunKey {
 /// The whole history of a `greet` run of `workflow_id`: task 1 scheduled the echo, which
 /// completed, and task 2 (events 8-9) is in flight.
 pub fn greet_history(workflow_id: &str) -> History {
-    let mut b = HistoryBuilder::new("greet", json!("Ada")).with_ids(workflow_id, "run-1");
+    let mut b = HistoryBuilder::new("greet", Payload::from("Ada")).with_ids(workflow_id, "run-1");
     b.workflow_task(); // 2-4
-    let echo = b.activity_scheduled("1", "echo", json!("Ada")); // 5
-    b.activity_completed(echo, json!("Ada")); // 6-7
+    let echo = b.activity_scheduled("1", "echo", Payload::from("Ada")); // 5
+    b.activity_completed(echo, Payload::from("Ada")); // 6-7
     b.workflow_task_started(); // 8-9
     b.build()
 }

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use serde_json::json;
 use std::pin::pin;
 use std::time::{Duration, Instant};
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::sqlite::SqliteStorage;
 use warpflow_engine::ids::{EventId, WorkflowId};
 use warpflow_engine::storage::{
@@ -36,7 +37,7 @@ fn in_one_batch(storage: &SqliteStorage, commits: Vec<Commit>) -> Vec<StorageRes
     let before = storage.stats().batches;
     block_on(async {
         let blocker = Commit {
-            requests: vec![(request(&format!("blocker-{before}")), json!(null))],
+            requests: vec![(request(&format!("blocker-{before}")), Payload::null())],
             ..Commit::default()
         };
         let mut blocker = pin!(storage.commit(blocker));
@@ -107,7 +108,7 @@ fn with_traces(name: &str, write: RunWrite) -> Commit {
         runs: vec![new_run(&traces, 2), write],
         create_tasks: vec![crate::support::task(&traces, "traces", at(0))],
         create_timers: vec![timer(&traces, name, at(1))],
-        requests: vec![(request(name), json!(name))],
+        requests: vec![(request(name), Payload::from(json!(name)))],
         ..Commit::default()
     }
 }
@@ -123,7 +124,7 @@ fn single_run(name: &str, write: RunWrite, extra_task: Option<warpflow_engine::s
             .chain(extra_task)
             .collect(),
         create_timers: vec![timer(&key, name, at(1))],
-        requests: vec![(request(name), json!(name))],
+        requests: vec![(request(name), Payload::from(json!(name)))],
         ..Commit::default()
     }
 }
@@ -298,7 +299,7 @@ fn a_refused_commit_fails_alone_in_its_batch() {
     }
     assert_eq!(
         block_on(storage.get_request(&request(dup_winner))).unwrap(),
-        Some(json!(dup_winner))
+        Some(Payload::from(json!(dup_winner)))
     );
     let timers = block_on(storage.due_timers(at(10), 100)).unwrap();
     let traced: Vec<&str> = timers

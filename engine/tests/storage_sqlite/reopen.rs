@@ -5,6 +5,7 @@ use futures::executor::block_on;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::sqlite::SqliteStorage;
 use warpflow_engine::ids::{EventId, TaskQueue, WorkflowId};
 use warpflow_engine::storage::{
@@ -76,14 +77,14 @@ fn data_survives_close_and_reopen() {
         runs: vec![a_new.clone(), b1_new.clone()],
         create_tasks: vec![task(&a, "keep", at(0))],
         create_timers: timers.clone(),
-        requests: vec![(request("start-a"), json!({"runId": "run-1"}))],
+        requests: vec![(request("start-a"), Payload::from(json!({"runId": "run-1"})))],
         ..Commit::default()
     }))
     .unwrap();
     block_on(storage.commit(Commit {
         runs: vec![b1_closed.clone(), b2_new.clone()],
         create_tasks: vec![activity.clone()],
-        requests: vec![(request("continue-b"), json!(2))],
+        requests: vec![(request("continue-b"), Payload::from(json!(2)))],
         ..Commit::default()
     }))
     .unwrap();
@@ -156,11 +157,11 @@ fn data_survives_close_and_reopen() {
     );
     assert_eq!(
         block_on(storage.get_request(&request("start-a"))).unwrap(),
-        Some(json!({"runId": "run-1"}))
+        Some(Payload::from(json!({"runId": "run-1"})))
     );
     assert_eq!(
         block_on(storage.get_request(&request("continue-b"))).unwrap(),
-        Some(json!(2))
+        Some(Payload::from(json!(2)))
     );
 
     // The reopened file takes new commits where the old handle left off.

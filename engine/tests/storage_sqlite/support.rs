@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
+use warpflow_engine::Payload;
 use warpflow_engine::adapters::sqlite::{SqliteConfig, SqliteStorage};
 use warpflow_engine::history::{EventAttributes, HistoryEvent};
 use warpflow_engine::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
@@ -91,7 +92,7 @@ pub fn event(id: u64) -> HistoryEvent {
         1 => EventAttributes::WorkflowExecutionStarted {
             workflow_type: "sqlite-test".to_owned(),
             task_queue: TaskQueue::new("sqlite-test"),
-            input: json!({"n": 1}),
+            input: Payload::from(json!({"n": 1})),
             workflow_task_timeout: Duration::from_secs(10),
             randomness_seed: 7,
             parent: None,
@@ -99,7 +100,7 @@ pub fn event(id: u64) -> HistoryEvent {
         },
         _ => EventAttributes::WorkflowExecutionSignaled {
             signal_name: format!("signal-{id}"),
-            input: json!(id),
+            input: Payload::from(json!(id)),
             identity: "sqlite-test".to_owned(),
         },
     };
@@ -173,7 +174,7 @@ pub fn numbered_commit(n: u64, queue: &str) -> Commit {
         runs: vec![new_run(&key, 3)],
         create_tasks: vec![task(&key, queue, at(0))],
         create_timers: vec![timer(&key, "1", at(n))],
-        requests: vec![(request(&numbered(n)), json!(n))],
+        requests: vec![(request(&numbered(n)), Payload::from(json!(n)))],
         ..Commit::default()
     }
 }

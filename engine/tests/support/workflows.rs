@@ -47,11 +47,11 @@ pub fn ten_seconds() -> Duration {
 pub fn w1_script(activity_type: &str, input: &Payload) -> Result<Payload, Failure> {
     let s = input.as_str().unwrap_or_default();
     Ok(match activity_type {
-        "reserve_inventory" => json!(format!("res-{s}")),
-        "charge_payment" => json!(format!("chg-{s}")),
-        "refund_payment" => json!(format!("refund-{s}")),
-        "release_inventory" => json!(format!("released-{s}")),
-        "step" => json!(input.as_u64().unwrap_or_default() + 1),
+        "reserve_inventory" => Payload::from(json!(format!("res-{s}"))),
+        "charge_payment" => Payload::from(json!(format!("chg-{s}"))),
+        "refund_payment" => Payload::from(json!(format!("refund-{s}"))),
+        "release_inventory" => Payload::from(json!(format!("released-{s}"))),
+        "step" => Payload::from(json!(input.as_u64().unwrap_or_default() + 1)),
         _ => input.clone(),
     })
 }
@@ -124,6 +124,7 @@ impl Workflow for Chain {
 }
 
 pub fn script_value(v: Value) -> impl FnMut(&str, &Payload) -> Result<Payload, Failure> {
+    let v = Payload::from(v);
     move |_, _| Ok(v.clone())
 }
 

@@ -10,6 +10,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+use warpflow_engine::Payload;
 use warpflow_engine::env::{Clock, SharedClock, Sleep};
 use warpflow_engine::history::{EventAttributes, HistoryEvent};
 use warpflow_engine::ids::{EventId, RunId, TaskQueue, WorkflowId};
@@ -164,7 +165,7 @@ pub fn create_run(workflow_id: &str, request_id: &str) -> Commit {
         attributes: EventAttributes::WorkflowExecutionStarted {
             workflow_type: "test".to_owned(),
             task_queue: TaskQueue::new("test"),
-            input: json!(null),
+            input: Payload::null(),
             workflow_task_timeout: Duration::from_secs(10),
             randomness_seed: 1,
             parent: None,
@@ -179,7 +180,7 @@ pub fn create_run(workflow_id: &str, request_id: &str) -> Commit {
         }],
         requests: vec![(
             RequestId(request_id.to_owned()),
-            json!(format!("started {workflow_id}")),
+            Payload::from(json!(format!("started {workflow_id}"))),
         )],
         ..Commit::default()
     }

@@ -373,7 +373,7 @@ mod tests {
             workflow_id: "w".into(),
             run_id: None,
             name: "q".into(),
-            args: Payload::String("x".repeat(HTTP_REQUEST_BYTES_MAX)),
+            args: Payload::from(serde_json::Value::String("x".repeat(HTTP_REQUEST_BYTES_MAX))),
         };
         let error = encode(&request).unwrap_err();
         assert!(
