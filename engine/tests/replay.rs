@@ -924,8 +924,8 @@ fn an_instance_whose_live_task_timed_out_reports_itself_stale() {
 #[test]
 fn histories_checked_in_shared_buffers_give_what_each_gives_checked_alone() {
     let registry = Registry::new().with_workflow::<Order>().with_workflow::<Chain>();
-    let order = record(&registry, "order", json!(["o-1", 24]), w1_script);
-    let chain = record(&registry, "chain", json!(5), w1_script);
+    let order = record(&registry, "order", Payload::from(json!(["o-1", 24])), w1_script);
+    let chain = record(&registry, "chain", Payload::from(json!(5)), w1_script);
     // The same order, its first activity renamed in history: a non-determinism to report.
     let mut renamed = order.clone();
     let scheduled = renamed

@@ -14,12 +14,19 @@
 //! W1 workflows per second**: `K × SEEDS` elements per iteration; the `K × 2` more
 //! workflows simulated for the baseline and the rerun are not counted.
 //!
+//! It runs on the allocator `warpflow simulate` runs on (mimalloc; see the workspace
+//! `Cargo.toml`), so that its figure is what the command line achieves. A test binary that
+//! runs campaigns can declare the same `#[global_allocator]`.
+//!
 //! `cargo bench -p warpflow-testkit --bench campaign`
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use std::time::Duration;
 use warpflow_testkit::Campaign;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Order workflows per run.
 const K: u64 = 10;

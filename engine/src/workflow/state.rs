@@ -427,7 +427,7 @@ mod tests {
         });
         state
             .query_handlers
-            .insert("waiting", Rc::new(|_: &Payload| Ok(Payload::Null)));
+            .insert("waiting", Rc::new(|_: &Payload| Ok(Payload::null())));
         let commands_room = state.commands.capacity();
 
         let second = info("second", 2);
