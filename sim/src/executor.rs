@@ -3,8 +3,9 @@
 //! Tasks are futures on one thread (they need not be `Send`). Each step polls one ready task,
 //! picked at random by the scheduling stream of the seed, so a simulation explores different
 //! interleavings across seeds and repeats exactly for one seed. When no task is ready, virtual
-//! time jumps to the earliest timer; when no task is ready and no timer is set while work is
-//! pending, the run is a deadlock, reported with the blocked tasks' names — never a hang.
+//! time jumps to the earliest timer or time action; when no task is ready and neither is set
+//! while work is pending, the run is a deadlock, reported with the blocked tasks' names —
+//! never a hang.
 //! Step and virtual-time budgets bound every run. [`Sim::at_step`] runs an action once the
 //! executor has made a given number of steps (a fault plan's [`When::Step`](crate::When::Step)),
 //! [`Sim::at_time`] once virtual time reaches a given time: outside any task, so an action
@@ -60,8 +61,8 @@ impl SimConfig {
 /// Why a simulation stopped before its goal.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
-    /// Nothing can run and no timer is set, yet the goal is not reached.
-    #[error("deadlock at {at}: nothing can run and no timer is set; blocked tasks: {}", .blocked.join(", "))]
+    /// Nothing can run and no timer or time action is set, yet the goal is not reached.
+    #[error("deadlock at {at}: nothing can run and no timer or time action is set; blocked tasks: {}", .blocked.join(", "))]
     Deadlock {
         /// When.
         at: Timestamp,
@@ -574,9 +575,9 @@ impl Sim {
         }
     }
 
-    /// Jumps to the earliest timer or time action and wakes or runs everything due then (the
-    /// actions first: the timers due at the same time are woken by the next jump, which does
-    /// not move time).
+    /// Jumps to the earliest timer or time action and runs or wakes everything due then: the
+    /// actions first, then the timers. The timers go in the same jump: a task an action wakes
+    /// finds its own timer due gone, not left behind to wake it again.
     fn advance_time(&self) -> Result<(), SimError> {
         let mut state = self.shared.lock();
         let timer = state.timers.last().map(|((deadline, _), _)| *deadline);
@@ -598,7 +599,7 @@ impl Sim {
         if action == Some(deadline) {
             drop(state);
             self.run_time_actions();
-            return Ok(());
+            state = self.shared.lock();
         }
         let mut due = self.scratch_due.borrow_mut();
         // Earliest first, as they were registered among equal deadlines.

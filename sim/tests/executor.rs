@@ -261,3 +261,35 @@ fn a_time_action_already_due_runs_before_the_next_step() {
         "run at once, at the time it was registered"
     );
 }
+
+/// A task that an action wakes at the very time its own sleep is due takes that one wake-up:
+/// its timer goes with the same jump, rather than being left behind to wake it again.
+#[test]
+fn a_task_woken_by_a_time_action_at_its_deadline_is_not_woken_again_by_its_timer() {
+    let sim = Sim::new(SimConfig::new(9));
+    let (clock, start) = (sim.clock(), sim.now());
+    let polls = Rc::new(RefCell::new(0u32));
+    let waker: Rc<RefCell<Option<std::task::Waker>>> = Rc::default();
+    let (count, keep) = (polls.clone(), waker.clone());
+    let work = async move {
+        clock.sleep_until(start.plus(Duration::from_millis(10))).await;
+        clock.sleep_until(start.plus(Duration::from_millis(20))).await;
+    };
+    let mut work = Box::pin(work);
+    sim.spawn(
+        "sleeper",
+        std::future::poll_fn(move |cx| {
+            *count.borrow_mut() += 1;
+            *keep.borrow_mut() = Some(cx.waker().clone());
+            work.as_mut().poll(cx)
+        }),
+    );
+    sim.at_time(start.plus(Duration::from_millis(10)), move || {
+        if let Some(waker) = waker.borrow_mut().take() {
+            waker.wake();
+        }
+    });
+    sim.run_for(Duration::from_millis(30)).expect("runs");
+    // Pending at the start, woken at 10 ms (the action and its timer: one poll), done at 20 ms.
+    assert_eq!(*polls.borrow(), 3);
+}
