@@ -157,18 +157,13 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, what: impl Fn() -> String) -> Re
 }
 
 /// Decodes a payload into `T`, naming the offending field on failure.
-pub fn decode<T: DeserializeOwned>(payload: &Payload, what: impl Fn() -> String) -> Result<T, PayloadError> {
+pub fn decode<T: DeserializeOwned>(payload: &Value, what: impl Fn() -> String) -> Result<T, PayloadError> {
     // Straight from the value first: tracking the path costs on every field, and it is only
     // needed to report a failure, which the second pass below reproduces with its path.
-    decode_value(payload, what)
-}
-
-/// [`decode`] of a bare value.
-fn decode_value<T: DeserializeOwned>(value: &Value, what: impl Fn() -> String) -> Result<T, PayloadError> {
-    if let Ok(decoded) = T::deserialize(value) {
+    if let Ok(decoded) = T::deserialize(payload) {
         return Ok(decoded);
     }
-    serde_path_to_error::deserialize(value).map_err(|e| decode_error(e, what))
+    serde_path_to_error::deserialize(payload).map_err(|e| decode_error(e, what))
 }
 
 /// [`decode`] of a payload the caller no longer needs: when it is the payload's only holder,
@@ -186,7 +181,7 @@ pub fn decode_owned<T: DeserializeOwned>(
     }
     match Arc::try_unwrap(payload.0) {
         Ok(value) => serde_path_to_error::deserialize(value).map_err(|e| decode_error(e, what)),
-        Err(shared) => decode_value(&shared, what),
+        Err(shared) => decode(&shared, what),
     }
 }
 

@@ -28,3 +28,11 @@ fn into_histories_moves_them_out_only_of_an_unshared_storage() {
     let histories = storage.into_histories().expect("the only handle");
     assert!(histories.is_empty());
 }
+
+#[test]
+fn into_histories_gives_every_run_s_events_oldest_run_first() {
+    block_on(conformance::histories_taken_whole(
+        MemoryStorage::new(),
+        |storage| storage.into_histories().expect("the only handle"),
+    ));
+}

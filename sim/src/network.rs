@@ -461,13 +461,6 @@ impl SimNetwork {
                             dup_reply_latency,
                         ],
                 } => {
-                    let original = Delivery {
-                        network: &self,
-                        node: &node,
-                        number,
-                        duplicate: false,
-                        lose_reply,
-                    };
                     let first = if duplicate {
                         self.trace(&node, format!("#{number} duplicated (injected)"));
                         // Boxed: the two deliveries of this rare path would otherwise double the
@@ -486,6 +479,13 @@ impl SimNetwork {
                         ))
                         .await
                     } else {
+                        let original = Delivery {
+                            network: &self,
+                            node: &node,
+                            number,
+                            duplicate: false,
+                            lose_reply,
+                        };
                         original
                             .carry(&target, request, sent, request_latency, reply_latency)
                             .await

@@ -293,8 +293,9 @@ impl SimStorage {
         }
     }
 
-    /// A read of the durable state through this handle: the durable storage's own future
-    /// (not boxed a second time: reads are most of the storage calls), or `Unavailable`
+    /// A call on the durable state through this handle other than a commit (reads, and a
+    /// task's lease): the durable storage's own future (not boxed a second time: these are
+    /// most of the storage calls), or `Unavailable`
     /// from a dead handle. The handle is checked when the read is asked for rather than
     /// when it is first polled; the engine awaits a read at once, so no crash falls between.
     fn read<'a, T: Send + 'a>(

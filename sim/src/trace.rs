@@ -148,13 +148,6 @@ pub struct TraceLine {
 }
 
 impl TraceLine {
-    /// Continues the hash `state` over this line, recorded as text (no numbers), as the
-    /// `node_index`-th node of its trace (see the module documentation; the node's name is
-    /// folded in where it first appears).
-    pub fn hash_into(&self, state: u64, node_index: usize) -> u64 {
-        hash_line(state, self.at, node_index, &self.event, &[], 0)
-    }
-
     /// The line as rendered: `<RFC 3339 time> <node> <event>`, with newlines in the node or
     /// event escaped as `\n` so that one line stays one line.
     pub fn text(&self) -> String {

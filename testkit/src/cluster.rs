@@ -815,8 +815,9 @@ impl SimCluster {
         });
     }
 
-    /// Stops random faults now, disarms the activity faults armed and not yet taken, and
-    /// heals every partition (a plan's remaining faults still apply).
+    /// Stops storage and network faults drawn from rates now, disarms the activity faults
+    /// armed or scheduled and not yet taken, and heals every partition. Crashes still to come
+    /// (a plan's, or those a random run rolled up front) still apply.
     pub fn stop_faults(&self) {
         self.inner.activities.clear();
         self.inner.stop_faults();

@@ -58,3 +58,19 @@ fn at_once<T>(answer: Option<Result<T, StorageError>>) -> Result<T, StorageError
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warpflow_engine::storage::conformance;
+
+    /// The copy a campaign falls back to when the storage is still shared gives what moving
+    /// the histories out gives.
+    #[test]
+    fn read_all_histories_copies_every_run_s_events_oldest_run_first() {
+        futures::executor::block_on(conformance::histories_taken_whole(
+            MemoryStorage::new(),
+            |storage| read_all_histories(&storage),
+        ));
+    }
+}

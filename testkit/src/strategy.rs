@@ -46,11 +46,8 @@ pub fn mock_outcome(max_delay: Duration) -> impl Strategy<Value = MockOutcome> {
         error_type.prop_map(|t| MockOutcome::fail_non_retryable(t, format!("scripted {t} failure"))),
         Just(MockOutcome::TimeOut),
         duration_up_to(max_delay).prop_map(MockOutcome::CompleteAfter),
-        proptest::collection::vec(
-            (0..100u64).prop_map(|n| Payload::from(serde_json::Value::from(n))),
-            0..=3
-        )
-        .prop_map(MockOutcome::HeartbeatThenStall),
+        proptest::collection::vec((0..100u64).prop_map(Payload::from), 0..=3)
+            .prop_map(MockOutcome::HeartbeatThenStall),
     ]
 }
 
@@ -73,11 +70,7 @@ pub fn mock_script(max_len: usize, max_delay: Duration) -> impl Strategy<Value =
 /// At most `max_len` signals at times in `0..=horizon` (from the start of the test), sorted
 /// by time, with small integer payloads.
 pub fn signal_timings(max_len: usize, horizon: Duration) -> impl Strategy<Value = Vec<(Duration, Payload)>> {
-    signal_timings_of(
-        (0..1000u64).prop_map(|n| Payload::from(serde_json::Value::from(n))),
-        max_len,
-        horizon,
-    )
+    signal_timings_of((0..1000u64).prop_map(Payload::from), max_len, horizon)
 }
 
 /// At most `max_len` signals at times in `0..=horizon`, sorted by time (stably: signals at

@@ -172,4 +172,39 @@ mod tests {
         assert!(second.as_mut().poll(&mut cx).is_ready());
         assert_eq!(wire.tripped().now_or_never(), Some(()), "after the trip, at once");
     }
+
+    #[test]
+    fn a_future_polled_by_another_task_wakes_that_task_only() {
+        let wire = Tripwire::new();
+        let (before, after) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let (first_waker, second_waker) = (Waker::from(before.clone()), Waker::from(after.clone()));
+        let mut moved = Box::pin(wire.tripped());
+        assert!(
+            moved
+                .as_mut()
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_pending()
+        );
+        assert!(
+            moved
+                .as_mut()
+                .poll(&mut Context::from_waker(&second_waker))
+                .is_pending()
+        );
+        assert_eq!(
+            wire.inner.lock().list.len(),
+            1,
+            "one registration, its waker replaced"
+        );
+        wire.trip();
+        assert_eq!(
+            before.0.load(Ordering::SeqCst),
+            0,
+            "the task it left is not woken"
+        );
+        assert_eq!(after.0.load(Ordering::SeqCst), 1, "the task polling it now is");
+    }
 }

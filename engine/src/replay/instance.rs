@@ -384,13 +384,11 @@ impl WorkflowInstance {
         };
         let rng = ChaCha8Rng::seed_from_u64(*randomness_seed);
         let state: Shared = match self.spare_state.take() {
-            Some(mut spare) => match Rc::get_mut(&mut spare) {
-                Some(cell) => {
-                    cell.get_mut().restart(&run, rng);
-                    spare
-                }
-                None => Rc::new(RefCell::new(RunState::new(run.info(), rng))),
-            },
+            // `into_spare` keeps a state only when nothing else holds it.
+            Some(spare) => {
+                spare.borrow_mut().restart(&run, rng);
+                spare
+            }
             None => Rc::new(RefCell::new(RunState::new(run.info(), rng))),
         };
         self.root = Some(definition.start(WorkflowCtx::new(state.clone()), input)?);

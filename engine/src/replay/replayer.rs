@@ -83,8 +83,8 @@ pub struct ReplayOutcome {
 /// The buffers of a finished replay, for the next [`Replayer::check_in`] to build its
 /// executions in: a caller that checks many histories (a campaign checks every run of every
 /// seed) allocates and frees a run's state, its maps and its command queues once, not once
-/// per history. Empty by default; holds nothing of the histories replayed in it. `!Send`,
-/// like the executions.
+/// per history. Empty by default; keeps the last execution's state (its ids, handlers and
+/// payloads included) until the next check writes over it. `!Send`, like the executions.
 #[derive(Default)]
 pub struct ReplayBuffers(Spare);
 

@@ -31,12 +31,13 @@ use super::{
     Commit, Lease, RequestId, RunKey, RunRecord, RunStatus, RunWrite, Storage, StorageError, StorageResult,
     Task, TaskKey, TaskKind, TimerKey, TimerKind, TimerRecord,
 };
-use crate::history::{EventAttributes, HistoryEvent};
+use crate::history::{EventAttributes, History, HistoryEvent};
 use crate::ids::{EventId, RunId, TaskQueue, TimerId, WorkflowId};
 use crate::payload::Payload;
 use crate::service::ExecutionState;
 use crate::time::Timestamp;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1382,6 +1383,64 @@ pub async fn crash_keeps_only_committed<S: Storage>(make_durable: impl Fn() -> S
 
 /// 2026-01-01T00:00:00Z: the suite's time origin.
 const T0_MS: u64 = 1_767_225_600_000;
+
+/// A way of taking every run's history out of a storage at once (by workflow id, oldest run
+/// first) gives exactly the events committed: every run of every workflow, a run continued
+/// as new included, none lost or out of order. For a backend's or a harness's bulk read
+/// (`MemoryStorage::into_histories`, say); `take` gets the storage after the commits.
+pub async fn histories_taken_whole<S: Storage>(
+    storage: S,
+    take: impl FnOnce(S) -> BTreeMap<WorkflowId, Vec<History>>,
+) {
+    const P: &str = "histories taken whole";
+    let b1 = new_run(&run_key("whole-b", "run-1"), at(0), 3);
+    let a1 = new_run(&run_key("whole-a", "run-1"), at(10), 2);
+    let a1_open = a1.record.clone();
+    let b1_open = b1.record.clone();
+    let mut expected_b1 = b1.events.clone();
+    let mut expected_a1 = a1.events.clone();
+    ok(P, "creating two runs", storage.commit(runs(vec![b1, a1])).await);
+    let close = next_write(&a1_open, 1, RunStatus::ContinuedAsNew, at(50));
+    expected_a1.extend(close.events.iter().cloned());
+    let a2 = new_run(&run_key("whole-a", "run-2"), at(50), 2);
+    let expected_a2 = a2.events.clone();
+    ok(
+        P,
+        "continuing whole-a as new",
+        storage.commit(runs(vec![close, a2])).await,
+    );
+    let b1_more = next_write(&b1_open, 2, RunStatus::Running, at(60));
+    expected_b1.extend(b1_more.events.iter().cloned());
+    ok(
+        P,
+        "appending to whole-b",
+        storage.commit(runs(vec![b1_more])).await,
+    );
+
+    let history = |workflow_id: &str, run_id: &str, events: Vec<HistoryEvent>| History {
+        workflow_id: WorkflowId::new(workflow_id),
+        run_id: RunId::new(run_id),
+        events,
+    };
+    let expected = BTreeMap::from([
+        (
+            WorkflowId::new("whole-a"),
+            vec![
+                history("whole-a", "run-1", expected_a1),
+                history("whole-a", "run-2", expected_a2),
+            ],
+        ),
+        (
+            WorkflowId::new("whole-b"),
+            vec![history("whole-b", "run-1", expected_b1)],
+        ),
+    ]);
+    assert_eq!(
+        take(storage),
+        expected,
+        "{P}: every run's events, oldest run first"
+    );
+}
 
 /// Far after every time the suite uses: everything is visible and every lease has expired.
 const FAR: Timestamp = Timestamp::from_millis(T0_MS + 1_000_000_000);

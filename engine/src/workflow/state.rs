@@ -296,10 +296,8 @@ impl RunState {
         *rng = new_rng;
         *seqs = Seqs::default();
         commands.clear();
-        // Empty B-trees are left as they are: clearing one walks it even when empty.
-        if !lookahead.is_empty() {
-            *lookahead = Lookahead::default();
-        }
+        lookahead.patches.clear();
+        lookahead.side_effects.clear();
         activities.clear();
         activity_by_event.clear();
         timers.clear();
@@ -307,15 +305,11 @@ impl RunState {
         children.clear();
         child_by_event.clear();
         waiters.clear();
-        if !signals.is_empty() {
-            signals.clear();
-        }
+        signals.clear();
         signal_handlers.clear();
         query_handlers.clear();
         *cancel_requested = false;
-        if !patches.is_empty() {
-            patches.clear();
-        }
+        patches.clear();
         *fatal = None;
         pending_signals.clear();
         *in_query = false;
@@ -410,6 +404,31 @@ mod tests {
         );
         state.activity_by_event.insert(EventId(5), 1);
         state.timer_by_id.insert(TimerId::from_seq(1), 1);
+        state.timers.insert(
+            1,
+            TimerSlot {
+                slot: Slot::pending(),
+                timer_id: TimerId::from_seq(1),
+                recorded: true,
+            },
+        );
+        state.children.insert(
+            1,
+            ChildSlot {
+                slot: Slot::pending(),
+                workflow_id: WorkflowId::new("child"),
+                workflow_type: "child".to_owned(),
+                run_id: None,
+                cancel_requested: false,
+            },
+        );
+        state.child_by_event.insert(EventId(7), 1);
+        state.add_waiter(WaitFor::Cancel, futures::task::noop_waker());
+        state.signal_handlers.insert("approve", Box::new(|_| Ok(())));
+        state
+            .lookahead
+            .side_effects
+            .insert(1, Payload::from(serde_json::Value::Bool(true)));
         state.signals.insert(
             "approve".to_owned(),
             VecDeque::from([Payload::from(serde_json::Value::Bool(true))]),
@@ -452,6 +471,9 @@ mod tests {
         );
         assert!(state.activities.is_empty() && state.activity_by_event.is_empty());
         assert!(state.timer_by_id.is_empty() && state.query_handlers.is_empty());
+        assert!(state.timers.is_empty() && state.waiters.is_empty());
+        assert!(state.children.is_empty() && state.child_by_event.is_empty());
+        assert!(state.signal_handlers.is_empty());
         assert!(state.signals.is_empty() && state.pending_signals.is_empty());
         assert!(state.patches.is_empty() && state.lookahead.is_empty());
         assert!(state.fatal.is_none());
